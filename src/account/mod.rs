@@ -1,0 +1,5 @@
+//! Users, their passwords and their signed-in sessions.
+
+pub mod password;
+pub mod session;
+pub mod users;

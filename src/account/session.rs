@@ -1,0 +1,75 @@
+//! Signed-in (SSO) browser sessions. The cookie carries a random id; the store keeps only its hash
+//! with the session payload, so a leaked database holds no usable session.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::secret;
+use crate::store::{ArtifactKind, Store, UnixTime};
+
+/// Name of the session cookie.
+pub const COOKIE: &str = "tessera_session";
+
+/// How the user authenticated (OIDC Core §2: `auth_time`, `acr`, `amr`), carried from the session
+/// into codes and tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authentication {
+    pub auth_time: UnixTime,
+    pub acr: String,
+    /// RFC 8176 method references, e.g. `["pwd"]`.
+    pub amr: Vec<String>,
+}
+
+impl Authentication {
+    pub fn password(now: UnixTime) -> Self {
+        Authentication {
+            auth_time: now,
+            acr: "pwd".into(),
+            amr: vec!["pwd".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Public session id, the `sid` claim (OIDC Front-/Back-Channel Logout); not the cookie value.
+    pub sid: String,
+    pub user_id: String,
+    pub authentication: Authentication,
+}
+
+/// Starts a new session and returns the cookie value. A fresh id at every login, so a session id
+/// planted before login is worth nothing after it.
+pub async fn start(
+    store: &dyn Store,
+    user_id: &str,
+    authentication: Authentication,
+    expires_at: UnixTime,
+) -> Result<(String, Session)> {
+    let cookie_value = secret::generate();
+    let session = Session {
+        sid: uuid::Uuid::new_v4().to_string(),
+        user_id: user_id.to_string(),
+        authentication,
+    };
+    let payload = serde_json::to_string(&session).map_err(Error::internal)?;
+    store
+        .put_artifact(
+            ArtifactKind::Session,
+            &secret::hash(&cookie_value),
+            &payload,
+            expires_at,
+        )
+        .await?;
+    Ok((cookie_value, session))
+}
+
+/// The live session behind a cookie value, if any.
+pub async fn load(store: &dyn Store, cookie_value: &str, now: UnixTime) -> Result<Option<Session>> {
+    let payload = store
+        .artifact(ArtifactKind::Session, &secret::hash(cookie_value), now)
+        .await?;
+    payload
+        .map(|p| serde_json::from_str(&p).map_err(Error::internal))
+        .transpose()
+}

@@ -1,0 +1,80 @@
+//! Creating users and checking their passwords.
+
+use crate::account::password::PasswordHasher;
+use crate::error::{Error, Result};
+use crate::store::{Store, StoreError, User};
+
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub email: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("invalid user: {0}")]
+    Invalid(String),
+    #[error("user {0:?} already exists")]
+    Duplicate(String),
+    #[error(transparent)]
+    Other(#[from] Error),
+}
+
+fn validate(user: &NewUser) -> Result<(), CreateUserError> {
+    let name = user.username.trim();
+    if name.is_empty() || name.len() > 256 || name != user.username {
+        return Err(CreateUserError::Invalid(
+            "username must be 1 to 256 characters without surrounding spaces".into(),
+        ));
+    }
+    if user.username.chars().any(char::is_control) {
+        return Err(CreateUserError::Invalid(
+            "username has control characters".into(),
+        ));
+    }
+    if user.password.is_empty() {
+        return Err(CreateUserError::Invalid(
+            "password must not be empty".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn create_user(
+    store: &dyn Store,
+    hasher: &PasswordHasher,
+    new: NewUser,
+) -> Result<User, CreateUserError> {
+    validate(&new)?;
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: new.username,
+        password_hash: Some(hasher.hash(new.password).await?),
+        email: new.email,
+        given_name: new.given_name,
+        family_name: new.family_name,
+        active: true,
+    };
+    match store.insert_user(&user).await {
+        Ok(()) => Ok(user),
+        Err(StoreError::Conflict(_)) => Err(CreateUserError::Duplicate(user.username)),
+        Err(err) => Err(CreateUserError::Other(err.into())),
+    }
+}
+
+/// The active user with this name and password. Unknown users, inactive users and wrong passwords
+/// are indistinguishable to the caller, and cost the same time.
+pub async fn authenticate(
+    store: &dyn Store,
+    hasher: &PasswordHasher,
+    username: &str,
+    password: String,
+) -> Result<Option<User>> {
+    let user = store.user_by_username(username).await?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let password_ok = hasher.verify(password, hash).await?;
+    Ok(user.filter(|u| password_ok && u.active))
+}

@@ -1,0 +1,181 @@
+//! Typed configuration from the environment (CONTRACT.md lists the variables), validated once at
+//! start-up so a bad value stops the process with one clear message instead of failing later.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    Sql,
+    Hybrid,
+    Memory,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Issuer identifier, without a trailing slash: exactly the `iss` of every token.
+    pub issuer: String,
+    pub bind: SocketAddr,
+    pub store_backend: StoreBackend,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub log_filter: String,
+    pub log_json: bool,
+    pub access_token_ttl: Duration,
+    pub id_token_ttl: Duration,
+    /// RFC 6749 §4.1.2 recommends at most ten minutes; a minute is plenty for a redirect.
+    pub code_ttl: Duration,
+    pub session_ttl: Duration,
+    /// How long a user may take on the login and consent pages.
+    pub interaction_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            issuer: "http://127.0.0.1:8080".into(),
+            bind: "127.0.0.1:8080".parse().expect("valid default address"),
+            store_backend: StoreBackend::Sql,
+            database_url: "sqlite://tessera.db?mode=rwc".into(),
+            redis_url: None,
+            log_filter: "info".into(),
+            log_json: false,
+            access_token_ttl: Duration::from_secs(600),
+            id_token_ttl: Duration::from_secs(3600),
+            code_ttl: Duration::from_secs(60),
+            session_ttl: Duration::from_secs(8 * 3600),
+            interaction_ttl: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the environment over the defaults and validates the result.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Config::default();
+        if let Some(issuer) = var("TESSERA_ISSUER") {
+            config.issuer = issuer;
+        }
+        if let Some(bind) = var("TESSERA_BIND") {
+            config.bind = bind.parse().map_err(|_| {
+                ConfigError(format!(
+                    "TESSERA_BIND={bind:?} is not an address like 127.0.0.1:8080"
+                ))
+            })?;
+        }
+        if let Some(backend) = var("STORE_BACKEND") {
+            config.store_backend = match backend.as_str() {
+                "sql" => StoreBackend::Sql,
+                "hybrid" => StoreBackend::Hybrid,
+                "memory" => StoreBackend::Memory,
+                other => {
+                    return Err(ConfigError(format!(
+                        "STORE_BACKEND={other:?} is unknown (use sql, hybrid or memory)"
+                    )))
+                }
+            };
+        }
+        if let Some(url) = var("DATABASE_URL") {
+            config.database_url = url;
+        }
+        config.redis_url = var("REDIS_URL");
+        if let Some(filter) = var("TESSERA_LOG") {
+            config.log_filter = filter;
+        }
+        config.log_json = var("TESSERA_LOG_FORMAT").as_deref() == Some("json");
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Normalises and checks the values that other code relies on.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        self.issuer = validate_issuer(&self.issuer)?;
+        if !self.database_url.starts_with("sqlite:") {
+            return Err(ConfigError(format!(
+                "DATABASE_URL must be sqlite://PATH?mode=rwc; got {:?}",
+                self.database_url.split(':').next().unwrap_or_default()
+            )));
+        }
+        if self.store_backend != StoreBackend::Sql {
+            return Err(ConfigError(
+                "only STORE_BACKEND=sql is available in this build".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// An absolute URL under the issuer, e.g. `endpoint("/token")`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}
+
+/// OIDC Discovery §3: the issuer is an https URL with no query or fragment. Plain http is accepted
+/// for local development only.
+fn validate_issuer(raw: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(raw)
+        .map_err(|e| ConfigError(format!("TESSERA_ISSUER={raw:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(ConfigError(format!(
+            "TESSERA_ISSUER={raw:?} must be an http(s) URL with a host"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError(format!(
+            "TESSERA_ISSUER={raw:?} must not have a query or fragment"
+        )));
+    }
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let config = from(&[]).unwrap();
+        assert_eq!(config.issuer, "http://127.0.0.1:8080");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url, "sqlite://tessera.db?mode=rwc");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        for (var, value) in [
+            ("TESSERA_ISSUER", "not a url"),
+            ("TESSERA_ISSUER", "https://idp.example?x=1"),
+            ("TESSERA_BIND", "nowhere"),
+            ("STORE_BACKEND", "mongo"),
+        ] {
+            let err = from(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn issuer_loses_its_trailing_slash() {
+        let config = from(&[("TESSERA_ISSUER", "https://idp.example/")]).unwrap();
+        assert_eq!(config.endpoint("/token"), "https://idp.example/token");
+    }
+}

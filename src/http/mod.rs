@@ -1,0 +1,101 @@
+//! The HTTP surface: routes, middleware, static assets.
+
+pub mod cookies;
+pub mod csrf;
+pub mod request_id;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::oauth::{authorize, interaction, token};
+use crate::oidc::{discovery, jwks, userinfo};
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::discovery),
+        )
+        .route("/jwks", get(jwks::jwks))
+        .route("/authorize", get(authorize::get).post(authorize::post))
+        .route(
+            "/login",
+            get(interaction::login_page).post(interaction::login_submit),
+        )
+        .route(
+            "/consent",
+            get(interaction::consent_page).post(interaction::consent_submit),
+        )
+        .route("/token", axum::routing::post(token::token))
+        .route("/userinfo", get(userinfo::get).post(userinfo::post))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/static/tessera.css", get(stylesheet))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
+        .layer(middleware::from_fn(request_id::middleware))
+        .with_state(state)
+}
+
+/// Ready when the store answers.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "store not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/tessera.css"),
+    )
+}
+
+async fn not_found() -> Response {
+    crate::ui::error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no page at this address.",
+    )
+}
+
+/// Headers every response carries: no framing (clickjacking on the login page), no script at all,
+/// no MIME sniffing, no referrer leaking codes or state; HSTS when we are served over https.
+async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let fixed = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if state.config.is_https() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}

@@ -1,0 +1,231 @@
+//! Signing keys: generated on first start, persisted in the store, parsed once into signers and
+//! verifiers (never per request), and published as a JWKS (RFC 7517) by `kid`.
+//!
+//! Access tokens are ES256 (cheap to sign); ID tokens default to RS256 (OIDC Core §15.1 makes it
+//! the one algorithm every RP must accept) and can be ES256 or EdDSA per client.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
+use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
+use josekit::jwk::alg::rsa::RsaKeyPair;
+use josekit::jwk::{Jwk, KeyPair};
+use josekit::jws::{EdDSA, JwsHeader, JwsSigner, JwsVerifier, ES256, RS256};
+use serde::Serialize;
+
+use crate::store::{KeyStore, SigningKeyRecord, StoreError};
+
+/// The JWS algorithms Tessera signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigningAlg {
+    Rs256,
+    Es256,
+    EdDsa,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::Rs256 => "RS256",
+            SigningAlg::Es256 => "ES256",
+            SigningAlg::EdDsa => "EdDSA",
+        }
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SigningAlg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SigningAlg::ALL
+            .into_iter()
+            .find(|alg| alg.as_str() == s)
+            .ok_or_else(|| {
+                format!("unsupported signing algorithm {s:?} (use RS256, ES256 or EdDSA)")
+            })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {kid}: {source}")]
+    Corrupt {
+        kid: String,
+        source: josekit::JoseError,
+    },
+    #[error("JOSE operation failed: {0}")]
+    Jose(#[from] josekit::JoseError),
+}
+
+/// A token failed verification. Deliberately without detail: callers answer `invalid_token`.
+#[derive(Debug, thiserror::Error)]
+#[error("token signature, algorithm or type is not acceptable")]
+pub struct InvalidSignature;
+
+struct SigningKey {
+    alg: SigningAlg,
+    kid: String,
+    signer: Box<dyn JwsSigner>,
+    verifier: Box<dyn JwsVerifier>,
+    public_jwk: Jwk,
+}
+
+/// Every published key, and the newest one of each algorithm as the active signer.
+pub struct KeyRing {
+    keys: Vec<SigningKey>,
+    active: HashMap<SigningAlg, usize>,
+    jwks_json: Vec<u8>,
+}
+
+/// Generates a fresh key pair for `alg` as a storable record.
+pub fn generate(alg: SigningAlg, now: i64) -> Result<SigningKeyRecord, KeyError> {
+    let private_pem = match alg {
+        SigningAlg::Rs256 => RS256.generate_key_pair(2048)?.to_pem_private_key(),
+        SigningAlg::Es256 => ES256.generate_key_pair()?.to_pem_private_key(),
+        SigningAlg::EdDsa => EdDSA
+            .generate_key_pair(EdCurve::Ed25519)?
+            .to_pem_private_key(),
+    };
+    Ok(SigningKeyRecord {
+        kid: crate::secret::generate()[..16].to_string(),
+        alg: alg.as_str().to_string(),
+        private_pem: String::from_utf8(private_pem).expect("PEM is ASCII"),
+        created_at: now,
+    })
+}
+
+fn parse(record: &SigningKeyRecord) -> Result<SigningKey, KeyError> {
+    let corrupt = |source| KeyError::Corrupt {
+        kid: record.kid.clone(),
+        source,
+    };
+    let alg: SigningAlg = record.alg.parse().map_err(|_| {
+        corrupt(josekit::JoseError::UnsupportedSignatureAlgorithm(
+            anyhow::anyhow!("{}", record.alg),
+        ))
+    })?;
+    let pem = record.private_pem.as_bytes();
+    let (mut public_jwk, signer, verifier): (Jwk, Box<dyn JwsSigner>, Box<dyn JwsVerifier>) =
+        match alg {
+            SigningAlg::Rs256 => {
+                let public = RsaKeyPair::from_pem(pem)
+                    .map_err(corrupt)?
+                    .to_jwk_public_key();
+                let verifier = RS256.verifier_from_jwk(&public).map_err(corrupt)?;
+                let signer = RS256.signer_from_pem(pem).map_err(corrupt)?;
+                (public, Box::new(signer), Box::new(verifier))
+            }
+            SigningAlg::Es256 => {
+                let pair = EcKeyPair::from_pem(pem, Some(EcCurve::P256)).map_err(corrupt)?;
+                let public = pair.to_jwk_public_key();
+                let verifier = ES256.verifier_from_jwk(&public).map_err(corrupt)?;
+                let signer = ES256.signer_from_pem(pem).map_err(corrupt)?;
+                (public, Box::new(signer), Box::new(verifier))
+            }
+            SigningAlg::EdDsa => {
+                let public = EdKeyPair::from_pem(pem)
+                    .map_err(corrupt)?
+                    .to_jwk_public_key();
+                let verifier = EdDSA.verifier_from_jwk(&public).map_err(corrupt)?;
+                let signer = EdDSA.signer_from_pem(pem).map_err(corrupt)?;
+                (public, Box::new(signer), Box::new(verifier))
+            }
+        };
+    public_jwk.set_key_id(&record.kid);
+    public_jwk.set_algorithm(alg.as_str());
+    public_jwk.set_key_use("sig");
+    Ok(SigningKey {
+        alg,
+        kid: record.kid.clone(),
+        signer,
+        verifier,
+        public_jwk,
+    })
+}
+
+impl KeyRing {
+    /// Loads the persisted keys, first generating one for any algorithm that has none.
+    pub async fn load_or_generate(store: &(dyn KeyStore + Send + Sync)) -> Result<Self, KeyError> {
+        let mut records = store.signing_keys().await?;
+        for alg in SigningAlg::ALL {
+            if !records.iter().any(|r| r.alg == alg.as_str()) {
+                let record = generate(alg, crate::clock::now())?;
+                store.insert_signing_key(&record).await?;
+                tracing::info!(kid = %record.kid, %alg, "generated signing key");
+                records.push(record);
+            }
+        }
+        Self::from_records(&records)
+    }
+
+    /// Builds the ring from records ordered oldest first: the last key of each algorithm signs.
+    pub fn from_records(records: &[SigningKeyRecord]) -> Result<Self, KeyError> {
+        let keys = records.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+        let active = keys.iter().enumerate().map(|(i, k)| (k.alg, i)).collect();
+        let jwks = serde_json::json!({
+            "keys": keys.iter().map(|k| serde_json::Value::Object(k.public_jwk.as_ref().clone())).collect::<Vec<_>>()
+        });
+        Ok(KeyRing {
+            keys,
+            active,
+            jwks_json: serde_json::to_vec(&jwks).expect("JWKS serializes"),
+        })
+    }
+
+    /// The JWK Set document, serialized once.
+    pub fn jwks_json(&self) -> &[u8] {
+        &self.jwks_json
+    }
+
+    /// Signs `claims` as a compact JWS with the active key of `alg`, with `typ` in the header.
+    pub fn sign(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &impl Serialize,
+    ) -> Result<String, KeyError> {
+        let key = &self.keys[self.active[&alg]];
+        let mut header = JwsHeader::new();
+        header.set_token_type(typ);
+        header.set_key_id(&key.kid);
+        let payload = serde_json::to_vec(claims).expect("claims serialize");
+        Ok(josekit::jws::serialize_compact(
+            &payload,
+            &header,
+            key.signer.as_ref(),
+        )?)
+    }
+
+    /// Verifies a compact JWS signed by one of our keys of `alg` whose header `typ` is `typ`;
+    /// returns the payload. Claims (exp, iss, …) are the caller's to check.
+    pub fn verify(
+        &self,
+        token: &str,
+        alg: SigningAlg,
+        typ: &str,
+    ) -> Result<Vec<u8>, InvalidSignature> {
+        let (payload, header) = josekit::jws::deserialize_compact_with_selector(token, |header| {
+            let key = header
+                .key_id()
+                .and_then(|kid| self.keys.iter().find(|k| k.kid == kid && k.alg == alg));
+            Ok(key.map(|k| k.verifier.as_ref()))
+        })
+        .map_err(|_| InvalidSignature)?;
+        if header.token_type() != Some(typ) {
+            return Err(InvalidSignature);
+        }
+        Ok(payload)
+    }
+}

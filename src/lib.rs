@@ -1,0 +1,120 @@
+//! Tessera: an OAuth 2.0 / OpenID Connect provider.
+//!
+//! [`build`] turns a [`Config`] into a bound, ready [`App`]; `main` and the integration tests start
+//! the server the same way.
+
+pub mod account;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod oauth;
+pub mod oidc;
+pub mod secret;
+pub mod state;
+pub mod store;
+pub mod ui;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+use crate::account::password::PasswordHasher;
+use crate::keys::KeyRing;
+use crate::state::{AppState, Inner};
+use crate::store::{SqlStore, Store};
+
+/// A server bound to its address, not yet serving.
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+}
+
+/// Opens the store named by the configuration (running migrations).
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = SqlStore::connect(&config.database_url)
+        .await
+        .with_context(|| "opening the database")?;
+    Ok(Arc::new(store))
+}
+
+/// Binds `config.bind` and prepares the server.
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    build_on(listener, config).await
+}
+
+/// Prepares the server on an already bound listener (tests bind port 0 first to learn the issuer).
+pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<App> {
+    let store = open_store(&config).await?;
+    let keys = KeyRing::load_or_generate(store.as_ref())
+        .await
+        .context("loading signing keys")?;
+    let discovery_json = oidc::discovery::document(&config)
+        .map_err(|e| anyhow::anyhow!("building the discovery document: {e}"))?;
+    let state = AppState::new(Inner {
+        config,
+        store,
+        keys,
+        passwords: PasswordHasher::for_this_machine(),
+        discovery_json,
+    });
+    Ok(App {
+        listener,
+        router: http::router(state.clone()),
+        state,
+    })
+}
+
+impl App {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

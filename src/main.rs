@@ -1,0 +1,195 @@
+//! The `tessera` command: `serve`, `migrate`, and bootstrap commands that write to the same store.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use tessera::account::password::PasswordHasher;
+use tessera::account::users::{self, NewUser};
+use tessera::oauth::clients::{self, ClientRegistration};
+use tessera::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "An OAuth 2.0 / OpenID Connect provider"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the provider (configuration from the environment).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; prints the new user's id.
+    Create(UserCreate),
+}
+
+#[derive(Args)]
+struct UserCreate {
+    #[arg(long)]
+    username: String,
+    #[arg(long)]
+    email: Option<String>,
+    #[arg(long)]
+    given_name: Option<String>,
+    #[arg(long)]
+    family_name: Option<String>,
+    /// Read the password from standard input (one trailing newline is removed).
+    #[arg(long, required = true)]
+    password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client; prints its id and, for a confidential client, its secret (shown once).
+    Create(ClientCreate),
+}
+
+#[derive(Args)]
+struct ClientCreate {
+    #[arg(long)]
+    client_id: String,
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// authorization_code (default), refresh_token, client_credentials; repeat for several.
+    #[arg(long = "grant")]
+    grants: Vec<String>,
+    /// Space-separated scopes the client may request.
+    #[arg(long)]
+    scope: Option<String>,
+    /// A public client (no secret; PKCE required).
+    #[arg(long)]
+    public: bool,
+    #[arg(long)]
+    skip_consent: bool,
+    #[arg(long)]
+    require_mfa: bool,
+    /// Signing algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.
+    #[arg(long)]
+    id_token_alg: Option<String>,
+    /// Print {"client_id": …, "client_secret": …} as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn init_logging(config: &Config, serving: bool) {
+    // Bootstrap commands keep stdout for their result; only warnings go to stderr.
+    let filter = if serving {
+        config.log_filter.as_str()
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if !serving {
+        builder.with_writer(std::io::stderr).init();
+    } else if config.log_json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("reading the password from stdin")?;
+    if let Some(stripped) = password.strip_suffix('\n') {
+        password = stripped.strip_suffix('\r').unwrap_or(stripped).to_string();
+    }
+    Ok(password)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    init_logging(&config, matches!(cli.command, Command::Serve));
+    match cli.command {
+        Command::Serve => {
+            let app = tessera::build(config.clone()).await?;
+            tracing::info!(issuer = %config.issuer, address = %app.local_addr(), "Tessera is serving");
+            app.run_until_stopped().await
+        }
+        Command::Migrate => {
+            tessera::open_store(&config).await?;
+            Ok(())
+        }
+        Command::User(UserCommand::Create(args)) => {
+            let store = tessera::open_store(&config).await?;
+            let new = NewUser {
+                username: args.username,
+                password: read_password()?,
+                email: args.email,
+                given_name: args.given_name,
+                family_name: args.family_name,
+            };
+            let user = users::create_user(store.as_ref(), &PasswordHasher::for_this_machine(), new)
+                .await?;
+            println!("{}", user.id);
+            Ok(())
+        }
+        Command::Client(ClientCommand::Create(args)) => {
+            let store = tessera::open_store(&config).await?;
+            let registration = ClientRegistration {
+                client_id: args.client_id,
+                redirect_uris: args.redirect_uris,
+                post_logout_redirect_uris: args.post_logout_redirect_uris,
+                grant_types: args.grants,
+                scope: args.scope,
+                public: args.public,
+                skip_consent: args.skip_consent,
+                require_mfa: args.require_mfa,
+                id_token_signed_response_alg: args.id_token_alg,
+            };
+            let registered = clients::register(store.as_ref(), registration).await?;
+            let id = &registered.client.client_id;
+            match (args.json, &registered.secret) {
+                (true, Some(secret)) => {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "client_id": id, "client_secret": secret })
+                    )
+                }
+                (true, None) => println!("{}", serde_json::json!({ "client_id": id })),
+                (false, Some(secret)) => println!("client_id: {id}\nclient_secret: {secret}"),
+                (false, None) => println!("client_id: {id}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

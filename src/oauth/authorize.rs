@@ -1,0 +1,387 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2).
+//!
+//! Order matters (RFC 6749 §4.1.2.1): `client_id` and `redirect_uri` are checked first, and until
+//! both are valid every error is an HTML page, never a redirect. After that, errors go back to the
+//! client's redirect URI with `error`, `state` and `iss` (RFC 9207).
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde::{Deserialize, Serialize};
+
+use crate::account::session::{self, Session};
+use crate::clock;
+use crate::error::{Error, ErrorCode, Result};
+use crate::http::csrf;
+use crate::oauth::interaction::{self, Interaction};
+use crate::oauth::params::Params;
+use crate::oauth::pkce::Challenge;
+use crate::oauth::{redirect_uri, scope};
+use crate::secret;
+use crate::state::AppState;
+use crate::store::{AuthCode, Client, UnixTime};
+use crate::ui;
+
+/// Longest `state` or `nonce` we keep: generous for any real client, bounded for the store.
+const MAX_OPAQUE_PARAM: usize = 2048;
+
+/// OIDC Core §3.1.2.1 `prompt` values that change what we do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// A validated authorization request, kept in the interaction while the user signs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Canonical (sorted) scope.
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    /// The PKCE challenge in its stored form.
+    pub code_challenge: String,
+    pub prompt: Prompt,
+    pub max_age: Option<UnixTime>,
+}
+
+/// The authorization response, sent to the client's validated redirect URI.
+pub struct Reply {
+    redirect_uri: String,
+    state: Option<String>,
+    issuer: String,
+}
+
+impl Reply {
+    pub fn to(request: &AuthorizationRequest, issuer: &str) -> Self {
+        Reply {
+            redirect_uri: request.redirect_uri.clone(),
+            state: request.state.clone(),
+            issuer: issuer.to_string(),
+        }
+    }
+
+    /// Success (RFC 6749 §4.1.2): `code`, `state`, and `iss` (RFC 9207 §2).
+    pub fn code(&self, code: &str) -> Response {
+        self.redirect(&[("code", code)])
+    }
+
+    /// Error (RFC 6749 §4.1.2.1): `error`, `error_description`, `state`, `iss`.
+    pub fn error(&self, err: Error) -> Response {
+        let (code, description) = err.public_parts();
+        self.redirect(&[
+            ("error", code.as_str()),
+            ("error_description", &description),
+        ])
+    }
+
+    fn redirect(&self, pairs: &[(&str, &str)]) -> Response {
+        let Ok(mut url) = url::Url::parse(&self.redirect_uri) else {
+            // Unreachable: the URI was validated at registration. Fail closed all the same.
+            return ui::error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "bad redirect URI",
+            );
+        };
+        {
+            // Existing query components of a registered URI are kept (RFC 6749 §3.1.2).
+            let mut query = url.query_pairs_mut();
+            query.extend_pairs(pairs);
+            if let Some(state) = &self.state {
+                query.append_pair("state", state);
+            }
+            query.append_pair("iss", &self.issuer);
+        }
+        Redirect::to(url.as_str()).into_response()
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    RawQuery(query): RawQuery,
+) -> Response {
+    authorize(state, jar, &query.unwrap_or_default()).await
+}
+
+/// OIDC Core §3.1.2.1: the endpoint accepts POST with a form body too.
+pub async fn post(State(state): State<AppState>, jar: CookieJar, body: String) -> Response {
+    authorize(state, jar, &body).await
+}
+
+async fn authorize(state: AppState, jar: CookieJar, encoded: &str) -> Response {
+    let params = match Params::parse(encoded) {
+        Ok(params) => params,
+        Err(message) => {
+            return ui::error_page(StatusCode::BAD_REQUEST, "invalid_request", &message)
+        }
+    };
+    let client = match registered_client(&state, &params).await {
+        Ok(client) => client,
+        Err(page) => return page,
+    };
+    // From here on the redirect URI is trusted: errors are sent to it.
+    let reply = Reply {
+        redirect_uri: params.get("redirect_uri").unwrap_or_default().to_string(),
+        state: params.get("state").map(str::to_string),
+        issuer: state.config.issuer.clone(),
+    };
+    let outcome = match validate(&client, &params) {
+        Ok(request) => begin(&state, jar, &client, request).await,
+        Err(err) => Err(err),
+    };
+    outcome.unwrap_or_else(|err| reply.error(err))
+}
+
+/// The client and its registered redirect URI, or the HTML error page that must replace a redirect.
+async fn registered_client(state: &AppState, params: &Params) -> Result<Client, Response> {
+    let bad = |message: &str| ui::error_page(StatusCode::BAD_REQUEST, "invalid_request", message);
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| bad("The request names no client (client_id)."))?;
+    let client = state
+        .store
+        .client(client_id)
+        .await
+        .map_err(|err| ui::error_response(err.into()))?
+        .ok_or_else(|| bad("The client is not registered with this server."))?;
+    let requested = params
+        .get("redirect_uri")
+        .ok_or_else(|| bad("The request has no redirect_uri."))?;
+    if !client
+        .redirect_uris
+        .iter()
+        .any(|r| redirect_uri::matches(r, requested))
+    {
+        return Err(bad("The redirect_uri is not registered for this client."));
+    }
+    Ok(client)
+}
+
+fn bounded(params: &Params, name: &str) -> Result<Option<String>> {
+    match params.get(name) {
+        Some(value) if value.len() > MAX_OPAQUE_PARAM => {
+            Err(Error::invalid_request(format!("{name} is too long")))
+        }
+        value => Ok(value.map(str::to_string)),
+    }
+}
+
+fn parse_prompt(raw: Option<&str>) -> Result<Prompt> {
+    let mut prompt = Prompt::default();
+    for value in raw.unwrap_or_default().split(' ').filter(|v| !v.is_empty()) {
+        match value {
+            "none" => prompt.none = true,
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            // We have no account chooser; the login page serves.
+            "select_account" => {}
+            other => {
+                return Err(Error::invalid_request(format!(
+                    "unknown prompt value {other:?}"
+                )))
+            }
+        }
+    }
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err(Error::invalid_request(
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    Ok(prompt)
+}
+
+fn validate(client: &Client, params: &Params) -> Result<AuthorizationRequest> {
+    if params.get("request").is_some() {
+        return Err(Error::oauth(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(Error::oauth(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(Error::oauth(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ))
+        }
+        None => return Err(Error::invalid_request("response_type is required")),
+    }
+    if !client.has_grant("authorization_code") {
+        return Err(Error::oauth(
+            ErrorCode::UnauthorizedClient,
+            "the client may not use the authorization code grant",
+        ));
+    }
+    if params
+        .get("response_mode")
+        .is_some_and(|mode| mode != "query")
+    {
+        return Err(Error::invalid_request(
+            "only response_mode=query is supported",
+        ));
+    }
+    let requested = scope::parse(
+        params
+            .get("scope")
+            .ok_or_else(|| Error::oauth(ErrorCode::InvalidScope, "scope is required"))?,
+    )?;
+    if !scope::is_within(&requested, &scope::parse(&client.scope)?) {
+        return Err(Error::oauth(
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds what the client may ask for",
+        ));
+    }
+    let challenge = Challenge::from_request(
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    )
+    .map_err(Error::invalid_request)?;
+    let max_age = params
+        .get("max_age")
+        .map(|v| v.parse::<u32>().map(UnixTime::from))
+        .transpose()
+        .map_err(|_| Error::invalid_request("max_age must be a non-negative integer"))?;
+    Ok(AuthorizationRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri: params.get("redirect_uri").unwrap_or_default().to_string(),
+        scope: scope::canonical(&requested),
+        state: bounded(params, "state")?,
+        nonce: bounded(params, "nonce")?,
+        code_challenge: challenge.as_stored().to_string(),
+        prompt: parse_prompt(params.get("prompt"))?,
+        max_age,
+    })
+}
+
+/// Whether the session's authentication is fresh enough for this request (OIDC Core §3.1.2.1:
+/// `prompt=login` always asks again; `max_age` bounds the time since `auth_time`).
+fn login_satisfied(request: &AuthorizationRequest, session: &Session, now: UnixTime) -> bool {
+    !request.prompt.login
+        && request
+            .max_age
+            .is_none_or(|max_age| now - session.authentication.auth_time <= max_age)
+}
+
+/// Whether the user must (again) approve this client's scopes.
+pub async fn consent_needed(
+    state: &AppState,
+    client: &Client,
+    request: &AuthorizationRequest,
+    user_id: &str,
+) -> Result<bool> {
+    if request.prompt.consent {
+        return Ok(true);
+    }
+    if client.skip_consent {
+        return Ok(false);
+    }
+    let granted = state
+        .store
+        .granted_scope(user_id, &client.client_id)
+        .await?;
+    Ok(match granted {
+        Some(granted) => {
+            !scope::is_within(&scope::parse(&request.scope)?, &scope::parse(&granted)?)
+        }
+        None => true,
+    })
+}
+
+/// The browser's current session, if its cookie names a live one.
+pub async fn current_session(
+    state: &AppState,
+    jar: &CookieJar,
+    now: UnixTime,
+) -> Result<Option<Session>> {
+    match jar.get(session::COOKIE) {
+        Some(cookie) => session::load(state.store.as_ref(), cookie.value(), now).await,
+        None => Ok(None),
+    }
+}
+
+/// Decides what a valid request needs next: the login page, the consent page, or a code now.
+async fn begin(
+    state: &AppState,
+    jar: CookieJar,
+    client: &Client,
+    request: AuthorizationRequest,
+) -> Result<Response> {
+    let now = clock::now();
+    let session = current_session(state, &jar, now)
+        .await?
+        .filter(|s| login_satisfied(&request, s, now));
+    let (needs, error) = match &session {
+        None => ("/login", ErrorCode::LoginRequired),
+        Some(s) if consent_needed(state, client, &request, &s.user_id).await? => {
+            ("/consent", ErrorCode::ConsentRequired)
+        }
+        Some(s) => return issue_code(state, &request, s).await,
+    };
+    if request.prompt.none {
+        // OIDC Core §3.1.2.6: prompt=none never shows a page.
+        return Err(Error::oauth(
+            error,
+            "the user must interact with the server",
+        ));
+    }
+    let (jar, csrf_token) = csrf::ensure_token(jar, state.config.is_https());
+    let interaction = Interaction::new(request, &csrf_token, session.map(|s| s.sid));
+    let id = interaction::save_new(state, &interaction).await?;
+    Ok((jar, Redirect::to(&format!("{needs}?interaction={id}"))).into_response())
+}
+
+/// Issues a single-use authorization code (RFC 6749 §4.1.2) and redirects back to the client.
+pub async fn issue_code(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    session: &Session,
+) -> Result<Response> {
+    let code = secret::generate();
+    let auth = &session.authentication;
+    let record = AuthCode {
+        grant_id: uuid::Uuid::new_v4().to_string(),
+        client_id: request.client_id.clone(),
+        user_id: session.user_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        scope: request.scope.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        session_id: session.sid.clone(),
+        auth_time: auth.auth_time,
+        acr: auth.acr.clone(),
+        amr: auth.amr.clone(),
+        expires_at: clock::now() + state.config.code_ttl.as_secs() as UnixTime,
+    };
+    state
+        .store
+        .insert_code(&secret::hash(&code), &record)
+        .await?;
+    Ok(Reply::to(request, &state.config.issuer).code(&code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_values() {
+        assert_eq!(parse_prompt(None).unwrap(), Prompt::default());
+        let p = parse_prompt(Some("login consent")).unwrap();
+        assert!(p.login && p.consent && !p.none);
+        assert!(parse_prompt(Some("none login")).is_err());
+        assert!(parse_prompt(Some("bogus")).is_err());
+    }
+}

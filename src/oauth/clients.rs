@@ -1,0 +1,163 @@
+//! Registering clients (the CLI and the seed file use this; no dynamic registration yet).
+
+use crate::keys::SigningAlg;
+use crate::oauth::{redirect_uri, scope};
+use crate::secret;
+use crate::store::{Client, Store, StoreError};
+
+/// Grant types a client may be registered for.
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+
+pub const DEFAULT_SCOPE: &str = "openid profile email";
+
+#[derive(Debug, Clone, Default)]
+pub struct ClientRegistration {
+    pub client_id: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Empty means `authorization_code`.
+    pub grant_types: Vec<String>,
+    /// `None` means [`DEFAULT_SCOPE`].
+    pub scope: Option<String>,
+    pub public: bool,
+    pub skip_consent: bool,
+    pub require_mfa: bool,
+    /// `None` means RS256.
+    pub id_token_signed_response_alg: Option<String>,
+}
+
+pub struct Registered {
+    pub client: Client,
+    /// The generated secret of a confidential client, in clear: shown once, stored only hashed.
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("client {0:?} already exists")]
+    Duplicate(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+fn check_client_id(client_id: &str) -> Result<(), RegistrationError> {
+    // RFC 6749 Appendix A.1: client_id is VSCHAR; we also forbid spaces, which break Basic auth UIs.
+    let printable = client_id.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if client_id.is_empty() || client_id.len() > 128 || !printable {
+        return Err(RegistrationError::Invalid(
+            "client id must be 1 to 128 printable ASCII characters without spaces".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn build(reg: ClientRegistration) -> Result<Client, RegistrationError> {
+    let invalid = RegistrationError::Invalid;
+    check_client_id(&reg.client_id)?;
+    let grant_types = if reg.grant_types.is_empty() {
+        vec!["authorization_code".to_string()]
+    } else {
+        reg.grant_types
+    };
+    if let Some(unknown) = grant_types
+        .iter()
+        .find(|g| !GRANT_TYPES.contains(&g.as_str()))
+    {
+        return Err(invalid(format!(
+            "unknown grant {unknown:?} (use {})",
+            GRANT_TYPES.join(", ")
+        )));
+    }
+    let has = |grant: &str| grant_types.iter().any(|g| g == grant);
+    if has("authorization_code") && reg.redirect_uris.is_empty() {
+        return Err(invalid(
+            "--redirect-uri is required for the authorization_code grant".into(),
+        ));
+    }
+    if reg.public && has("client_credentials") {
+        return Err(invalid(
+            "a public client cannot use client_credentials".into(),
+        ));
+    }
+    for uri in reg
+        .redirect_uris
+        .iter()
+        .chain(&reg.post_logout_redirect_uris)
+    {
+        redirect_uri::validate_for_registration(uri).map_err(invalid)?;
+    }
+    let scope = reg.scope.as_deref().unwrap_or(DEFAULT_SCOPE);
+    let scope = scope::canonical(&scope::parse(scope).map_err(|e| invalid(e.to_string()))?);
+    let alg = reg
+        .id_token_signed_response_alg
+        .as_deref()
+        .unwrap_or("RS256");
+    let alg: SigningAlg = alg.parse().map_err(invalid)?;
+    Ok(Client {
+        client_id: reg.client_id,
+        secret_hash: None,
+        redirect_uris: reg.redirect_uris,
+        post_logout_redirect_uris: reg.post_logout_redirect_uris,
+        grant_types,
+        scope,
+        id_token_signed_response_alg: alg.to_string(),
+        require_mfa: reg.require_mfa,
+        skip_consent: reg.skip_consent,
+    })
+}
+
+/// Validates and stores a client; a confidential client gets a generated 256-bit secret.
+pub async fn register(
+    store: &dyn Store,
+    reg: ClientRegistration,
+) -> Result<Registered, RegistrationError> {
+    let public = reg.public;
+    let mut client = build(reg)?;
+    let secret = (!public).then(secret::generate);
+    client.secret_hash = secret.as_deref().map(secret::hash);
+    match store.insert_client(&client).await {
+        Ok(()) => Ok(Registered { client, secret }),
+        Err(StoreError::Conflict(_)) => Err(RegistrationError::Duplicate(client.client_id)),
+        Err(err) => Err(RegistrationError::Store(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web_app() -> ClientRegistration {
+        ClientRegistration {
+            client_id: "web".into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_and_refusals() {
+        let client = build(web_app()).unwrap();
+        assert_eq!(client.grant_types, ["authorization_code"]);
+        assert_eq!(client.scope, "email openid profile");
+        assert_eq!(client.id_token_signed_response_alg, "RS256");
+
+        let mut no_uri = web_app();
+        no_uri.redirect_uris.clear();
+        assert!(build(no_uri).is_err());
+        let mut bad_grant = web_app();
+        bad_grant.grant_types = vec!["password".into()];
+        assert!(build(bad_grant).is_err());
+        let mut public_cc = web_app();
+        public_cc.public = true;
+        public_cc.grant_types = vec!["client_credentials".into()];
+        assert!(build(public_cc).is_err());
+        let mut cleartext = web_app();
+        cleartext.redirect_uris = vec!["http://app.example/cb".into()];
+        assert!(build(cleartext).is_err());
+        let mut spaced = web_app();
+        spaced.client_id = "my app".into();
+        assert!(build(spaced).is_err());
+    }
+}

@@ -1,0 +1,118 @@
+//! The authorization code grant's token request (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3).
+
+use async_trait::async_trait;
+
+use crate::account::session::Authentication;
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::oauth::access_token::{self, Grant};
+use crate::oauth::params::Params;
+use crate::oauth::pkce::Challenge;
+use crate::oauth::scope;
+use crate::oauth::token::{GrantHandler, TokenResponse};
+use crate::oidc::id_token::{self, IdTokenFacts};
+use crate::secret;
+use crate::state::AppState;
+use crate::store::{AuthCode, Client, CodeRedemption};
+
+pub struct AuthorizationCodeGrant;
+
+/// Redeems the code once; a second redemption is a replay, which revokes every token issued from
+/// the code (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+async fn redeem(state: &AppState, code: &str) -> Result<AuthCode> {
+    let now = clock::now();
+    match state.store.redeem_code(&secret::hash(code), now).await? {
+        CodeRedemption::Redeemed(record) => Ok(record),
+        CodeRedemption::AlreadyRedeemed { grant_id } => {
+            let revoked = state.store.revoke_grant(&grant_id, now).await?;
+            tracing::warn!(%grant_id, revoked, "authorization code replayed; its tokens are revoked");
+            Err(Error::invalid_grant(
+                "the authorization code was already used",
+            ))
+        }
+        CodeRedemption::Invalid => Err(Error::invalid_grant(
+            "the authorization code is invalid or expired",
+        )),
+    }
+}
+
+/// The checks that bind the code to this exact request.
+fn check_binding(record: &AuthCode, client: &Client, params: &Params) -> Result<()> {
+    if record.client_id != client.client_id {
+        return Err(Error::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if params.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
+        return Err(Error::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    let verifier = params.get("code_verifier").unwrap_or_default();
+    if !Challenge::from_stored(record.code_challenge.clone()).verify(verifier) {
+        return Err(Error::invalid_grant(
+            "the PKCE code_verifier does not match the code_challenge",
+        ));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl GrantHandler for AuthorizationCodeGrant {
+    fn can_handle(&self, grant_type: &str) -> bool {
+        grant_type == "authorization_code"
+    }
+
+    async fn handle(
+        &self,
+        state: &AppState,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse> {
+        let code = params
+            .get("code")
+            .ok_or_else(|| Error::invalid_request("code is required"))?;
+        let record = redeem(state, code).await?;
+        check_binding(&record, client, params)?;
+        if !state
+            .store
+            .user(&record.user_id)
+            .await?
+            .is_some_and(|u| u.active)
+        {
+            return Err(Error::invalid_grant("the user is no longer active"));
+        }
+        let authentication = Authentication {
+            auth_time: record.auth_time,
+            acr: record.acr.clone(),
+            amr: record.amr.clone(),
+        };
+        let access = access_token::issue(
+            state,
+            &Grant {
+                grant_id: &record.grant_id,
+                client_id: &client.client_id,
+                user_id: Some(&record.user_id),
+                scope: &record.scope,
+                authentication: Some(&authentication),
+            },
+        )
+        .await?;
+        let id_token = if scope::has(&record.scope, "openid") {
+            Some(id_token::issue(
+                state,
+                &IdTokenFacts {
+                    client,
+                    user_id: &record.user_id,
+                    nonce: record.nonce.as_deref(),
+                    authentication: &authentication,
+                    sid: Some(&record.session_id),
+                    access_token: &access.token,
+                },
+            )?)
+        } else {
+            None
+        };
+        Ok(TokenResponse::bearer(access, record.scope, id_token))
+    }
+}

@@ -1,0 +1,3 @@
+//! One file per grant type (RFC 6749 §4), each behind [`crate::oauth::token::GrantHandler`].
+
+pub mod authorization_code;

@@ -1,0 +1,14 @@
+//! OAuth 2.0 (RFC 6749) with PKCE (RFC 7636): authorization and token endpoints, client
+//! registration and authentication, and the tokens themselves.
+
+pub mod access_token;
+pub mod authorize;
+pub mod client_auth;
+pub mod clients;
+pub mod grants;
+pub mod interaction;
+pub mod params;
+pub mod pkce;
+pub mod redirect_uri;
+pub mod scope;
+pub mod token;

@@ -1,0 +1,118 @@
+//! OpenID Provider metadata (OIDC Discovery §3, RFC 8414), built with the `openidconnect` crate's
+//! provider types and served from bytes serialized once at start-up.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
+    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::state::AppState;
+
+/// Metadata the `openidconnect` core type has no field for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TesseraMetadata {
+    /// RFC 7636 §6.2: S256 only.
+    code_challenge_methods_supported: Vec<String>,
+    /// RFC 9207 §3: the authorization response carries `iss`.
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl AdditionalProviderMetadata for TesseraMetadata {}
+
+type Metadata = ProviderMetadata<
+    TesseraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// The discovery document for `config`, as JSON bytes.
+pub fn document(config: &Config) -> Result<Vec<u8>, String> {
+    let url = |path: &str| config.endpoint(path);
+    let metadata = Metadata::new(
+        IssuerUrl::new(config.issuer.clone()).map_err(|e| e.to_string())?,
+        AuthUrl::new(url("/authorize")).map_err(|e| e.to_string())?,
+        JsonWebKeySetUrl::new(url("/jwks")).map_err(|e| e.to_string())?,
+        vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+        vec![CoreSubjectIdentifierType::Public],
+        vec![
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            CoreJwsSigningAlgorithm::EdDsa,
+        ],
+        TesseraMetadata {
+            code_challenge_methods_supported: vec!["S256".into()],
+            authorization_response_iss_parameter_supported: true,
+        },
+    )
+    .set_token_endpoint(Some(
+        TokenUrl::new(url("/token")).map_err(|e| e.to_string())?,
+    ))
+    .set_userinfo_endpoint(Some(
+        UserInfoUrl::new(url("/userinfo")).map_err(|e| e.to_string())?,
+    ))
+    .set_scopes_supported(Some(
+        ["openid", "profile", "email", "offline_access"]
+            .map(|s| Scope::new(s.into()))
+            .to_vec(),
+    ))
+    .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
+    .set_grant_types_supported(Some(vec![CoreGrantType::AuthorizationCode]))
+    .set_token_endpoint_auth_methods_supported(Some(vec![
+        CoreClientAuthMethod::ClientSecretBasic,
+        CoreClientAuthMethod::ClientSecretPost,
+        CoreClientAuthMethod::None,
+    ]))
+    .set_claims_supported(Some(
+        [
+            CoreClaimName::new("sub".into()),
+            CoreClaimName::new("iss".into()),
+            CoreClaimName::new("aud".into()),
+            CoreClaimName::new("exp".into()),
+            CoreClaimName::new("iat".into()),
+            CoreClaimName::new("auth_time".into()),
+            CoreClaimName::new("nonce".into()),
+            CoreClaimName::new("acr".into()),
+            CoreClaimName::new("amr".into()),
+            CoreClaimName::new("sid".into()),
+            CoreClaimName::new("name".into()),
+            CoreClaimName::new("given_name".into()),
+            CoreClaimName::new("family_name".into()),
+            CoreClaimName::new("preferred_username".into()),
+            CoreClaimName::new("email".into()),
+        ]
+        .to_vec(),
+    ))
+    .set_request_parameter_supported(Some(false))
+    .set_request_uri_parameter_supported(Some(false))
+    .set_claims_parameter_supported(Some(false));
+    serde_json::to_vec(&metadata).map_err(|e| e.to_string())
+}
+
+pub async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        state.discovery_json.clone(),
+    )
+}

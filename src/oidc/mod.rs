@@ -1,0 +1,6 @@
+//! OpenID Connect on top of the OAuth core: discovery, JWKS, ID tokens, userinfo.
+
+pub mod discovery;
+pub mod id_token;
+pub mod jwks;
+pub mod userinfo;

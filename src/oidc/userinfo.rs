@@ -1,0 +1,116 @@
+//! The UserInfo endpoint (OIDC Core §5.3): the signed-in user's claims, limited by the access
+//! token's scope (§5.4). Bearer tokens come in the Authorization header or, for POST, the form
+//! body (RFC 6750 §2.1, §2.2).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::oauth::access_token;
+use crate::oauth::params::Params;
+use crate::oauth::scope;
+use crate::state::AppState;
+use crate::store::User;
+
+#[derive(Debug, Serialize)]
+struct UserInfo<'a> {
+    sub: &'a str,
+    #[serde(flatten)]
+    profile: Option<Profile<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+}
+
+/// §5.4 `profile` claims Tessera holds.
+#[derive(Debug, Serialize)]
+struct Profile<'a> {
+    preferred_username: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    given_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family_name: Option<&'a str>,
+}
+
+fn profile(user: &User) -> Profile<'_> {
+    let name = match (&user.given_name, &user.family_name) {
+        (Some(given), Some(family)) => Some(format!("{given} {family}")),
+        (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+        (None, None) => None,
+    };
+    Profile {
+        preferred_username: &user.username,
+        name,
+        given_name: user.given_name.as_deref(),
+        family_name: user.family_name.as_deref(),
+    }
+}
+
+fn bearer_token<'a>(headers: &'a HeaderMap, form: &'a Params) -> Result<&'a str> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match (from_header, form.get("access_token")) {
+        (Some(token), None) | (None, Some(token)) => Ok(token),
+        // RFC 6750 §2: one method per request.
+        (Some(_), Some(_)) => Err(Error::invalid_request("send the token once")),
+        (None, None) => Err(Error::oauth(
+            ErrorCode::InvalidToken,
+            "a bearer token is required",
+        )),
+    }
+}
+
+pub async fn get(state: State<AppState>, headers: HeaderMap) -> Response {
+    respond(&state, &headers, &Params::default()).await
+}
+
+pub async fn post(state: State<AppState>, headers: HeaderMap, body: String) -> Response {
+    match Params::parse(&body) {
+        Ok(form) => respond(&state, &headers, &form).await,
+        Err(message) => Error::invalid_request(message).into_response(),
+    }
+}
+
+async fn respond(state: &AppState, headers: &HeaderMap, form: &Params) -> Response {
+    match userinfo(state, headers, form).await {
+        Ok(body) => ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn userinfo(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Params,
+) -> Result<serde_json::Value> {
+    let token = bearer_token(headers, form)?;
+    let (_, record) = access_token::validate(state, token).await?;
+    if !scope::has(&record.scope, "openid") {
+        return Err(Error::oauth(
+            ErrorCode::InsufficientScope,
+            "the token lacks the openid scope",
+        ));
+    }
+    let user = match &record.user_id {
+        Some(id) => state.store.user(id).await?.filter(|u| u.active),
+        None => None,
+    }
+    .ok_or_else(|| Error::oauth(ErrorCode::InvalidToken, "the token's user is gone"))?;
+    let info = UserInfo {
+        sub: &user.id,
+        profile: scope::has(&record.scope, "profile").then(|| profile(&user)),
+        email: user
+            .email
+            .as_deref()
+            .filter(|_| scope::has(&record.scope, "email")),
+    };
+    serde_json::to_value(info).map_err(Error::internal)
+}

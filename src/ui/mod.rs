@@ -1,0 +1,74 @@
+//! Server-rendered pages (askama). Views are plain structs; rendering never needs JavaScript.
+
+use askama::Template;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::error::Error;
+use crate::http::request_id;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub client_id: &'a str,
+    pub interaction: &'a str,
+    pub csrf_token: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub client_id: &'a str,
+    pub username: &'a str,
+    /// (scope, what it lets the client do)
+    pub scopes: Vec<(String, &'static str)>,
+    pub interaction: &'a str,
+    pub csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    request_id: &'a str,
+}
+
+/// Renders a page with `status`; pages are personal, so never cached.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(err) => Error::internal(err).into_response(),
+    }
+}
+
+/// An HTML error page, for errors that must not (or cannot) be sent back to a client.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    render(
+        status,
+        &ErrorPage {
+            title,
+            message,
+            request_id: &request_id::current(),
+        },
+    )
+}
+
+/// The HTML rendering of an [`Error`] on a page the user sees.
+pub fn error_response(err: Error) -> Response {
+    let (code, description) = err.public_parts();
+    error_page(code.status(), code.as_str(), &description)
+}
+
+/// What each scope lets a client do, as shown on the consent page.
+pub fn describe_scope(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "confirm who you are",
+        "profile" => "see your name and user name",
+        "email" => "see your email address",
+        "offline_access" => "keep access while you are away",
+        _ => "use this permission",
+    }
+}
