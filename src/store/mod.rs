@@ -87,7 +87,7 @@ pub struct AuthCode {
 /// Result of redeeming a code: it can succeed exactly once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRedemption {
-    Redeemed(AuthCode),
+    Redeemed(Box<AuthCode>),
     /// The code was redeemed before: a replay (RFC 6749 §4.1.2).
     AlreadyRedeemed {
         grant_id: String,

@@ -249,7 +249,7 @@ impl CodeStore for SqlStore {
         .await
         .map_err(backend)?;
         if let Some(row) = redeemed {
-            return Ok(CodeRedemption::Redeemed(AuthCode {
+            return Ok(CodeRedemption::Redeemed(Box::new(AuthCode {
                 grant_id: row.get("grant_id"),
                 client_id: row.get("client_id"),
                 user_id: row.get("user_id"),
@@ -262,7 +262,7 @@ impl CodeStore for SqlStore {
                 acr: row.get("acr"),
                 amr: from_json(row.get("amr"))?,
                 expires_at: row.get("expires_at"),
-            }));
+            })));
         }
         let replayed: Option<String> = sqlx::query_scalar(
             "SELECT grant_id FROM auth_codes WHERE code_hash = ? AND consumed_at IS NOT NULL",

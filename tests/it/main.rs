@@ -1,1 +1,9 @@
-fn main() {}
+//! Tessera's integration tests: one binary (linking is the slow part), real servers on
+//! 127.0.0.1:0, a real SQLite file each, and the `openidconnect` crate as the relying party.
+
+mod authorize_errors;
+mod cli;
+mod harness;
+mod login;
+mod oidc_flow;
+mod token_errors;

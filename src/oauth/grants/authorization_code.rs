@@ -22,7 +22,7 @@ pub struct AuthorizationCodeGrant;
 async fn redeem(state: &AppState, code: &str) -> Result<AuthCode> {
     let now = clock::now();
     match state.store.redeem_code(&secret::hash(code), now).await? {
-        CodeRedemption::Redeemed(record) => Ok(record),
+        CodeRedemption::Redeemed(record) => Ok(*record),
         CodeRedemption::AlreadyRedeemed { grant_id } => {
             let revoked = state.store.revoke_grant(&grant_id, now).await?;
             tracing::warn!(%grant_id, revoked, "authorization code replayed; its tokens are revoked");

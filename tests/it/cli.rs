@@ -1,0 +1,210 @@
+//! The bootstrap CLI as CONTRACT.md describes it, run as the real binary against a real database,
+//! and a running server that sees what the CLI wrote.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use crate::harness::*;
+
+fn tessera(database: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", database.display()),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tessera");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn fails_with_one_line(output: &Output, mentions: &str) {
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(mentions), "{stderr}");
+}
+
+#[tokio::test]
+async fn cli_bootstraps_users_and_clients_that_a_running_server_uses() {
+    let server = TestServer::start().await;
+    let db = server.db_path.clone();
+
+    let user_id = stdout(&tessera(
+        &db,
+        &[
+            "user",
+            "create",
+            "--username",
+            "grace",
+            "--email",
+            "g@example.com",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    ));
+    assert!(
+        uuid::Uuid::parse_str(user_id.trim()).is_ok(),
+        "prints a UUID: {user_id}"
+    );
+    fails_with_one_line(
+        &tessera(
+            &db,
+            &["user", "create", "--username", "GRACE", "--password-stdin"],
+            "x\n",
+        ),
+        "already exists",
+    );
+
+    let created = stdout(&tessera(
+        &db,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "cli-app",
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--scope",
+            "openid profile email offline_access",
+            "--json",
+        ],
+        "",
+    ));
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(created["client_id"], "cli-app");
+    let secret = created["client_secret"]
+        .as_str()
+        .expect("a confidential client gets a secret")
+        .to_string();
+
+    let public = stdout(&tessera(
+        &db,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "cli-spa",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--json",
+        ],
+        "",
+    ));
+    let public: serde_json::Value = serde_json::from_str(&public).unwrap();
+    assert!(public.get("client_secret").is_none(), "{public}");
+
+    fails_with_one_line(
+        &tessera(
+            &db,
+            &[
+                "client",
+                "create",
+                "--client-id",
+                "bad",
+                "--redirect-uri",
+                "http://rp.example/cb",
+            ],
+            "",
+        ),
+        "https",
+    );
+    fails_with_one_line(
+        &tessera(
+            &db,
+            &[
+                "client",
+                "create",
+                "--client-id",
+                "bad",
+                "--grant",
+                "password",
+                "--redirect-uri",
+                REDIRECT_URI,
+            ],
+            "",
+        ),
+        "unknown grant",
+    );
+    fails_with_one_line(
+        &tessera(&db, &["client", "create", "--client-id", "nouri"], ""),
+        "redirect-uri",
+    );
+    fails_with_one_line(
+        &tessera(
+            &db,
+            &[
+                "client",
+                "create",
+                "--client-id",
+                "cli-app",
+                "--redirect-uri",
+                REDIRECT_URI,
+            ],
+            "",
+        ),
+        "already exists",
+    );
+
+    // The running server sees both at once: the CLI user signs in to the CLI client.
+    let rp = RelyingParty::discover(&server, "cli-app", Some(secret)).await;
+    let (tokens, _) = sign_in(&server, &rp, &Browser::new(&server), "grace", &["profile"]).await;
+    let claims: serde_json::Value = {
+        use base64::Engine;
+        let id_token = openidconnect::TokenResponse::id_token(&tokens)
+            .unwrap()
+            .to_string();
+        let payload = id_token.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(claims["sub"], user_id.trim());
+}
+
+#[test]
+fn password_stdin_strips_exactly_one_trailing_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    stdout(&tessera(
+        &db,
+        &["user", "create", "--username", "nl", "--password-stdin"],
+        "pw\n\n",
+    ));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store =
+            tessera::store::SqlStore::connect(&format!("sqlite://{}?mode=rwc", db.display()))
+                .await
+                .unwrap();
+        let hasher = tessera::account::password::PasswordHasher::new(1);
+        let ok = |pw: &str| tessera::account::users::authenticate(&store, &hasher, "nl", pw.into());
+        assert!(
+            ok("pw\n").await.unwrap().is_some(),
+            "only one newline is stripped"
+        );
+        assert!(ok("pw").await.unwrap().is_none());
+    });
+}

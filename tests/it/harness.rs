@@ -1,0 +1,425 @@
+//! Starts a Tessera per test and drives it like a browser and a relying party would.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata, CoreTokenResponse,
+};
+use openidconnect::{
+    AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use tessera::account::users::{self, NewUser};
+use tessera::oauth::clients::{self, ClientRegistration};
+use tessera::state::AppState;
+use tessera::Config;
+use url::Url;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const REDIRECT_URI: &str = "https://rp.example/callback";
+
+pub struct TestServer {
+    pub issuer: String,
+    pub state: AppState,
+    pub db_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A non-following HTTP client: tests look at every redirect themselves.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server whose configuration `adjust` may change (e.g. shorter lifetimes).
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_path = dir.path().join("tessera.db");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let mut config = Config {
+            issuer: format!("http://{}", listener.local_addr().unwrap()),
+            database_url: format!("sqlite://{}?mode=rwc", db_path.display()),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        config.validate().expect("valid test configuration");
+        let issuer = config.issuer.clone();
+        let app = tessera::build_on(listener, config)
+            .await
+            .expect("build app");
+        let state = app.state().clone();
+        tokio::spawn(app.run_until_stopped());
+        TestServer {
+            issuer,
+            state,
+            db_path,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    /// Creates a user with [`PASSWORD`]; returns its id.
+    pub async fn user(&self, username: &str) -> String {
+        let new = NewUser {
+            username: username.into(),
+            password: PASSWORD.into(),
+            email: Some(format!("{username}@example.com")),
+            given_name: Some("Ada".into()),
+            family_name: Some("Lovelace".into()),
+        };
+        users::create_user(self.state.store.as_ref(), &self.state.passwords, new)
+            .await
+            .expect("create user")
+            .id
+    }
+
+    /// Registers a client; returns its secret (None for public clients).
+    pub async fn client(&self, registration: ClientRegistration) -> Option<String> {
+        clients::register(self.state.store.as_ref(), registration)
+            .await
+            .expect("register client")
+            .secret
+    }
+
+    /// A confidential web client for [`REDIRECT_URI`].
+    pub async fn web_client(&self, client_id: &str) -> String {
+        self.client(web_registration(client_id))
+            .await
+            .expect("a confidential client has a secret")
+    }
+}
+
+pub fn web_registration(client_id: &str) -> ClientRegistration {
+    ClientRegistration {
+        client_id: client_id.into(),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        ..Default::default()
+    }
+}
+
+/// Where a browser ends up after following the provider's own redirects.
+#[derive(Debug)]
+pub enum Landing {
+    /// A page served by the provider.
+    Page { status: StatusCode, body: String },
+    /// A redirect away from the provider (to the client).
+    Left(Url),
+}
+
+impl Landing {
+    pub fn page(self) -> (StatusCode, String) {
+        match self {
+            Landing::Page { status, body } => (status, body),
+            Landing::Left(url) => panic!("expected a page, was sent to {url}"),
+        }
+    }
+
+    pub fn left(self) -> Url {
+        match self {
+            Landing::Left(url) => url,
+            Landing::Page { status, body } => panic!("expected a redirect, got {status}: {body}"),
+        }
+    }
+}
+
+/// The query parameters of a URL, as a map.
+pub fn query(url: &Url) -> HashMap<String, String> {
+    url.query_pairs().into_owned().collect()
+}
+
+/// The `name` → `value` pairs of a page's `<input>` elements.
+pub fn form_inputs(html: &str) -> HashMap<String, String> {
+    let attribute = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        let len = tag[start..].find('"')?;
+        Some(
+            tag[start..start + len]
+                .replace("&amp;", "&")
+                .replace("&quot;", "\"")
+                .replace("&#x27;", "'"),
+        )
+    };
+    html.split("<input")
+        .skip(1)
+        .filter_map(|rest| {
+            let tag = &rest[..rest.find('>')?];
+            Some((
+                attribute(tag, "name")?,
+                attribute(tag, "value").unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+/// A browser: keeps cookies, follows the provider's redirects, stops at the client's.
+pub struct Browser {
+    http: reqwest::Client,
+    issuer: String,
+}
+
+impl Browser {
+    pub fn new(server: &TestServer) -> Self {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .cookie_store(true)
+                .build()
+                .expect("browser client"),
+            issuer: server.issuer.clone(),
+        }
+    }
+
+    async fn follow(&self, mut response: reqwest::Response) -> Landing {
+        loop {
+            if !response.status().is_redirection() {
+                let status = response.status();
+                return Landing::Page {
+                    status,
+                    body: response.text().await.unwrap(),
+                };
+            }
+            let location = response.headers()["location"].to_str().unwrap().to_string();
+            let target = Url::parse(&self.issuer).unwrap().join(&location).unwrap();
+            if !target.as_str().starts_with(&self.issuer) {
+                return Landing::Left(target);
+            }
+            response = self.http.get(target).send().await.unwrap();
+        }
+    }
+
+    pub async fn visit(&self, url: &str) -> Landing {
+        self.follow(self.http.get(url).send().await.unwrap()).await
+    }
+
+    /// Posts the form of `page` to `action`, with its hidden inputs and `fields` on top.
+    pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Landing {
+        let mut form = form_inputs(page);
+        form.retain(|name, _| matches!(name.as_str(), "csrf_token" | "interaction"));
+        for (name, value) in fields {
+            form.insert(name.to_string(), value.to_string());
+        }
+        let url = format!("{}{action}", self.issuer);
+        self.follow(self.http.post(url).form(&form).send().await.unwrap())
+            .await
+    }
+
+    /// Fills in the login page with `username` and [`PASSWORD`].
+    pub async fn log_in(&self, login_page: &str, username: &str) -> Landing {
+        assert!(
+            login_page.contains("name=\"password\""),
+            "not a login page: {login_page}"
+        );
+        self.submit(
+            login_page,
+            "/login",
+            &[("username", username), ("password", PASSWORD)],
+        )
+        .await
+    }
+
+    /// Answers a consent page.
+    pub async fn consent(&self, consent_page: &str, decision: &str) -> Landing {
+        assert!(
+            consent_page.contains("name=\"decision\""),
+            "not a consent page: {consent_page}"
+        );
+        self.submit(consent_page, "/consent", &[("decision", decision)])
+            .await
+    }
+}
+
+pub type Rp = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// A relying party built from the provider's discovery document.
+pub struct RelyingParty {
+    pub client: Rp,
+    pub http: reqwest::Client,
+}
+
+/// One authorization request in flight: what the RP must remember to finish it.
+pub struct Pending {
+    pub url: Url,
+    pub state: CsrfToken,
+    pub nonce: Nonce,
+    pub verifier: PkceCodeVerifier,
+}
+
+impl RelyingParty {
+    pub async fn discover(server: &TestServer, client_id: &str, secret: Option<String>) -> Self {
+        let http = http_client();
+        let metadata = CoreProviderMetadata::discover_async(
+            IssuerUrl::new(server.issuer.clone()).unwrap(),
+            &http,
+        )
+        .await
+        .expect("discovery");
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(client_id.into()),
+            secret.map(ClientSecret::new),
+        )
+        .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap());
+        RelyingParty { client, http }
+    }
+
+    pub fn use_client_secret_post(mut self) -> Self {
+        self.client = self.client.set_auth_type(AuthType::RequestBody);
+        self
+    }
+
+    /// An authorization URL with S256 PKCE, state and nonce, for `scopes` beyond `openid`.
+    pub fn authorize(&self, scopes: &[&str], extra: &[(&str, &str)]) -> Pending {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = self
+            .client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in scopes {
+            request = request.add_scope(Scope::new(scope.to_string()));
+        }
+        for (name, value) in extra {
+            request = request.add_extra_param(*name, *value);
+        }
+        let (url, state, nonce) = request.url();
+        Pending {
+            url,
+            state,
+            nonce,
+            verifier,
+        }
+    }
+
+    /// Checks the authorization response (exact redirect URI, state, iss) and returns the code.
+    pub fn code_from(&self, server: &TestServer, pending: &Pending, redirect: &Url) -> String {
+        assert_eq!(
+            &redirect.as_str()[..REDIRECT_URI.len()],
+            REDIRECT_URI,
+            "{redirect}"
+        );
+        let params = query(redirect);
+        assert_eq!(
+            params.get("state"),
+            Some(pending.state.secret()),
+            "state comes back"
+        );
+        assert_eq!(params.get("iss"), Some(&server.issuer), "RFC 9207 iss");
+        params
+            .get("code")
+            .cloned()
+            .unwrap_or_else(|| panic!("no code in {redirect}"))
+    }
+
+    pub async fn exchange(&self, code: String, verifier: PkceCodeVerifier) -> CoreTokenResponse {
+        self.client
+            .exchange_code(AuthorizationCode::new(code))
+            .expect("token endpoint in discovery")
+            .set_pkce_verifier(verifier)
+            .request_async(&self.http)
+            .await
+            .expect("token exchange")
+    }
+
+    /// Verifies the ID token against the JWKS (signature, iss, aud, exp, nonce, at_hash).
+    pub fn verify_id_token(
+        &self,
+        tokens: &CoreTokenResponse,
+        nonce: &Nonce,
+        alg: CoreJwsSigningAlgorithm,
+    ) -> CoreIdTokenClaims {
+        let id_token = tokens.id_token().expect("an ID token");
+        let verifier = self.client.id_token_verifier().set_allowed_algs(vec![alg]);
+        let claims = id_token
+            .claims(&verifier, nonce)
+            .expect("ID token verifies")
+            .clone();
+        let expected = openidconnect::AccessTokenHash::from_token(
+            tokens.access_token(),
+            id_token.signing_alg().unwrap(),
+            id_token.signing_key(&verifier).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            claims.access_token_hash(),
+            Some(&expected),
+            "at_hash binds the access token"
+        );
+        claims
+    }
+}
+
+/// Runs a whole code flow for `username` in `browser`: returns the tokens and the pending request.
+pub async fn sign_in(
+    server: &TestServer,
+    rp: &RelyingParty,
+    browser: &Browser,
+    username: &str,
+    scopes: &[&str],
+) -> (CoreTokenResponse, Pending) {
+    let pending = rp.authorize(scopes, &[]);
+    let mut landing = browser.visit(pending.url.as_str()).await;
+    if let Landing::Page { body, .. } = &landing {
+        if body.contains("name=\"password\"") {
+            landing = browser.log_in(body, username).await;
+        }
+    }
+    if let Landing::Page { body, .. } = &landing {
+        if body.contains("name=\"decision\"") {
+            landing = browser.consent(body, "allow").await;
+        }
+    }
+    let code = rp.code_from(server, &pending, &landing.left());
+    let tokens = rp
+        .exchange(
+            code,
+            PkceCodeVerifier::new(pending.verifier.secret().clone()),
+        )
+        .await;
+    (tokens, pending)
+}
+
+/// Posts a form to the token endpoint without any client library.
+pub async fn post_token(
+    server: &TestServer,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
+    let mut request = http_client().post(server.url("/token")).form(form);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    (status, headers, response.json().await.unwrap())
+}
+
+pub async fn wait_past(seconds: u64) {
+    tokio::time::sleep(Duration::from_millis(seconds * 1000 + 1100)).await;
+}
