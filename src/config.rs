@@ -28,6 +28,15 @@ pub struct Config {
     pub session_ttl: Duration,
     /// How long a user may take on the login and consent pages.
     pub interaction_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// RFC 9700 §4.14.2 grace: a rotated refresh token presented again within this window gets one
+    /// retry (its unused successor is replaced) instead of revoking the family. Off by default.
+    pub refresh_reuse_grace: Option<Duration>,
+    /// How often signing keys are re-read from the store (rotation by the CLI or another instance).
+    pub key_reload_interval: Duration,
+    /// How often expired rows are purged, and at most how many per table each time.
+    pub purge_interval: Duration,
+    pub purge_batch: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +58,11 @@ impl Default for Config {
             code_ttl: Duration::from_secs(60),
             session_ttl: Duration::from_secs(8 * 3600),
             interaction_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_grace: None,
+            key_reload_interval: Duration::from_secs(60),
+            purge_interval: Duration::from_secs(300),
+            purge_batch: 1000,
         }
     }
 }
@@ -91,6 +105,14 @@ impl Config {
             config.log_filter = filter;
         }
         config.log_json = var("TESSERA_LOG_FORMAT").as_deref() == Some("json");
+        if let Some(seconds) = var("TESSERA_REFRESH_REUSE_GRACE_SECONDS") {
+            let seconds: u64 = seconds.parse().map_err(|_| {
+                ConfigError(format!(
+                    "TESSERA_REFRESH_REUSE_GRACE_SECONDS={seconds:?} is not a number of seconds"
+                ))
+            })?;
+            config.refresh_reuse_grace = (seconds > 0).then(|| Duration::from_secs(seconds));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -114,6 +136,11 @@ impl Config {
 
     pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")
+    }
+
+    /// How long a signed token can stay valid: a retired signing key is published that long.
+    pub fn longest_token_ttl(&self) -> Duration {
+        self.access_token_ttl.max(self.id_token_ttl)
     }
 
     /// An absolute URL under the issuer, e.g. `endpoint("/token")`.
@@ -167,6 +194,7 @@ mod tests {
             ("TESSERA_ISSUER", "https://idp.example?x=1"),
             ("TESSERA_BIND", "nowhere"),
             ("STORE_BACKEND", "mongo"),
+            ("TESSERA_REFRESH_REUSE_GRACE_SECONDS", "soon"),
         ] {
             let err = from(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");

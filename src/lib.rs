@@ -14,6 +14,7 @@ pub mod oidc;
 pub mod secret;
 pub mod state;
 pub mod store;
+pub mod tasks;
 pub mod ui;
 
 use std::net::SocketAddr;
@@ -55,7 +56,8 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 /// Prepares the server on an already bound listener (tests bind port 0 first to learn the issuer).
 pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<App> {
     let store = open_store(&config).await?;
-    let keys = KeyRing::load_or_generate(store.as_ref())
+    let longest_ttl = config.longest_token_ttl().as_secs() as i64;
+    let keys = KeyRing::load_or_generate(store.as_ref(), longest_ttl)
         .await
         .context("loading signing keys")?;
     let discovery_json = oidc::discovery::document(&config)
@@ -63,7 +65,7 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
     let state = AppState::new(Inner {
         config,
         store,
-        keys,
+        keys: arc_swap::ArcSwap::from_pointee(keys),
         passwords: PasswordHasher::for_this_machine(),
         discovery_json,
     });
@@ -85,8 +87,10 @@ impl App {
         &self.state
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests. Maintenance tasks run
+    /// beside the server.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tasks::spawn(&self.state);
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -33,6 +33,16 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new active key for every algorithm; the old ones stay published until every token
+    /// they signed has expired. Running servers pick the new keys up within a minute.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -177,6 +187,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (true, None) => println!("{}", serde_json::json!({ "client_id": id })),
                 (false, Some(secret)) => println!("client_id: {id}\nclient_secret: {secret}"),
                 (false, None) => println!("client_id: {id}"),
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let store = tessera::open_store(&config).await?;
+            for key in tessera::keys::rotate(store.as_ref(), tessera::clock::now()).await? {
+                println!("{} {}", key.alg, key.kid);
             }
             Ok(())
         }

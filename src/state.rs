@@ -3,6 +3,8 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use arc_swap::{ArcSwap, Guard};
+
 use crate::account::password::PasswordHasher;
 use crate::config::Config;
 use crate::keys::KeyRing;
@@ -11,7 +13,8 @@ use crate::store::Store;
 pub struct Inner {
     pub config: Config,
     pub store: Arc<dyn Store>,
-    pub keys: KeyRing,
+    /// Swapped whole when keys are reloaded, so a request sees one consistent ring.
+    pub keys: ArcSwap<KeyRing>,
     pub passwords: PasswordHasher,
     /// The discovery document, serialized once at start-up.
     pub discovery_json: Vec<u8>,
@@ -23,6 +26,12 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     pub fn new(inner: Inner) -> Self {
         AppState(Arc::new(inner))
+    }
+}
+
+impl Inner {
+    pub fn keys(&self) -> Guard<Arc<KeyRing>> {
+        self.keys.load()
     }
 }
 

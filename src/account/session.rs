@@ -73,3 +73,12 @@ pub async fn load(store: &dyn Store, cookie_value: &str, now: UnixTime) -> Resul
         .map(|p| serde_json::from_str(&p).map_err(Error::internal))
         .transpose()
 }
+
+/// Ends the session behind a cookie value; returns it if it was live.
+pub async fn end(store: &dyn Store, cookie_value: &str, now: UnixTime) -> Result<Option<Session>> {
+    let session = load(store, cookie_value, now).await?;
+    store
+        .delete_artifact(ArtifactKind::Session, &secret::hash(cookie_value))
+        .await?;
+    Ok(session)
+}

@@ -8,11 +8,11 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
-use crate::oauth::{authorize, interaction, token};
-use crate::oidc::{discovery, jwks, userinfo};
+use crate::oauth::{authorize, interaction, introspection, revocation, token};
+use crate::oidc::{discovery, jwks, logout, userinfo};
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
@@ -31,7 +31,11 @@ pub fn router(state: AppState) -> Router {
             "/consent",
             get(interaction::consent_page).post(interaction::consent_submit),
         )
-        .route("/token", axum::routing::post(token::token))
+        .route("/token", post(token::token))
+        .route("/revoke", post(revocation::revoke))
+        .route("/introspect", post(introspection::introspect))
+        .route("/logout", get(logout::get).post(logout::post))
+        .route("/logout/confirm", post(logout::confirm))
         .route("/userinfo", get(userinfo::get).post(userinfo::post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

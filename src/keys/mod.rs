@@ -56,6 +56,37 @@ impl FromStr for SigningAlg {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kid: &str, alg: &str, created_at: i64) -> SigningKeyRecord {
+        SigningKeyRecord {
+            kid: kid.into(),
+            alg: alg.into(),
+            private_pem: String::new(),
+            created_at,
+        }
+    }
+
+    #[test]
+    fn a_superseded_key_is_published_until_its_tokens_expire() {
+        let records = vec![
+            record("old", "ES256", 0),
+            record("new", "ES256", 100),
+            record("rsa", "RS256", 0),
+        ];
+        let kids =
+            |keys: &[SigningKeyRecord]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
+        let (published, retired) = partition(records.clone(), 150, 60);
+        assert_eq!(kids(&published), ["old", "new", "rsa"]);
+        assert!(retired.is_empty());
+        let (published, retired) = partition(records, 160, 60);
+        assert_eq!(kids(&published), ["new", "rsa"]);
+        assert_eq!(kids(&retired), ["old"]);
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error(transparent)]
@@ -87,6 +118,44 @@ pub struct KeyRing {
     keys: Vec<SigningKey>,
     active: HashMap<SigningAlg, usize>,
     jwks_json: Vec<u8>,
+}
+
+/// Which stored keys are still published at `now`: the newest of each algorithm, and older ones
+/// until every token they signed has expired, i.e. `longest_token_ttl` after their successor
+/// took over. Returns (published, retired) with records in their stored (oldest first) order.
+pub fn partition(
+    records: Vec<SigningKeyRecord>,
+    now: i64,
+    longest_token_ttl: i64,
+) -> (Vec<SigningKeyRecord>, Vec<SigningKeyRecord>) {
+    let superseded_at = |record: &SigningKeyRecord| {
+        records
+            .iter()
+            .filter(|r| {
+                r.alg == record.alg && (r.created_at, &r.kid) > (record.created_at, &record.kid)
+            })
+            .map(|r| r.created_at)
+            .min()
+    };
+    let published = |record: &SigningKeyRecord| {
+        superseded_at(record).is_none_or(|at| at + longest_token_ttl > now)
+    };
+    let (keep, retire): (Vec<_>, Vec<_>) = records.iter().cloned().partition(published);
+    (keep, retire)
+}
+
+/// Adds a new active key for every algorithm (`tessera keys rotate`); returns the new records.
+pub async fn rotate(
+    store: &(dyn KeyStore + Send + Sync),
+    now: i64,
+) -> Result<Vec<SigningKeyRecord>, KeyError> {
+    let mut added = Vec::new();
+    for alg in SigningAlg::ALL {
+        let record = generate(alg, now)?;
+        store.insert_signing_key(&record).await?;
+        added.push(record);
+    }
+    Ok(added)
 }
 
 /// Generates a fresh key pair for `alg` as a storable record.
@@ -156,21 +225,27 @@ fn parse(record: &SigningKeyRecord) -> Result<SigningKey, KeyError> {
 }
 
 impl KeyRing {
-    /// Loads the persisted keys, first generating one for any algorithm that has none.
-    pub async fn load_or_generate(store: &(dyn KeyStore + Send + Sync)) -> Result<Self, KeyError> {
+    /// Loads the published keys, first generating one for any algorithm that has none.
+    pub async fn load_or_generate(
+        store: &(dyn KeyStore + Send + Sync),
+        longest_token_ttl: i64,
+    ) -> Result<Self, KeyError> {
+        let now = crate::clock::now();
         let mut records = store.signing_keys().await?;
         for alg in SigningAlg::ALL {
             if !records.iter().any(|r| r.alg == alg.as_str()) {
-                let record = generate(alg, crate::clock::now())?;
+                let record = generate(alg, now)?;
                 store.insert_signing_key(&record).await?;
                 tracing::info!(kid = %record.kid, %alg, "generated signing key");
                 records.push(record);
             }
         }
-        Self::from_records(&records)
+        let (published, _) = partition(records, now, longest_token_ttl);
+        Self::from_records(&published)
     }
 
-    /// Builds the ring from records ordered oldest first: the last key of each algorithm signs.
+    /// Builds the ring from published records ordered oldest first: the last key of each
+    /// algorithm signs.
     pub fn from_records(records: &[SigningKeyRecord]) -> Result<Self, KeyError> {
         let keys = records.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
         let active = keys.iter().enumerate().map(|(i, k)| (k.alg, i)).collect();

@@ -68,7 +68,7 @@ pub async fn issue(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
         amr: auth.map(|a| a.amr.clone()),
     };
     let token = state
-        .keys
+        .keys()
         .sign(SigningAlg::Es256, TOKEN_TYPE, &claims)
         .map_err(Error::internal)?;
     let amr = claims.amr.clone().unwrap_or_default();
@@ -102,7 +102,7 @@ fn invalid_token(description: &str) -> Error {
 /// claims are checked first, so forged tokens cost no store round-trip.
 pub async fn validate(state: &AppState, token: &str) -> Result<(AccessTokenClaims, TokenRecord)> {
     let payload = state
-        .keys
+        .keys()
         .verify(token, SigningAlg::Es256, TOKEN_TYPE)
         .map_err(|_| invalid_token("the access token is invalid"))?;
     let claims: AccessTokenClaims = serde_json::from_slice(&payload)

@@ -4,6 +4,10 @@
 
 use std::collections::HashMap;
 
+use axum::http::{header, HeaderMap};
+
+use crate::error::Error;
+
 #[derive(Debug, Default, Clone)]
 pub struct Params(HashMap<String, String>);
 
@@ -19,6 +23,21 @@ impl Params {
             }
         }
         Ok(Params(map))
+    }
+
+    /// The form body of a back-channel endpoint (token, revocation, introspection), which must
+    /// be `application/x-www-form-urlencoded` (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1).
+    pub fn from_form(headers: &HeaderMap, body: &str) -> Result<Self, Error> {
+        let is_form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(Error::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        Self::parse(body).map_err(Error::invalid_request)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {

@@ -12,6 +12,8 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::access_token::Issued;
 use crate::oauth::client_auth;
 use crate::oauth::grants::authorization_code::AuthorizationCodeGrant;
+use crate::oauth::grants::client_credentials::ClientCredentialsGrant;
+use crate::oauth::grants::refresh_token::RefreshTokenGrant;
 use crate::oauth::params::Params;
 use crate::state::AppState;
 use crate::store::Client;
@@ -27,7 +29,11 @@ pub trait GrantHandler: Send + Sync {
     ) -> Result<TokenResponse>;
 }
 
-static GRANT_HANDLERS: &[&dyn GrantHandler] = &[&AuthorizationCodeGrant];
+static GRANT_HANDLERS: &[&dyn GrantHandler] = &[
+    &AuthorizationCodeGrant,
+    &RefreshTokenGrant,
+    &ClientCredentialsGrant,
+];
 
 /// RFC 6749 §5.1 (with OIDC Core §3.1.3.3's `id_token`).
 #[derive(Debug, Serialize)]
@@ -38,6 +44,8 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 impl TokenResponse {
@@ -48,7 +56,13 @@ impl TokenResponse {
             expires_in: access.expires_in,
             scope,
             id_token,
+            refresh_token: None,
         }
+    }
+
+    pub fn with_refresh_token(mut self, refresh_token: String) -> Self {
+        self.refresh_token = Some(refresh_token);
+        self
     }
 }
 
@@ -68,16 +82,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Stri
 }
 
 async fn exchange(state: &AppState, headers: &HeaderMap, body: &str) -> Result<TokenResponse> {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
-        return Err(Error::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let params = Params::parse(body).map_err(Error::invalid_request)?;
+    let params = Params::from_form(headers, body)?;
     let client = client_auth::authenticate(state, headers, &params).await?;
     let grant_type = params
         .get("grant_type")

@@ -25,6 +25,14 @@ struct TesseraMetadata {
     code_challenge_methods_supported: Vec<String>,
     /// RFC 9207 §3: the authorization response carries `iss`.
     authorization_response_iss_parameter_supported: bool,
+    /// RFC 7009 / RFC 8414 §2.
+    revocation_endpoint: String,
+    revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 7662 / RFC 8414 §2.
+    introspection_endpoint: String,
+    introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// OpenID Connect RP-Initiated Logout 1.0 §2.1.
+    end_session_endpoint: String,
 }
 
 impl AdditionalProviderMetadata for TesseraMetadata {}
@@ -44,6 +52,18 @@ type Metadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
+/// Client authentication methods; `none` (public clients) where a public client may call.
+fn client_auth_methods(with_none: bool) -> Vec<String> {
+    let mut methods = vec![
+        "client_secret_basic".to_string(),
+        "client_secret_post".to_string(),
+    ];
+    if with_none {
+        methods.push("none".into());
+    }
+    methods
+}
+
 /// The discovery document for `config`, as JSON bytes.
 pub fn document(config: &Config) -> Result<Vec<u8>, String> {
     let url = |path: &str| config.endpoint(path);
@@ -61,6 +81,11 @@ pub fn document(config: &Config) -> Result<Vec<u8>, String> {
         TesseraMetadata {
             code_challenge_methods_supported: vec!["S256".into()],
             authorization_response_iss_parameter_supported: true,
+            revocation_endpoint: url("/revoke"),
+            revocation_endpoint_auth_methods_supported: client_auth_methods(true),
+            introspection_endpoint: url("/introspect"),
+            introspection_endpoint_auth_methods_supported: client_auth_methods(false),
+            end_session_endpoint: url("/logout"),
         },
     )
     .set_token_endpoint(Some(
@@ -75,7 +100,11 @@ pub fn document(config: &Config) -> Result<Vec<u8>, String> {
             .to_vec(),
     ))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
-    .set_grant_types_supported(Some(vec![CoreGrantType::AuthorizationCode]))
+    .set_grant_types_supported(Some(vec![
+        CoreGrantType::AuthorizationCode,
+        CoreGrantType::RefreshToken,
+        CoreGrantType::ClientCredentials,
+    ]))
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,
         CoreClientAuthMethod::ClientSecretPost,

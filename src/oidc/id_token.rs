@@ -74,7 +74,7 @@ pub fn issue(state: &AppState, facts: &IdTokenFacts<'_>) -> Result<String> {
         at_hash: at_hash(alg, facts.access_token),
     };
     state
-        .keys
+        .keys()
         .sign(alg, "JWT", &claims)
         .map_err(Error::internal)
 }

@@ -3,4 +3,5 @@
 pub mod discovery;
 pub mod id_token;
 pub mod jwks;
+pub mod logout;
 pub mod userinfo;

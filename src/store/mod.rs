@@ -120,6 +120,40 @@ impl TokenRecord {
     }
 }
 
+/// A refresh token, looked up by the hash of its value. Every use rotates it (RFC 9700 §4.14.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    /// The grant this token descends from; shared by every token of the family.
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// The scope of the whole grant; an access token may be narrower (RFC 6749 §6).
+    pub scope: String,
+    /// The SSO session it was issued in (`sid`), so logout can revoke it.
+    pub session_id: Option<String>,
+    pub auth_time: UnixTime,
+    pub acr: String,
+    pub amr: Vec<String>,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// When it was exchanged for its successor.
+    pub rotated_at: Option<UnixTime>,
+    /// Hash of the successor.
+    pub replaced_by: Option<String>,
+    pub grace_used: bool,
+    pub revoked: bool,
+}
+
+/// Outcome of [`RefreshTokenStore::rotate_refresh_token`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token is now rotated and the new one stored.
+    Rotated,
+    /// Someone else rotated (or revoked) it first; nothing was written.
+    Lost,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningKeyRecord {
     pub kid: String,
@@ -185,8 +219,44 @@ pub trait CodeStore {
 pub trait TokenStore {
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
     async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>>;
-    /// Revokes every token of a grant; returns how many were newly revoked.
+    /// Revokes one access token.
+    async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()>;
+    /// Revokes every access and refresh token of a grant (a token family), atomically; returns
+    /// how many were newly revoked.
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait RefreshTokenStore {
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Atomically marks `old_hash` rotated and stores `new`, provided `old_hash` is still live and
+    /// unrotated: of concurrent rotations of one token, exactly one gets [`Rotation::Rotated`].
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: UnixTime,
+    ) -> StoreResult<Rotation>;
+    /// The grace-window retry: once per token, if `old_hash` was rotated at or after
+    /// `rotated_since` and its successor is still unused, revokes that successor and stores `new`
+    /// in its place.
+    async fn replace_successor(
+        &self,
+        old_hash: &str,
+        rotated_since: UnixTime,
+        new: &RefreshTokenRecord,
+        now: UnixTime,
+    ) -> StoreResult<Rotation>;
+    async fn record_refresh_reuse(
+        &self,
+        family_id: &str,
+        client_id: &str,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// The grant ids of the refresh tokens issued in an SSO session.
+    async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>>;
 }
 
 /// TTL'd opaque payloads (the node-oidc-provider adapter shape).
@@ -213,6 +283,21 @@ pub trait ArtifactStore {
 pub trait KeyStore {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
+}
+
+/// Removal of what has expired, in bounded batches so no statement holds the database for long.
+#[async_trait]
+pub trait Purge {
+    /// Deletes up to `batch` expired rows of each table: codes that expired before
+    /// `codes_expired_before` (kept a while longer so a replay can still revoke what they issued),
+    /// everything else once expired at `now`. Returns how many rows went.
+    async fn purge_expired(
+        &self,
+        now: UnixTime,
+        codes_expired_before: UnixTime,
+        batch: u32,
+    ) -> StoreResult<u64>;
 }
 
 /// Everything Tessera persists, behind one object-safe trait.
@@ -223,8 +308,10 @@ pub trait Store:
     + ConsentStore
     + CodeStore
     + TokenStore
+    + RefreshTokenStore
     + ArtifactStore
     + KeyStore
+    + Purge
     + Send
     + Sync
 {

@@ -334,16 +334,250 @@ impl TokenStore for SqlStore {
         }))
     }
 
+    async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()> {
+        sqlx::query("UPDATE tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
-        let done = sqlx::query(
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let mut revoked = 0;
+        for statement in [
             "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+        ] {
+            let done = sqlx::query(statement)
+                .bind(now)
+                .bind(grant_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            revoked += done.rows_affected();
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(revoked)
+    }
+}
+
+async fn insert_refresh(
+    executor: impl sqlx::SqliteExecutor<'_>,
+    token: &RefreshTokenRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, session_id,
+                                     auth_time, acr, amr, issued_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&token.token_hash)
+    .bind(&token.family_id)
+    .bind(&token.client_id)
+    .bind(&token.user_id)
+    .bind(&token.scope)
+    .bind(&token.session_id)
+    .bind(token.auth_time)
+    .bind(&token.acr)
+    .bind(to_json(&token.amr))
+    .bind(token.issued_at)
+    .bind(token.expires_at)
+    .execute(executor)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+#[async_trait]
+impl RefreshTokenStore for SqlStore {
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()> {
+        insert_refresh(&self.pool, token).await
+    }
+
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
+        let Some(row) = sqlx::query(
+            "SELECT token_hash, family_id, client_id, user_id, scope, session_id, auth_time, acr, amr,
+                    issued_at, expires_at, rotated_at, replaced_by, grace_used,
+                    revoked_at IS NOT NULL AS revoked
+             FROM refresh_tokens WHERE token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(RefreshTokenRecord {
+            token_hash: row.get("token_hash"),
+            family_id: row.get("family_id"),
+            client_id: row.get("client_id"),
+            user_id: row.get("user_id"),
+            scope: row.get("scope"),
+            session_id: row.get("session_id"),
+            auth_time: row.get("auth_time"),
+            acr: row.get("acr"),
+            amr: from_json(row.get("amr"))?,
+            issued_at: row.get("issued_at"),
+            expires_at: row.get("expires_at"),
+            rotated_at: row.get("rotated_at"),
+            replaced_by: row.get("replaced_by"),
+            grace_used: row.get("grace_used"),
+            revoked: row.get("revoked"),
+        }))
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: UnixTime,
+    ) -> StoreResult<Rotation> {
+        // The conditional UPDATE is the claim: of concurrent rotations only one matches a row.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let claimed = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = ?1, replaced_by = ?2
+             WHERE token_hash = ?3 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?1",
         )
         .bind(now)
-        .bind(grant_id)
+        .bind(&new.token_hash)
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if claimed.rows_affected() != 1 {
+            return Ok(Rotation::Lost);
+        }
+        insert_refresh(&mut *tx, new).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Rotation::Rotated)
+    }
+
+    async fn replace_successor(
+        &self,
+        old_hash: &str,
+        rotated_since: UnixTime,
+        new: &RefreshTokenRecord,
+        now: UnixTime,
+    ) -> StoreResult<Rotation> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let successor: Option<String> = sqlx::query_scalar(
+            "UPDATE refresh_tokens SET grace_used = 1
+             WHERE token_hash = ?1 AND grace_used = 0 AND revoked_at IS NULL AND rotated_at >= ?2
+               AND replaced_by IN (SELECT token_hash FROM refresh_tokens
+                                   WHERE rotated_at IS NULL AND revoked_at IS NULL)
+             RETURNING replaced_by",
+        )
+        .bind(old_hash)
+        .bind(rotated_since)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(successor) = successor else {
+            return Ok(Rotation::Lost);
+        };
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = ? WHERE token_hash = ?")
+            .bind(now)
+            .bind(&successor)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("UPDATE refresh_tokens SET replaced_by = ? WHERE token_hash = ?")
+            .bind(&new.token_hash)
+            .bind(old_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        insert_refresh(&mut *tx, new).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Rotation::Rotated)
+    }
+
+    async fn record_refresh_reuse(
+        &self,
+        family_id: &str,
+        client_id: &str,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO refresh_token_reuse (family_id, client_id, user_id, detected_at)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(family_id)
+        .bind(client_id)
+        .bind(user_id)
+        .bind(now)
         .execute(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(done.rows_affected())
+        Ok(())
+    }
+
+    async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar("SELECT DISTINCT family_id FROM refresh_tokens WHERE session_id = ?")
+            .bind(session_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)
+    }
+}
+
+#[async_trait]
+impl Purge for SqlStore {
+    async fn purge_expired(
+        &self,
+        now: UnixTime,
+        codes_expired_before: UnixTime,
+        batch: u32,
+    ) -> StoreResult<u64> {
+        let statements = [
+            (
+                "DELETE FROM auth_codes WHERE code_hash IN
+              (SELECT code_hash FROM auth_codes WHERE expires_at < ? LIMIT ?)",
+                codes_expired_before,
+            ),
+            (
+                "DELETE FROM tokens WHERE token_hash IN
+              (SELECT token_hash FROM tokens WHERE expires_at < ? LIMIT ?)",
+                now,
+            ),
+            (
+                "DELETE FROM refresh_tokens WHERE token_hash IN
+              (SELECT token_hash FROM refresh_tokens WHERE expires_at < ? LIMIT ?)",
+                now,
+            ),
+            (
+                "DELETE FROM artifacts WHERE (kind, id_hash) IN
+              (SELECT kind, id_hash FROM artifacts WHERE expires_at < ? LIMIT ?)",
+                now,
+            ),
+        ];
+        let mut purged = 0;
+        for (statement, before) in statements {
+            let done = sqlx::query(statement)
+                .bind(before)
+                .bind(batch)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+            purged += done.rows_affected();
+        }
+        Ok(purged)
     }
 }
 
@@ -430,6 +664,15 @@ impl KeyStore for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(|e| conflict_or_backend(e, &format!("signing key {}", key.kid)))?;
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM signing_keys WHERE kid = ?")
+            .bind(kid)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 }

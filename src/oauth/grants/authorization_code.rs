@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::oauth::access_token::{self, Grant};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::Challenge;
+use crate::oauth::refresh_token::{self, Family};
 use crate::oauth::scope;
 use crate::oauth::token::{GrantHandler, TokenResponse};
 use crate::oidc::id_token::{self, IdTokenFacts};
@@ -113,6 +114,18 @@ impl GrantHandler for AuthorizationCodeGrant {
         } else {
             None
         };
-        Ok(TokenResponse::bearer(access, record.scope, id_token))
+        let response = TokenResponse::bearer(access, record.scope.clone(), id_token);
+        if !refresh_token::is_offered(client.has_grant("refresh_token"), &record.scope) {
+            return Ok(response);
+        }
+        let family = Family {
+            family_id: &record.grant_id,
+            client_id: &client.client_id,
+            user_id: &record.user_id,
+            scope: &record.scope,
+            session_id: Some(&record.session_id),
+            authentication: &authentication,
+        };
+        Ok(response.with_refresh_token(refresh_token::issue(state, &family).await?))
     }
 }

@@ -1,0 +1,75 @@
+//! The client credentials grant (RFC 6749 §4.4): a confidential client acting for itself.
+
+use async_trait::async_trait;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::oauth::access_token::{self, Grant};
+use crate::oauth::params::Params;
+use crate::oauth::scope;
+use crate::oauth::token::{GrantHandler, TokenResponse};
+use crate::state::AppState;
+use crate::store::Client;
+
+/// Scopes that describe a user; a client acting for itself cannot have them.
+const USER_SCOPES: [&str; 2] = ["openid", "offline_access"];
+
+pub struct ClientCredentialsGrant;
+
+/// The requested scope, limited to the client's allowed scopes; without a request, all of them
+/// (RFC 6749 §3.3 lets the server apply a default).
+fn granted_scope(client: &Client, params: &Params) -> Result<String> {
+    let allowed = scope::parse(&client.scope)?;
+    let requested = match params.get("scope") {
+        Some(raw) => scope::parse(raw)?,
+        None => allowed.clone(),
+    };
+    let asks_for_user = requested.iter().any(|s| USER_SCOPES.contains(&s));
+    if params.get("scope").is_some() && (asks_for_user || !scope::is_within(&requested, &allowed)) {
+        return Err(Error::oauth(
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds what the client may ask for",
+        ));
+    }
+    let mut tokens: Vec<&str> = requested
+        .iter()
+        .filter(|s| !USER_SCOPES.contains(s))
+        .collect();
+    tokens.sort_unstable();
+    Ok(tokens.join(" "))
+}
+
+#[async_trait]
+impl GrantHandler for ClientCredentialsGrant {
+    fn can_handle(&self, grant_type: &str) -> bool {
+        grant_type == "client_credentials"
+    }
+
+    async fn handle(
+        &self,
+        state: &AppState,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse> {
+        if client.is_public() {
+            return Err(Error::oauth(
+                ErrorCode::UnauthorizedClient,
+                "a public client cannot use client_credentials",
+            ));
+        }
+        let scope = granted_scope(client, params)?;
+        let grant_id = uuid::Uuid::new_v4().to_string();
+        let access = access_token::issue(
+            state,
+            &Grant {
+                grant_id: &grant_id,
+                client_id: &client.client_id,
+                user_id: None,
+                scope: &scope,
+                authentication: None,
+            },
+        )
+        .await?;
+        // §4.4.3: no refresh token.
+        Ok(TokenResponse::bearer(access, scope, None))
+    }
+}

@@ -1,0 +1,169 @@
+//! The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2):
+//! every use returns a new refresh token; presenting a rotated one revokes the whole family.
+
+use async_trait::async_trait;
+
+use crate::account::session::Authentication;
+use crate::clock;
+use crate::error::{Error, ErrorCode, Result};
+use crate::oauth::access_token::{self, Grant};
+use crate::oauth::params::Params;
+use crate::oauth::refresh_token::{self, Family};
+use crate::oauth::scope;
+use crate::oauth::token::{GrantHandler, TokenResponse};
+use crate::oidc::id_token::{self, IdTokenFacts};
+use crate::secret;
+use crate::state::AppState;
+use crate::store::{Client, RefreshTokenRecord, Rotation, UnixTime};
+
+pub struct RefreshTokenGrant;
+
+fn dead() -> Error {
+    Error::invalid_grant("the refresh token is invalid, expired or revoked")
+}
+
+/// RFC 6749 §6: the requested scope may narrow the grant's, never widen it.
+fn requested_scope(params: &Params, record: &RefreshTokenRecord) -> Result<String> {
+    let Some(requested) = params.get("scope") else {
+        return Ok(record.scope.clone());
+    };
+    let requested = scope::parse(requested)?;
+    if !scope::is_within(&requested, &scope::parse(&record.scope)?) {
+        return Err(Error::oauth(
+            ErrorCode::InvalidScope,
+            "the requested scope exceeds the original grant",
+        ));
+    }
+    Ok(scope::canonical(&requested))
+}
+
+/// A rotated token came back. Within the optional grace window its unused successor is replaced
+/// once (the client lost the response); otherwise the family is revoked and the reuse recorded.
+async fn reused(
+    state: &AppState,
+    record: &RefreshTokenRecord,
+    family: &Family<'_>,
+) -> Result<String> {
+    let now = clock::now();
+    if let Some(grace) = state.config.refresh_reuse_grace {
+        let (token, new) = refresh_token::mint(state, family);
+        let since = now - grace.as_secs() as UnixTime;
+        if state
+            .store
+            .replace_successor(&record.token_hash, since, &new, now)
+            .await?
+            == Rotation::Rotated
+        {
+            tracing::info!(family_id = %record.family_id, "refresh token retried within the grace window");
+            return Ok(token);
+        }
+    }
+    let revoked = state.store.revoke_grant(&record.family_id, now).await?;
+    state
+        .store
+        .record_refresh_reuse(&record.family_id, &record.client_id, &record.user_id, now)
+        .await?;
+    tracing::warn!(family_id = %record.family_id, client_id = %record.client_id, revoked,
+        "refresh token reuse detected; the token family is revoked");
+    Err(Error::invalid_grant(
+        "the refresh token was already used; its grant is revoked",
+    ))
+}
+
+#[async_trait]
+impl GrantHandler for RefreshTokenGrant {
+    fn can_handle(&self, grant_type: &str) -> bool {
+        grant_type == "refresh_token"
+    }
+
+    async fn handle(
+        &self,
+        state: &AppState,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse> {
+        let presented = params
+            .get("refresh_token")
+            .ok_or_else(|| Error::invalid_request("refresh_token is required"))?;
+        let now = clock::now();
+        let record = state
+            .store
+            .refresh_token(&secret::hash(presented))
+            .await?
+            .ok_or_else(dead)?;
+        // RFC 6749 §10.4: a refresh token is bound to the client it was issued to.
+        if record.client_id != client.client_id {
+            return Err(Error::invalid_grant(
+                "the refresh token was issued to another client",
+            ));
+        }
+        if record.revoked || record.expires_at <= now {
+            return Err(dead());
+        }
+        let access_scope = requested_scope(params, &record)?;
+        if !state
+            .store
+            .user(&record.user_id)
+            .await?
+            .is_some_and(|u| u.active)
+        {
+            return Err(Error::invalid_grant("the user is no longer active"));
+        }
+        let authentication = Authentication {
+            auth_time: record.auth_time,
+            acr: record.acr.clone(),
+            amr: record.amr.clone(),
+        };
+        let family = Family {
+            family_id: &record.family_id,
+            client_id: &record.client_id,
+            user_id: &record.user_id,
+            scope: &record.scope,
+            session_id: record.session_id.as_deref(),
+            authentication: &authentication,
+        };
+        let new_refresh_token = if record.rotated_at.is_some() {
+            reused(state, &record, &family).await?
+        } else {
+            let (token, new) = refresh_token::mint(state, &family);
+            match state
+                .store
+                .rotate_refresh_token(&record.token_hash, &new, now)
+                .await?
+            {
+                Rotation::Rotated => token,
+                // A concurrent request rotated it first; that one won.
+                Rotation::Lost => return Err(dead()),
+            }
+        };
+        let access = access_token::issue(
+            state,
+            &Grant {
+                grant_id: &record.family_id,
+                client_id: &client.client_id,
+                user_id: Some(&record.user_id),
+                scope: &access_scope,
+                authentication: Some(&authentication),
+            },
+        )
+        .await?;
+        // OIDC Core §12.2: same sub, aud and auth_time, a new iat, and no nonce.
+        let id_token = if scope::has(&access_scope, "openid") {
+            Some(id_token::issue(
+                state,
+                &IdTokenFacts {
+                    client,
+                    user_id: &record.user_id,
+                    nonce: None,
+                    authentication: &authentication,
+                    sid: record.session_id.as_deref(),
+                    access_token: &access.token,
+                },
+            )?)
+        } else {
+            None
+        };
+        Ok(TokenResponse::bearer(access, access_scope, id_token)
+            .with_refresh_token(new_refresh_token))
+    }
+}

@@ -1,0 +1,104 @@
+//! The introspection endpoint (RFC 7662) for resource servers, which are confidential clients.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::oauth::client_auth;
+use crate::oauth::lookup::{self, KnownToken};
+use crate::oauth::params::Params;
+use crate::state::AppState;
+use crate::store::UnixTime;
+
+/// §2.2 response for an active token.
+#[derive(Debug, Serialize)]
+struct Active<'a> {
+    active: bool,
+    iss: &'a str,
+    scope: String,
+    client_id: String,
+    sub: String,
+    exp: UnixTime,
+    iat: UnixTime,
+    token_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<UnixTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    amr: Vec<String>,
+    mfa_verified: bool,
+}
+
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    match describe(&state, &headers, &body).await {
+        Ok(answer) => ([(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn describe(state: &AppState, headers: &HeaderMap, body: &str) -> Result<serde_json::Value> {
+    let params = Params::from_form(headers, body)?;
+    let client = client_auth::authenticate(state, headers, &params).await?;
+    if client.is_public() {
+        // A public client has no credentials to prove it is a resource server.
+        return Err(Error::InvalidClient { basic: false });
+    }
+    let token = params
+        .get("token")
+        .ok_or_else(|| Error::invalid_request("token is required"))?;
+    let found = lookup::find(state, token, params.get("token_type_hint")).await?;
+    let active = found.and_then(|found| active(state, found, clock::now()));
+    // §2.2: anything not active is exactly {"active": false}, with no hint as to why.
+    Ok(active.unwrap_or_else(|| serde_json::json!({ "active": false })))
+}
+
+fn active(state: &AppState, found: KnownToken, now: UnixTime) -> Option<serde_json::Value> {
+    let iss = &state.config.issuer;
+    let answer = match found {
+        KnownToken::Access(t) if t.is_active(now) => Active {
+            active: true,
+            iss,
+            sub: t.user_id.clone().unwrap_or_else(|| t.client_id.clone()),
+            scope: t.scope,
+            client_id: t.client_id,
+            exp: t.expires_at,
+            iat: t.issued_at,
+            token_type: "Bearer",
+            jti: Some(t.jti),
+            auth_time: t.auth_time,
+            acr: t.acr,
+            amr: t.amr,
+            mfa_verified: t.mfa_verified,
+        },
+        KnownToken::Refresh(t) if !t.revoked && t.rotated_at.is_none() && now < t.expires_at => {
+            Active {
+                active: true,
+                iss,
+                mfa_verified: t.amr.iter().any(|m| m == "mfa"),
+                sub: t.user_id,
+                scope: t.scope,
+                client_id: t.client_id,
+                exp: t.expires_at,
+                iat: t.issued_at,
+                token_type: "refresh_token",
+                jti: None,
+                auth_time: Some(t.auth_time),
+                acr: Some(t.acr),
+                amr: t.amr,
+            }
+        }
+        _ => return None,
+    };
+    serde_json::to_value(answer).ok()
+}

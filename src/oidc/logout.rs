@@ -1,0 +1,242 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+//!
+//! With a valid `id_token_hint` for the signed-in user, the session ends at once; without one the
+//! user confirms on a form. The browser goes back only to a `post_logout_redirect_uri` registered
+//! for the client (compared exactly), with `state`; otherwise it sees a "signed out" page.
+
+use axum::extract::{Form, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::Cookie;
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+
+use crate::account::session::{self, Session};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::http::csrf;
+use crate::keys::SigningAlg;
+use crate::oauth::authorize;
+use crate::oauth::params::Params;
+use crate::state::AppState;
+use crate::ui::{self, LogoutPage, NoticePage};
+
+/// The claims of an `id_token_hint` that logout uses.
+#[derive(Debug, Deserialize)]
+struct Hint {
+    iss: String,
+    sub: String,
+    aud: String,
+}
+
+/// A logout request whose parameters have been checked.
+struct Request {
+    client_id: Option<String>,
+    /// Only ever a URI registered for `client_id`.
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+    hint: Option<Hint>,
+}
+
+/// §2: the hint must be an ID token we issued. It may have expired: logging out with an old
+/// token is the normal case.
+fn verify_hint(state: &AppState, token: &str) -> Result<Hint> {
+    let keys = state.keys();
+    let payload = SigningAlg::ALL
+        .into_iter()
+        .find_map(|alg| keys.verify(token, alg, "JWT").ok())
+        .ok_or_else(|| Error::invalid_request("id_token_hint is not an ID token of this server"))?;
+    let hint: Hint = serde_json::from_slice(&payload)
+        .map_err(|_| Error::invalid_request("id_token_hint is malformed"))?;
+    if hint.iss != state.config.issuer {
+        return Err(Error::invalid_request(
+            "id_token_hint was issued by another server",
+        ));
+    }
+    Ok(hint)
+}
+
+async fn check(state: &AppState, params: &Params) -> Result<Request> {
+    let hint = params
+        .get("id_token_hint")
+        .map(|t| verify_hint(state, t))
+        .transpose()?;
+    let client_id = match (params.get("client_id"), &hint) {
+        (Some(id), Some(hint)) if id != hint.aud => {
+            return Err(Error::invalid_request(
+                "client_id does not match id_token_hint",
+            ))
+        }
+        (Some(id), _) => Some(id.to_string()),
+        (None, Some(hint)) => Some(hint.aud.clone()),
+        (None, None) => None,
+    };
+    let post_logout_redirect_uri = match params.get("post_logout_redirect_uri") {
+        None => None,
+        Some(uri) => {
+            let client = match &client_id {
+                Some(id) => state.store.client(id).await?,
+                None => None,
+            };
+            // §3: never redirect to a URI not registered for the identified client.
+            if !client.is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri)) {
+                return Err(Error::invalid_request(
+                    "post_logout_redirect_uri is not registered for this client",
+                ));
+            }
+            Some(uri.to_string())
+        }
+    };
+    Ok(Request {
+        client_id,
+        post_logout_redirect_uri,
+        state: params.get("state").map(str::to_string),
+        hint,
+    })
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    RawQuery(query): RawQuery,
+) -> Response {
+    logout(state, jar, &query.unwrap_or_default()).await
+}
+
+pub async fn post(State(state): State<AppState>, jar: CookieJar, body: String) -> Response {
+    logout(state, jar, &body).await
+}
+
+async fn logout(state: AppState, jar: CookieJar, encoded: &str) -> Response {
+    let request = match Params::parse(encoded).map_err(Error::invalid_request) {
+        Ok(params) => check(&state, &params).await,
+        Err(err) => Err(err),
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(err) => return ui::error_response(err),
+    };
+    let now = clock::now();
+    let session = match authorize::current_session(&state, &jar, now).await {
+        Ok(session) => session,
+        Err(err) => return ui::error_response(err),
+    };
+    let confirmed_by_hint = match (&request.hint, &session) {
+        (Some(hint), Some(session)) => hint.sub == session.user_id,
+        (_, None) => true,
+        (None, Some(_)) => false,
+    };
+    if confirmed_by_hint {
+        return finish(&state, jar, &request)
+            .await
+            .unwrap_or_else(ui::error_response);
+    }
+    let (jar, csrf_token) = csrf::ensure_token(jar, state.config.is_https());
+    let page = ui::render(
+        StatusCode::OK,
+        &LogoutPage {
+            client_id: request.client_id.as_deref(),
+            post_logout_redirect_uri: request.post_logout_redirect_uri.as_deref(),
+            state: request.state.as_deref(),
+            csrf_token: &csrf_token,
+        },
+    );
+    (jar, page).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConfirmForm {
+    csrf_token: Option<String>,
+    decision: Option<String>,
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+pub async fn confirm(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ConfirmForm>,
+) -> Response {
+    if !form
+        .csrf_token
+        .as_deref()
+        .is_some_and(|token| csrf::verify(&jar, token))
+    {
+        return ui::error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The form could not be verified.",
+        );
+    }
+    if form.decision.as_deref() != Some("allow") {
+        return ui::render(
+            StatusCode::OK,
+            &NoticePage {
+                title: "Still signed in",
+                message: "You stay signed in.",
+            },
+        );
+    }
+    // The hidden fields are re-checked exactly as if they came in the original request.
+    let encoded = {
+        let mut encoded = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("client_id", &form.client_id),
+            ("post_logout_redirect_uri", &form.post_logout_redirect_uri),
+            ("state", &form.state),
+        ] {
+            if let Some(value) = value {
+                encoded.append_pair(name, value);
+            }
+        }
+        encoded.finish()
+    };
+    let request = match Params::parse(&encoded).map_err(Error::invalid_request) {
+        Ok(params) => check(&state, &params).await,
+        Err(err) => Err(err),
+    };
+    match request {
+        Ok(request) => finish(&state, jar, &request)
+            .await
+            .unwrap_or_else(ui::error_response),
+        Err(err) => ui::error_response(err),
+    }
+}
+
+/// Ends the SSO session (a later `prompt=none` gets `login_required`), revokes the refresh tokens
+/// issued in it, and sends the browser back or shows that it is signed out.
+async fn finish(state: &AppState, jar: CookieJar, request: &Request) -> Result<Response> {
+    if let Some(cookie) = jar.get(session::COOKIE) {
+        if let Some(ended) =
+            session::end(state.store.as_ref(), cookie.value(), clock::now()).await?
+        {
+            revoke_session_grants(state, &ended).await?;
+            tracing::info!(user_id = %ended.user_id, "signed out");
+        }
+    }
+    let jar = jar.remove(Cookie::build(session::COOKIE).path("/"));
+    let Some(uri) = &request.post_logout_redirect_uri else {
+        let page = ui::render(
+            StatusCode::OK,
+            &NoticePage {
+                title: "Signed out",
+                message: "You are signed out.",
+            },
+        );
+        return Ok((jar, page).into_response());
+    };
+    let mut target = url::Url::parse(uri).map_err(Error::internal)?;
+    if let Some(state) = &request.state {
+        target.query_pairs_mut().append_pair("state", state);
+    }
+    Ok((jar, Redirect::to(target.as_str())).into_response())
+}
+
+async fn revoke_session_grants(state: &AppState, session: &Session) -> Result<()> {
+    let now = clock::now();
+    for grant_id in state.store.grants_of_session(&session.sid).await? {
+        state.store.revoke_grant(&grant_id, now).await?;
+    }
+    Ok(())
+}
