@@ -27,6 +27,7 @@ pub struct TestServer {
     pub issuer: String,
     pub state: AppState,
     pub db_path: std::path::PathBuf,
+    rs_secret: tokio::sync::OnceCell<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -67,6 +68,7 @@ impl TestServer {
             issuer,
             state,
             db_path,
+            rs_secret: tokio::sync::OnceCell::new(),
             _dir: dir,
         }
     }
@@ -422,4 +424,49 @@ pub async fn post_token(
 
 pub async fn wait_past(seconds: u64) {
     tokio::time::sleep(Duration::from_millis(seconds * 1000 + 1100)).await;
+}
+
+impl TestServer {
+    /// Rows in a table of the server's database file, read independently of the server.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
+            .await
+            .expect("open the test database");
+        let count = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .expect("count rows");
+        pool.close().await;
+        count
+    }
+
+    /// The secret of the resource server `rs`, a client_credentials client created on first use.
+    pub async fn resource_server_secret(&self) -> String {
+        self.rs_secret
+            .get_or_init(|| async {
+                self.client(ClientRegistration {
+                    client_id: "rs".into(),
+                    grant_types: vec!["client_credentials".into()],
+                    scope: Some("api".into()),
+                    ..Default::default()
+                })
+                .await
+                .expect("a confidential client")
+            })
+            .await
+            .clone()
+    }
+
+    /// Introspects `token` as the resource server `rs`.
+    pub async fn introspect(&self, token: &str) -> serde_json::Value {
+        let response = http_client()
+            .post(self.url("/introspect"))
+            .basic_auth("rs", Some(self.resource_server_secret().await))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
 }

@@ -7,3 +7,4 @@ mod harness;
 mod login;
 mod oidc_flow;
 mod token_errors;
+mod token_lifecycle;
