@@ -122,26 +122,28 @@ pub struct KeyRing {
 
 /// Which stored keys are still published at `now`: the newest of each algorithm, and older ones
 /// until every token they signed has expired, i.e. `longest_token_ttl` after their successor
-/// took over. Returns (published, retired) with records in their stored (oldest first) order.
+/// took over. `records` come in insertion order (oldest first); so do both halves returned.
 pub fn partition(
     records: Vec<SigningKeyRecord>,
     now: i64,
     longest_token_ttl: i64,
 ) -> (Vec<SigningKeyRecord>, Vec<SigningKeyRecord>) {
-    let superseded_at = |record: &SigningKeyRecord| {
-        records
+    // Records are in insertion order, so a key's successor is the next record of its algorithm.
+    let superseded_at = |index: usize| {
+        let alg = &records[index].alg;
+        records[index + 1..]
             .iter()
-            .filter(|r| {
-                r.alg == record.alg && (r.created_at, &r.kid) > (record.created_at, &record.kid)
-            })
+            .find(|r| &r.alg == alg)
             .map(|r| r.created_at)
-            .min()
     };
-    let published = |record: &SigningKeyRecord| {
-        superseded_at(record).is_none_or(|at| at + longest_token_ttl > now)
-    };
-    let (keep, retire): (Vec<_>, Vec<_>) = records.iter().cloned().partition(published);
-    (keep, retire)
+    let (mut published, mut retired) = (Vec::new(), Vec::new());
+    for (index, record) in records.iter().enumerate() {
+        match superseded_at(index) {
+            Some(at) if at + longest_token_ttl <= now => retired.push(record.clone()),
+            _ => published.push(record.clone()),
+        }
+    }
+    (published, retired)
 }
 
 /// Adds a new active key for every algorithm (`tessera keys rotate`); returns the new records.

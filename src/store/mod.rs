@@ -281,6 +281,7 @@ pub trait ArtifactStore {
 
 #[async_trait]
 pub trait KeyStore {
+    /// Every stored key in insertion order, oldest first (several may share a `created_at`).
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;

@@ -637,7 +637,7 @@ impl ArtifactStore for SqlStore {
 impl KeyStore for SqlStore {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         let rows = sqlx::query(
-            "SELECT kid, alg, private_pem, created_at FROM signing_keys ORDER BY created_at, kid",
+            "SELECT kid, alg, private_pem, created_at FROM signing_keys ORDER BY rowid",
         )
         .fetch_all(&self.pool)
         .await

@@ -210,10 +210,25 @@ impl Browser {
         self.follow(self.http.get(url).send().await.unwrap()).await
     }
 
-    /// Posts the form of `page` to `action`, with its hidden inputs and `fields` on top.
+    /// Posts the form of `page` to `action`, with its CSRF token and interaction id and `fields`
+    /// on top.
     pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Landing {
         let mut form = form_inputs(page);
         form.retain(|name, _| matches!(name.as_str(), "csrf_token" | "interaction"));
+        self.post_form(form, action, fields).await
+    }
+
+    /// Posts every input of `page`'s form to `action`, with `fields` on top.
+    pub async fn submit_all(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Landing {
+        self.post_form(form_inputs(page), action, fields).await
+    }
+
+    async fn post_form(
+        &self,
+        mut form: HashMap<String, String>,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Landing {
         for (name, value) in fields {
             form.insert(name.to_string(), value.to_string());
         }

@@ -6,5 +6,6 @@ mod cli;
 mod harness;
 mod login;
 mod oidc_flow;
+mod sessions_and_keys;
 mod token_errors;
 mod token_lifecycle;
