@@ -30,6 +30,11 @@ impl Authentication {
     }
 }
 
+/// Whether an authentication with these RFC 8176 method references counts as multi-factor.
+pub fn is_mfa(amr: &[String]) -> bool {
+    amr.iter().any(|m| m == "mfa")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// Public session id, the `sid` claim (OIDC Front-/Back-Channel Logout); not the cookie value.

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::account::session::Authentication;
+use crate::account::session::{self, Authentication};
 use crate::clock;
 use crate::error::{Error, ErrorCode, Result};
 use crate::keys::SigningAlg;
@@ -79,7 +79,7 @@ pub async fn issue(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
         client_id: claims.client_id,
         user_id: grant.user_id.map(str::to_string),
         scope: claims.scope,
-        mfa_verified: amr.iter().any(|m| m == "mfa"),
+        mfa_verified: session::is_mfa(&amr),
         acr: claims.acr,
         amr,
         auth_time: claims.auth_time,

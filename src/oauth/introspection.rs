@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use crate::account::session;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::oauth::client_auth;
@@ -85,7 +86,7 @@ fn active(state: &AppState, found: KnownToken, now: UnixTime) -> Option<serde_js
             Active {
                 active: true,
                 iss,
-                mfa_verified: t.amr.iter().any(|m| m == "mfa"),
+                mfa_verified: session::is_mfa(&t.amr),
                 sub: t.user_id,
                 scope: t.scope,
                 client_id: t.client_id,
