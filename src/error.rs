@@ -76,6 +76,10 @@ pub enum Error {
     /// Authorization header, which obliges a `WWW-Authenticate` challenge.
     #[error("client authentication failed")]
     InvalidClient { basic: bool },
+    /// A protected resource was called without any token (RFC 6750 §3.1: the challenge then
+    /// carries no error code).
+    #[error("a bearer token is required")]
+    MissingBearerToken,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -113,6 +117,9 @@ impl Error {
                 ErrorCode::InvalidClient,
                 "client authentication failed".into(),
             ),
+            Error::MissingBearerToken => {
+                (ErrorCode::InvalidToken, "a bearer token is required".into())
+            }
             Error::Store(err) => {
                 tracing::error!(error = %err, "store failure");
                 (
@@ -132,6 +139,7 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let basic = matches!(self, Error::InvalidClient { basic: true });
+        let missing_token = matches!(self, Error::MissingBearerToken);
         let (code, description) = self.public_parts();
         let body = serde_json::json!({
             "error": code.as_str(),
@@ -148,7 +156,12 @@ impl IntoResponse for Error {
                 HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
             );
         }
-        if matches!(code, ErrorCode::InvalidToken | ErrorCode::InsufficientScope) {
+        if missing_token {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"tessera\""),
+            );
+        } else if matches!(code, ErrorCode::InvalidToken | ErrorCode::InsufficientScope) {
             // RFC 6750 §3: a protected resource names the error in its Bearer challenge.
             let challenge = format!(
                 "Bearer error=\"{}\", error_description=\"{}\"",
