@@ -61,10 +61,7 @@ fn bearer_token<'a>(headers: &'a HeaderMap, form: &'a Params) -> Result<&'a str>
         (Some(token), None) | (None, Some(token)) => Ok(token),
         // RFC 6750 §2: one method per request.
         (Some(_), Some(_)) => Err(Error::invalid_request("send the token once")),
-        (None, None) => Err(Error::oauth(
-            ErrorCode::InvalidToken,
-            "a bearer token is required",
-        )),
+        (None, None) => Err(Error::MissingBearerToken),
     }
 }
 

@@ -318,10 +318,14 @@ async fn userinfo_accepts_post_and_refuses_missing_or_forged_tokens() {
 
     let missing = http.get(server.url("/userinfo")).send().await.unwrap();
     assert_eq!(missing.status(), 401);
-    assert!(missing.headers()["www-authenticate"]
+    let challenge = missing.headers()["www-authenticate"]
         .to_str()
         .unwrap()
-        .starts_with("Bearer"));
+        .to_string();
+    assert!(
+        challenge.starts_with("Bearer") && !challenge.contains("error="),
+        "RFC 6750 §3.1: {challenge}"
+    );
 
     let mut forged = token.clone();
     forged.pop();
@@ -333,6 +337,8 @@ async fn userinfo_accepts_post_and_refuses_missing_or_forged_tokens() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");
     assert!(body["request_id"].is_string());
