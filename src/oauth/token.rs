@@ -8,13 +8,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use crate::account::session::Authentication;
 use crate::error::{Error, ErrorCode, Result};
-use crate::oauth::access_token::Issued;
+use crate::oauth::access_token::{self, Grant, Issued};
 use crate::oauth::client_auth;
 use crate::oauth::grants::authorization_code::AuthorizationCodeGrant;
 use crate::oauth::grants::client_credentials::ClientCredentialsGrant;
 use crate::oauth::grants::refresh_token::RefreshTokenGrant;
 use crate::oauth::params::Params;
+use crate::oauth::scope;
+use crate::oidc::id_token::{self, IdTokenFacts};
 use crate::state::AppState;
 use crate::store::Client;
 
@@ -64,6 +67,65 @@ impl TokenResponse {
         self.refresh_token = Some(refresh_token);
         self
     }
+}
+
+/// A user's grant at the token endpoint: what its access token and ID token state.
+pub struct UserGrant<'a> {
+    pub grant_id: &'a str,
+    pub user_id: &'a str,
+    /// The scope of this access token.
+    pub scope: &'a str,
+    pub authentication: &'a Authentication,
+    pub nonce: Option<&'a str>,
+    pub sid: Option<&'a str>,
+}
+
+/// Refuses a grant whose user was deleted or deactivated since it was made.
+pub async fn ensure_active_user(state: &AppState, user_id: &str) -> Result<()> {
+    match state.store.user(user_id).await? {
+        Some(user) if user.active => Ok(()),
+        _ => Err(Error::invalid_grant("the user is no longer active")),
+    }
+}
+
+/// Issues the access token of a user's grant and, when its scope has `openid`, an ID token bound
+/// to it through `at_hash` (OIDC Core §3.1.3.3).
+pub async fn user_tokens(
+    state: &AppState,
+    client: &Client,
+    grant: &UserGrant<'_>,
+) -> Result<TokenResponse> {
+    let access = access_token::issue(
+        state,
+        &Grant {
+            grant_id: grant.grant_id,
+            client_id: &client.client_id,
+            user_id: Some(grant.user_id),
+            scope: grant.scope,
+            authentication: Some(grant.authentication),
+        },
+    )
+    .await?;
+    let id_token = if scope::has(grant.scope, "openid") {
+        Some(id_token::issue(
+            state,
+            &IdTokenFacts {
+                client,
+                user_id: grant.user_id,
+                nonce: grant.nonce,
+                authentication: grant.authentication,
+                sid: grant.sid,
+                access_token: &access.token,
+            },
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse::bearer(
+        access,
+        grant.scope.to_string(),
+        id_token,
+    ))
 }
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {

@@ -5,13 +5,12 @@ use async_trait::async_trait;
 use crate::account::session::Authentication;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::oauth::access_token::{self, Grant};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::Challenge;
 use crate::oauth::refresh_token::{self, Family};
-use crate::oauth::scope;
-use crate::oauth::token::{GrantHandler, TokenResponse};
-use crate::oidc::id_token::{self, IdTokenFacts};
+use crate::oauth::token::{
+    ensure_active_user, user_tokens, GrantHandler, TokenResponse, UserGrant,
+};
 use crate::secret;
 use crate::state::AppState;
 use crate::store::{AuthCode, Client, CodeRedemption};
@@ -75,46 +74,21 @@ impl GrantHandler for AuthorizationCodeGrant {
             .ok_or_else(|| Error::invalid_request("code is required"))?;
         let record = redeem(state, code).await?;
         check_binding(&record, client, params)?;
-        if !state
-            .store
-            .user(&record.user_id)
-            .await?
-            .is_some_and(|u| u.active)
-        {
-            return Err(Error::invalid_grant("the user is no longer active"));
-        }
+        ensure_active_user(state, &record.user_id).await?;
         let authentication = Authentication {
             auth_time: record.auth_time,
             acr: record.acr.clone(),
             amr: record.amr.clone(),
         };
-        let access = access_token::issue(
-            state,
-            &Grant {
-                grant_id: &record.grant_id,
-                client_id: &client.client_id,
-                user_id: Some(&record.user_id),
-                scope: &record.scope,
-                authentication: Some(&authentication),
-            },
-        )
-        .await?;
-        let id_token = if scope::has(&record.scope, "openid") {
-            Some(id_token::issue(
-                state,
-                &IdTokenFacts {
-                    client,
-                    user_id: &record.user_id,
-                    nonce: record.nonce.as_deref(),
-                    authentication: &authentication,
-                    sid: Some(&record.session_id),
-                    access_token: &access.token,
-                },
-            )?)
-        } else {
-            None
+        let grant = UserGrant {
+            grant_id: &record.grant_id,
+            user_id: &record.user_id,
+            scope: &record.scope,
+            authentication: &authentication,
+            nonce: record.nonce.as_deref(),
+            sid: Some(&record.session_id),
         };
-        let response = TokenResponse::bearer(access, record.scope.clone(), id_token);
+        let response = user_tokens(state, client, &grant).await?;
         if !refresh_token::is_offered(client.has_grant("refresh_token"), &record.scope) {
             return Ok(response);
         }

@@ -6,12 +6,12 @@ use async_trait::async_trait;
 use crate::account::session::Authentication;
 use crate::clock;
 use crate::error::{Error, ErrorCode, Result};
-use crate::oauth::access_token::{self, Grant};
 use crate::oauth::params::Params;
 use crate::oauth::refresh_token::{self, Family};
 use crate::oauth::scope;
-use crate::oauth::token::{GrantHandler, TokenResponse};
-use crate::oidc::id_token::{self, IdTokenFacts};
+use crate::oauth::token::{
+    ensure_active_user, user_tokens, GrantHandler, TokenResponse, UserGrant,
+};
 use crate::secret;
 use crate::state::AppState;
 use crate::store::{Client, RefreshTokenRecord, Rotation, UnixTime};
@@ -101,14 +101,7 @@ impl GrantHandler for RefreshTokenGrant {
             return Err(dead());
         }
         let access_scope = requested_scope(params, &record)?;
-        if !state
-            .store
-            .user(&record.user_id)
-            .await?
-            .is_some_and(|u| u.active)
-        {
-            return Err(Error::invalid_grant("the user is no longer active"));
-        }
+        ensure_active_user(state, &record.user_id).await?;
         let authentication = Authentication {
             auth_time: record.auth_time,
             acr: record.acr.clone(),
@@ -136,34 +129,18 @@ impl GrantHandler for RefreshTokenGrant {
                 Rotation::Lost => return Err(dead()),
             }
         };
-        let access = access_token::issue(
-            state,
-            &Grant {
-                grant_id: &record.family_id,
-                client_id: &client.client_id,
-                user_id: Some(&record.user_id),
-                scope: &access_scope,
-                authentication: Some(&authentication),
-            },
-        )
-        .await?;
-        // OIDC Core §12.2: same sub, aud and auth_time, a new iat, and no nonce.
-        let id_token = if scope::has(&access_scope, "openid") {
-            Some(id_token::issue(
-                state,
-                &IdTokenFacts {
-                    client,
-                    user_id: &record.user_id,
-                    nonce: None,
-                    authentication: &authentication,
-                    sid: record.session_id.as_deref(),
-                    access_token: &access.token,
-                },
-            )?)
-        } else {
-            None
+        // OIDC Core §12.2: the refreshed ID token keeps sub, aud and auth_time, has a new iat
+        // and no nonce.
+        let grant = UserGrant {
+            grant_id: &record.family_id,
+            user_id: &record.user_id,
+            scope: &access_scope,
+            authentication: &authentication,
+            nonce: None,
+            sid: record.session_id.as_deref(),
         };
-        Ok(TokenResponse::bearer(access, access_scope, id_token)
+        Ok(user_tokens(state, client, &grant)
+            .await?
             .with_refresh_token(new_refresh_token))
     }
 }
