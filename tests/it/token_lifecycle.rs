@@ -158,29 +158,55 @@ async fn within_the_grace_window_a_lost_response_may_be_retried_once() {
     let (_, lost) = refresh(&server, ("app", &secret), &first, &[]).await;
     let (status, retried) = refresh(&server, ("app", &secret), &first, &[]).await;
     assert_eq!(status, StatusCode::OK, "{retried}");
+    let retried_token = field(&retried, "refresh_token");
+    assert_eq!(server.introspect(&retried_token).await["active"], true);
+    assert_eq!(
+        server.introspect(&field(&lost, "refresh_token")).await["active"],
+        false,
+        "the successor the client never got is revoked"
+    );
+    // A second retry is reuse: the family dies, including the retried token.
+    let (status, _) = refresh(&server, ("app", &secret), &first, &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = refresh(&server, ("app", &secret), &retried_token, &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(server.count_rows("refresh_token_reuse").await, 1);
+}
+
+#[tokio::test]
+async fn a_thief_retrying_in_the_grace_window_is_caught_when_the_client_comes_back() {
+    let (server, _, secret, tokens) =
+        signed_in(|c| c.refresh_reuse_grace = Some(std::time::Duration::from_secs(30))).await;
+    let stolen = field(&tokens, "refresh_token");
+    // The client rotates normally; the thief then presents the old token inside the window.
+    let (_, clients) = refresh(&server, ("app", &secret), &stolen, &[]).await;
+    let (status, thiefs) = refresh(&server, ("app", &secret), &stolen, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{thiefs}");
+    // The client's next refresh uses the token it really received: that is the reuse signal.
+    let (status, body) = refresh(
+        &server,
+        ("app", &secret),
+        &field(&clients, "refresh_token"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (StatusCode::BAD_REQUEST, "invalid_grant".into())
+    );
     let (status, _) = refresh(
         &server,
         ("app", &secret),
-        &field(&lost, "refresh_token"),
+        &field(&thiefs, "refresh_token"),
         &[],
     )
     .await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,
-        "the successor the client never got is revoked"
+        "the thief's family is revoked"
     );
-    // A second retry is reuse: the family dies, including the retried token.
-    let (status, _) = refresh(&server, ("app", &secret), &first, &[]).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = refresh(
-        &server,
-        ("app", &secret),
-        &field(&retried, "refresh_token"),
-        &[],
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(server.count_rows("refresh_token_reuse").await, 1);
 }
 
 #[tokio::test]

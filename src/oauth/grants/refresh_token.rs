@@ -37,35 +37,44 @@ fn requested_scope(params: &Params, record: &RefreshTokenRecord) -> Result<Strin
     Ok(scope::canonical(&requested))
 }
 
-/// A rotated token came back. Within the optional grace window its unused successor is replaced
-/// once (the client lost the response); otherwise the family is revoked and the reuse recorded.
-async fn reused(
+/// A rotated token came back within the optional grace window: if its successor is still
+/// unused, the client lost the response, and the successor is replaced once. Returns the new token.
+async fn retry_in_grace(
     state: &AppState,
     record: &RefreshTokenRecord,
     family: &Family<'_>,
-) -> Result<String> {
+) -> Result<Option<String>> {
+    let Some(grace) = state.config.refresh_reuse_grace else {
+        return Ok(None);
+    };
     let now = clock::now();
-    if let Some(grace) = state.config.refresh_reuse_grace {
-        let (token, new) = refresh_token::mint(state, family);
-        let since = now - grace.as_secs() as UnixTime;
-        if state
-            .store
-            .replace_successor(&record.token_hash, since, &new, now)
-            .await?
-            == Rotation::Rotated
-        {
-            tracing::info!(family_id = %record.family_id, "refresh token retried within the grace window");
-            return Ok(token);
-        }
-    }
-    let revoked = state.store.revoke_grant(&record.family_id, now).await?;
-    state
+    let (token, new) = refresh_token::mint(state, family);
+    let since = now - grace.as_secs() as UnixTime;
+    let rotation = state
         .store
-        .record_refresh_reuse(&record.family_id, &record.client_id, &record.user_id, now)
+        .replace_successor(&record.token_hash, since, &new, now)
         .await?;
-    tracing::warn!(family_id = %record.family_id, client_id = %record.client_id, revoked,
-        "refresh token reuse detected; the token family is revoked");
-    Err(Error::invalid_grant(
+    if rotation == Rotation::Lost {
+        return Ok(None);
+    }
+    tracing::info!(family_id = %record.family_id, "refresh token retried within the grace window");
+    Ok(Some(token))
+}
+
+/// RFC 9700 §4.14.2: a token that can no longer be used came back, so two parties hold the
+/// family. Revokes it whole and records the event (once: a dead family has nothing to revoke).
+async fn revoke_reused_family(state: &AppState, record: &RefreshTokenRecord) -> Result<Error> {
+    let now = clock::now();
+    let revoked = state.store.revoke_grant(&record.family_id, now).await?;
+    if revoked > 0 {
+        state
+            .store
+            .record_refresh_reuse(&record.family_id, &record.client_id, &record.user_id, now)
+            .await?;
+        tracing::warn!(family_id = %record.family_id, client_id = %record.client_id, revoked,
+            "refresh token reuse detected; the token family is revoked");
+    }
+    Ok(Error::invalid_grant(
         "the refresh token was already used; its grant is revoked",
     ))
 }
@@ -97,8 +106,13 @@ impl GrantHandler for RefreshTokenGrant {
                 "the refresh token was issued to another client",
             ));
         }
-        if record.revoked || record.expires_at <= now {
+        if record.expires_at <= now {
             return Err(dead());
+        }
+        // A revoked token is either in a dead family (revoking again changes nothing) or a
+        // successor replaced in the grace window, which the legitimate client never received.
+        if record.revoked {
+            return Err(revoke_reused_family(state, &record).await?);
         }
         let access_scope = requested_scope(params, &record)?;
         ensure_active_user(state, &record.user_id).await?;
@@ -116,7 +130,10 @@ impl GrantHandler for RefreshTokenGrant {
             authentication: &authentication,
         };
         let new_refresh_token = if record.rotated_at.is_some() {
-            reused(state, &record, &family).await?
+            match retry_in_grace(state, &record, &family).await? {
+                Some(token) => token,
+                None => return Err(revoke_reused_family(state, &record).await?),
+            }
         } else {
             let (token, new) = refresh_token::mint(state, &family);
             match state
