@@ -328,7 +328,7 @@ async fn begin(
         Some(s) if consent_needed(state, client, &request, &s.user_id).await? => {
             ("/consent", ErrorCode::ConsentRequired)
         }
-        Some(s) => return issue_code(state, &request, s).await,
+        Some(s) => return issue_code(state, client, &request, s).await,
     };
     if request.prompt.none {
         // OIDC Core §3.1.2.6: prompt=none never shows a page.
@@ -346,9 +346,19 @@ async fn begin(
 /// Issues a single-use authorization code (RFC 6749 §4.1.2) and redirects back to the client.
 pub async fn issue_code(
     state: &AppState,
+    client: &Client,
     request: &AuthorizationRequest,
     session: &Session,
 ) -> Result<Response> {
+    let reply = Reply::to(request, &state.config.issuer);
+    // A client registered with --require-mfa gets no code for a password-only login. Until the
+    // TOTP step exists (issue 4) no login qualifies, so such clients fail closed (CONTRACT.md).
+    if client.require_mfa && !session::is_mfa(&session.authentication.amr) {
+        return Ok(reply.error(Error::oauth(
+            ErrorCode::UnmetAuthenticationRequirements,
+            "this client requires multi-factor authentication",
+        )));
+    }
     let code = secret::generate();
     let auth = &session.authentication;
     let record = AuthCode {
@@ -369,7 +379,7 @@ pub async fn issue_code(
         .store
         .insert_code(&secret::hash(&code), &record)
         .await?;
-    Ok(Reply::to(request, &state.config.issuer).code(&code))
+    Ok(reply.code(&code))
 }
 
 #[cfg(test)]

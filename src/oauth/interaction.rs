@@ -239,7 +239,7 @@ async fn login(state: AppState, jar: CookieJar, form: LoginForm) -> Result<Respo
         save(&state, &id, &interaction).await?;
         Redirect::to(&format!("/consent?interaction={id}")).into_response()
     } else {
-        complete(&state, &id, &interaction.request, &session).await?
+        complete(&state, &id, &client, &interaction.request, &session).await?
     };
     Ok((jar, next).into_response())
 }
@@ -247,11 +247,12 @@ async fn login(state: AppState, jar: CookieJar, form: LoginForm) -> Result<Respo
 async fn complete(
     state: &AppState,
     id: &str,
+    client: &Client,
     request: &AuthorizationRequest,
     session: &Session,
 ) -> Result<Response> {
     finish(state, id).await?;
-    authorize::issue_code(state, request, session).await
+    authorize::issue_code(state, client, request, session).await
 }
 
 /// The session that signed in for this interaction; without one the user goes to the login page.
@@ -350,7 +351,7 @@ async fn consent(state: AppState, jar: CookieJar, form: ConsentForm) -> Result<R
                 .record_consent(&session.user_id, &client.client_id, &granted, clock::now())
                 .await
                 .map_err(Error::from)?;
-            Ok(complete(&state, &id, request, &session).await?)
+            Ok(complete(&state, &id, &client, request, &session).await?)
         }
         Some("deny") => {
             finish(&state, &id).await?;

@@ -154,3 +154,26 @@ async fn a_denied_consent_redirects_with_access_denied() {
     assert_eq!(params["state"], "st4te");
     assert!(!params.contains_key("code"));
 }
+
+#[tokio::test]
+async fn a_client_that_requires_mfa_gets_no_code_for_a_password_login() {
+    let server = TestServer::start().await;
+    server.user("ada").await;
+    server
+        .client(ClientRegistration {
+            client_id: "vault".into(),
+            require_mfa: true,
+            skip_consent: true,
+            ..web_registration("vault")
+        })
+        .await;
+    let browser = Browser::new(&server);
+    let (_, login) = browser
+        .visit(&authorize_url(&server, &request(&[("client_id", "vault")])))
+        .await
+        .page();
+    let params = query(&browser.log_in(&login, "ada").await.left());
+    assert_eq!(params["error"], "unmet_authentication_requirements");
+    assert_eq!(params["state"], "st4te");
+    assert!(!params.contains_key("code"));
+}
