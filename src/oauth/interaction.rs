@@ -64,7 +64,8 @@ async fn save(state: &AppState, id: &str, interaction: &Interaction) -> Result<(
     Ok(())
 }
 
-async fn finish(state: &AppState, id: &str) -> Result<()> {
+/// Ends the interaction; `false` if another request ended it first.
+async fn finish(state: &AppState, id: &str) -> Result<bool> {
     Ok(state
         .store
         .delete_artifact(ArtifactKind::Interaction, &secret::hash(id))
@@ -251,7 +252,12 @@ async fn complete(
     request: &AuthorizationRequest,
     session: &Session,
 ) -> Result<Response> {
-    finish(state, id).await?;
+    // One code per interaction, even when the form is submitted twice at once.
+    if !finish(state, id).await? {
+        return Err(Error::invalid_request(
+            "this sign-in request was already completed",
+        ));
+    }
     authorize::issue_code(state, client, request, session).await
 }
 

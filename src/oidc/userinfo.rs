@@ -69,10 +69,16 @@ pub async fn get(state: State<AppState>, headers: HeaderMap) -> Response {
     respond(&state, &headers, &Params::default()).await
 }
 
+/// RFC 6750 §2.2: a token in the body comes form-encoded; a body-less POST uses the header.
 pub async fn post(state: State<AppState>, headers: HeaderMap, body: String) -> Response {
-    match Params::parse(&body) {
+    let form = if body.is_empty() {
+        Ok(Params::default())
+    } else {
+        Params::from_form(&headers, &body)
+    };
+    match form {
         Ok(form) => respond(&state, &headers, &form).await,
-        Err(message) => Error::invalid_request(message).into_response(),
+        Err(err) => err.into_response(),
     }
 }
 

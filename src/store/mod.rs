@@ -221,8 +221,8 @@ pub trait TokenStore {
     async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>>;
     /// Revokes one access token.
     async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()>;
-    /// Revokes every access and refresh token of a grant (a token family), atomically; returns
-    /// how many were newly revoked.
+    /// Revokes every access and refresh token of a grant (a token family) and burns its unredeemed
+    /// code, atomically; returns how many rows were newly revoked.
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64>;
 }
 
@@ -255,7 +255,7 @@ pub trait RefreshTokenStore {
         user_id: &str,
         now: UnixTime,
     ) -> StoreResult<()>;
-    /// The grant ids of the refresh tokens issued in an SSO session.
+    /// The grants made in an SSO session (through its codes and refresh tokens).
     async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>>;
 }
 
@@ -276,7 +276,8 @@ pub trait ArtifactStore {
         id_hash: &str,
         now: UnixTime,
     ) -> StoreResult<Option<String>>;
-    async fn delete_artifact(&self, kind: ArtifactKind, id_hash: &str) -> StoreResult<()>;
+    /// Returns whether there was something to delete: of concurrent deletions, one gets `true`.
+    async fn delete_artifact(&self, kind: ArtifactKind, id_hash: &str) -> StoreResult<bool>;
 }
 
 #[async_trait]

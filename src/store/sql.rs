@@ -354,6 +354,8 @@ impl TokenStore for SqlStore {
         for statement in [
             "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
             "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+            // An unredeemed code of the grant dies too; redeeming it later counts as a replay.
+            "UPDATE auth_codes SET consumed_at = ? WHERE grant_id = ? AND consumed_at IS NULL",
         ] {
             let done = sqlx::query(statement)
                 .bind(now)
@@ -529,11 +531,14 @@ impl RefreshTokenStore for SqlStore {
     }
 
     async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar("SELECT DISTINCT family_id FROM refresh_tokens WHERE session_id = ?")
-            .bind(session_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)
+        sqlx::query_scalar(
+            "SELECT family_id FROM refresh_tokens WHERE session_id = ?1
+             UNION SELECT grant_id FROM auth_codes WHERE session_id = ?1",
+        )
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)
     }
 }
 
@@ -622,14 +627,14 @@ impl ArtifactStore for SqlStore {
         .map_err(backend)
     }
 
-    async fn delete_artifact(&self, kind: ArtifactKind, id_hash: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM artifacts WHERE kind = ? AND id_hash = ?")
+    async fn delete_artifact(&self, kind: ArtifactKind, id_hash: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM artifacts WHERE kind = ? AND id_hash = ?")
             .bind(kind.as_str())
             .bind(id_hash)
             .execute(&self.pool)
             .await
             .map_err(backend)?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 }
 

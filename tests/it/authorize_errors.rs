@@ -177,3 +177,24 @@ async fn a_client_that_requires_mfa_gets_no_code_for_a_password_login() {
     assert_eq!(params["state"], "st4te");
     assert!(!params.contains_key("code"));
 }
+
+#[tokio::test]
+async fn a_consent_form_submitted_twice_at_once_yields_one_code() {
+    let server = setup().await;
+    server.user("ada").await;
+    let browser = Browser::new(&server);
+    let (_, login) = browser
+        .visit(&authorize_url(&server, &request(&[])))
+        .await
+        .page();
+    let (_, consent) = browser.log_in(&login, "ada").await.page();
+    let (first, second) = tokio::join!(
+        browser.consent(&consent, "allow"),
+        browser.consent(&consent, "allow")
+    );
+    let codes = [first, second]
+        .into_iter()
+        .filter(|landing| matches!(landing, Landing::Left(url) if query(url).contains_key("code")))
+        .count();
+    assert_eq!(codes, 1);
+}

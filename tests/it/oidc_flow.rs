@@ -316,6 +316,15 @@ async fn userinfo_accepts_post_and_refuses_missing_or_forged_tokens() {
         "no profile scope, no profile claims"
     );
 
+    // RFC 6750 §2.2: a token in the body must come form-encoded.
+    let as_json = http
+        .post(server.url("/userinfo"))
+        .json(&serde_json::json!({ "access_token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_json.status(), 400);
+
     let missing = http.get(server.url("/userinfo")).send().await.unwrap();
     assert_eq!(missing.status(), 401);
     let challenge = missing.headers()["www-authenticate"]

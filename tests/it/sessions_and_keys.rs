@@ -39,6 +39,13 @@ async fn logout_with_an_id_token_hint_ends_the_session_and_its_refresh_tokens() 
     let (tokens, _) = sign_in(&server, &rp, &browser, "ada", &[OFFLINE]).await;
     let id_token = tokens.id_token().unwrap().to_string();
     let refresh_token = tokens.refresh_token().unwrap().secret().clone();
+    // A second grant of the session, without a refresh token, whose code is not redeemed yet.
+    let pending = rp.authorize(&[], &[]);
+    let unredeemed = rp.code_from(
+        &server,
+        &pending,
+        &browser.visit(pending.url.as_str()).await.left(),
+    );
 
     let url = logout_url(
         &server,
@@ -65,6 +72,19 @@ async fn logout_with_an_id_token_hint_ends_the_session_and_its_refresh_tokens() 
     assert_eq!(
         server.introspect(tokens.access_token().secret()).await["active"],
         false
+    );
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", unredeemed.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_verifier", pending.verifier.secret().as_str()),
+    ];
+    let (status, _, body) = post_token(&server, Some(("app", &secret)), &form).await;
+    let error = body["error"].clone();
+    assert_eq!(
+        (status, error),
+        (StatusCode::BAD_REQUEST, "invalid_grant".into()),
+        "the session's code died with it"
     );
 }
 
