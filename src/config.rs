@@ -37,6 +37,13 @@ pub struct Config {
     /// How often expired rows are purged, and at most how many per table each time.
     pub purge_interval: Duration,
     pub purge_batch: u32,
+    /// Seals secrets we must read back (TOTP seeds). `None` only in development (a loopback http
+    /// issuer), where a fixed, publicly known key is used and a warning is logged.
+    pub encryption_key: Option<[u8; 32]>,
+    /// Wrong TOTP or recovery codes allowed per account in `mfa_failure_window` before the step is
+    /// refused, right code included, until the window ends.
+    pub mfa_max_failures: u32,
+    pub mfa_failure_window: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +70,9 @@ impl Default for Config {
             key_reload_interval: Duration::from_secs(60),
             purge_interval: Duration::from_secs(300),
             purge_batch: 1000,
+            encryption_key: None,
+            mfa_max_failures: 5,
+            mfa_failure_window: Duration::from_secs(300),
         }
     }
 }
@@ -105,6 +115,9 @@ impl Config {
             config.log_filter = filter;
         }
         config.log_json = var("TESSERA_LOG_FORMAT").as_deref() == Some("json");
+        if let Some(key) = var("TESSERA_ENCRYPTION_KEY") {
+            config.encryption_key = Some(parse_key(&key)?);
+        }
         if let Some(seconds) = var("TESSERA_REFRESH_REUSE_GRACE_SECONDS") {
             let seconds: u64 = seconds.parse().map_err(|_| {
                 ConfigError(format!(
@@ -126,12 +139,30 @@ impl Config {
                 self.database_url.split(':').next().unwrap_or_default()
             )));
         }
+        if self.encryption_key.is_none() && !self.is_development() {
+            return Err(ConfigError(
+                "TESSERA_ENCRYPTION_KEY is required unless the issuer is a loopback http URL \
+                 (development); generate one with: head -c 32 /dev/urandom | base64"
+                    .into(),
+            ));
+        }
         if self.store_backend != StoreBackend::Sql {
             return Err(ConfigError(
                 "only STORE_BACKEND=sql is available in this build".into(),
             ));
         }
         Ok(())
+    }
+
+    /// Development mode: the issuer is plain http on this machine.
+    pub fn is_development(&self) -> bool {
+        ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|prefix| {
+                self.issuer
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            })
     }
 
     pub fn is_https(&self) -> bool {
@@ -147,6 +178,20 @@ impl Config {
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
     }
+}
+
+/// A 256-bit key, base64 or base64url encoded.
+fn parse_key(encoded: &str) -> Result<[u8; 32], ConfigError> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let trimmed = encoded.trim();
+    let bytes = STANDARD
+        .decode(trimmed)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed.trim_end_matches('=')))
+        .map_err(|_| ConfigError("TESSERA_ENCRYPTION_KEY is not base64".into()))?;
+    bytes
+        .try_into()
+        .map_err(|_| ConfigError("TESSERA_ENCRYPTION_KEY must decode to exactly 32 bytes".into()))
 }
 
 /// OIDC Discovery §3: the issuer is an https URL with no query or fragment. Plain http is accepted
@@ -202,8 +247,33 @@ mod tests {
     }
 
     #[test]
+    fn an_encryption_key_is_required_outside_development() {
+        let err = from(&[("TESSERA_ISSUER", "https://idp.example")]).unwrap_err();
+        assert!(err.to_string().contains("TESSERA_ENCRYPTION_KEY"));
+        let key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        let config = from(&[
+            ("TESSERA_ISSUER", "https://idp.example"),
+            ("TESSERA_ENCRYPTION_KEY", key),
+        ])
+        .unwrap();
+        assert_eq!(config.encryption_key, Some([0; 32]));
+        assert!(from(&[("TESSERA_ISSUER", "http://127.0.0.1.evil.example")]).is_err());
+        assert!(from(&[("TESSERA_ISSUER", "http://localhost:9000")])
+            .unwrap()
+            .is_development());
+        assert!(from(&[("TESSERA_ENCRYPTION_KEY", "c2hvcnQ=")]).is_err());
+    }
+
+    #[test]
     fn issuer_loses_its_trailing_slash() {
-        let config = from(&[("TESSERA_ISSUER", "https://idp.example/")]).unwrap();
+        let config = from(&[
+            ("TESSERA_ISSUER", "https://idp.example/"),
+            (
+                "TESSERA_ENCRYPTION_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+        ])
+        .unwrap();
         assert_eq!(config.endpoint("/token"), "https://idp.example/token");
     }
 }

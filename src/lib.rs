@@ -11,6 +11,7 @@ pub mod http;
 pub mod keys;
 pub mod oauth;
 pub mod oidc;
+pub mod sealing;
 pub mod secret;
 pub mod state;
 pub mod store;
@@ -62,11 +63,13 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
         .context("loading signing keys")?;
     let discovery_json = oidc::discovery::document(&config)
         .map_err(|e| anyhow::anyhow!("building the discovery document: {e}"))?;
+    let sealer = sealing::Sealer::new(config.encryption_key);
     let state = AppState::new(Inner {
         config,
         store,
         keys: arc_swap::ArcSwap::from_pointee(keys),
         passwords: PasswordHasher::for_this_machine(),
+        sealer,
         discovery_json,
     });
     Ok(App {

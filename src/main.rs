@@ -49,6 +49,11 @@ enum KeysCommand {
 enum UserCommand {
     /// Create a user; prints the new user's id.
     Create(UserCreate),
+    /// Remove a user's TOTP and recovery codes (a user who lost their authenticator).
+    ResetMfa {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Args)]
@@ -160,6 +165,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let user = users::create_user(store.as_ref(), &PasswordHasher::for_this_machine(), new)
                 .await?;
             println!("{}", user.id);
+            Ok(())
+        }
+        Command::User(UserCommand::ResetMfa { username }) => {
+            let store = tessera::open_store(&config).await?;
+            let user = store
+                .user_by_username(&username)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user {username:?}"))?;
+            if store.delete_mfa(&user.id).await? {
+                println!("MFA reset for {}", user.username);
+            } else {
+                println!("{} had no MFA", user.username);
+            }
             Ok(())
         }
         Command::Client(ClientCommand::Create(args)) => {

@@ -8,6 +8,7 @@ use arc_swap::{ArcSwap, Guard};
 use crate::account::password::PasswordHasher;
 use crate::config::Config;
 use crate::keys::KeyRing;
+use crate::sealing::Sealer;
 use crate::store::Store;
 
 pub struct Inner {
@@ -16,6 +17,7 @@ pub struct Inner {
     /// Swapped whole when keys are reloaded, so a request sees one consistent ring.
     pub keys: ArcSwap<KeyRing>,
     pub passwords: PasswordHasher,
+    pub sealer: Sealer,
     /// The discovery document, serialized once at start-up.
     pub discovery_json: Vec<u8>,
 }

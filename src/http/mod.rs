@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::oauth::{authorize, interaction, introspection, revocation, token};
+use crate::oauth::{authorize, consent, introspection, login, revocation, token};
 use crate::oidc::{discovery, jwks, logout, userinfo};
 use crate::state::AppState;
+use crate::ui::account;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -23,14 +24,21 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/jwks", get(jwks::jwks))
         .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/login", get(login::login_page).post(login::login_submit))
         .route(
-            "/login",
-            get(interaction::login_page).post(interaction::login_submit),
+            "/login/mfa",
+            get(login::mfa_step_page).post(login::mfa_step_submit),
         )
         .route(
             "/consent",
-            get(interaction::consent_page).post(interaction::consent_submit),
+            get(consent::consent_page).post(consent::consent_submit),
         )
+        .route("/account", get(account::overview))
+        .route(
+            "/account/mfa/totp",
+            get(account::enroll_page).post(account::enroll_confirm),
+        )
+        .route("/account/mfa/totp/disable", post(account::disable_totp))
         .route("/token", post(token::token))
         .route("/revoke", post(revocation::revoke))
         .route("/introspect", post(introspection::introspect))

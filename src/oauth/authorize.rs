@@ -10,11 +10,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 
+use crate::account::mfa;
 use crate::account::session::{self, Session};
 use crate::clock;
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::csrf;
-use crate::oauth::interaction::{self, Interaction};
+use crate::oauth::interaction::{self, Interaction, Purpose};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::Challenge;
 use crate::oauth::{redirect_uri, scope};
@@ -47,6 +48,8 @@ pub struct AuthorizationRequest {
     pub code_challenge: String,
     pub prompt: Prompt,
     pub max_age: Option<UnixTime>,
+    /// `acr_values` asks for `mfa`, or the client is registered with `--require-mfa`.
+    pub require_mfa: bool,
 }
 
 /// The authorization response, sent to the client's validated redirect URI.
@@ -263,6 +266,12 @@ fn validate(client: &Client, params: &Params) -> Result<AuthorizationRequest> {
         code_challenge: challenge.as_stored().to_string(),
         prompt: parse_prompt(params.get("prompt"))?,
         max_age,
+        // OIDC Core §3.1.2.1: acr_values is a preference list; `mfa` anywhere in it is honoured
+        // as a requirement (CONTRACT.md), other values are ignored.
+        require_mfa: client.require_mfa
+            || params
+                .get("acr_values")
+                .is_some_and(|v| v.split(' ').any(|acr| acr == "mfa")),
     })
 }
 
@@ -319,28 +328,65 @@ async fn begin(
     client: &Client,
     request: AuthorizationRequest,
 ) -> Result<Response> {
+    enum Next {
+        Login,
+        /// A signed-in user without MFA, for a request that demands it.
+        StepUp(String),
+        Consent(String),
+    }
     let now = clock::now();
     let session = current_session(state, &jar, now)
         .await?
         .filter(|s| login_satisfied(&request, s, now));
-    let (needs, error) = match &session {
-        None => ("/login", ErrorCode::LoginRequired),
+    let next = match &session {
+        None => Next::Login,
+        Some(s) if request.require_mfa && !session::is_mfa(&s.authentication.amr) => {
+            if !mfa::is_enrolled(state.store.as_ref(), &s.user_id).await? {
+                return Ok(unmet_mfa(state, &request));
+            }
+            Next::StepUp(s.user_id.clone())
+        }
         Some(s) if consent_needed(state, client, &request, &s.user_id).await? => {
-            ("/consent", ErrorCode::ConsentRequired)
+            Next::Consent(s.sid.clone())
         }
         Some(s) => return issue_code(state, client, &request, s).await,
     };
     if request.prompt.none {
         // OIDC Core §3.1.2.6: prompt=none never shows a page.
+        let error = match next {
+            Next::Login => ErrorCode::LoginRequired,
+            Next::StepUp(_) => ErrorCode::InteractionRequired,
+            Next::Consent(_) => ErrorCode::ConsentRequired,
+        };
         return Err(Error::oauth(
             error,
             "the user must interact with the server",
         ));
     }
     let (jar, csrf_token) = csrf::ensure_token(jar, state.config.is_https());
-    let interaction = Interaction::new(request, &csrf_token, session.map(|s| s.sid));
+    let mut interaction = Interaction::new(Purpose::Authorize(request), &csrf_token);
+    let page = match next {
+        Next::Login => "/login",
+        Next::StepUp(user_id) => {
+            interaction.pending_mfa = Some(user_id);
+            "/login/mfa"
+        }
+        Next::Consent(sid) => {
+            interaction.sid = Some(sid);
+            "/consent"
+        }
+    };
     let id = interaction::save_new(state, &interaction).await?;
-    Ok((jar, Redirect::to(&format!("{needs}?interaction={id}"))).into_response())
+    Ok((jar, Redirect::to(&format!("{page}?interaction={id}"))).into_response())
+}
+
+/// The error redirect for a request that demands MFA the user cannot give (CONTRACT.md).
+pub fn unmet_mfa(state: &AppState, request: &AuthorizationRequest) -> Response {
+    let unmet = Error::oauth(
+        ErrorCode::UnmetAuthenticationRequirements,
+        "this request requires multi-factor authentication, which the user has not set up",
+    );
+    Reply::to(request, &state.config.issuer).error(unmet)
 }
 
 /// Issues a single-use authorization code (RFC 6749 §4.1.2) and redirects back to the client.
@@ -350,15 +396,12 @@ pub async fn issue_code(
     request: &AuthorizationRequest,
     session: &Session,
 ) -> Result<Response> {
-    let reply = Reply::to(request, &state.config.issuer);
-    // A client registered with --require-mfa gets no code for a password-only login. Until the
-    // TOTP step exists (issue 4) no login qualifies, so such clients fail closed (CONTRACT.md).
-    if client.require_mfa && !session::is_mfa(&session.authentication.amr) {
-        return Ok(reply.error(Error::oauth(
-            ErrorCode::UnmetAuthenticationRequirements,
-            "this client requires multi-factor authentication",
-        )));
+    // The last line of defence: never a code claiming less than the request demanded.
+    if (request.require_mfa || client.require_mfa) && !session::is_mfa(&session.authentication.amr)
+    {
+        return Ok(unmet_mfa(state, request));
     }
+    let reply = Reply::to(request, &state.config.issuer);
     let code = secret::generate();
     let auth = &session.authentication;
     let record = AuthCode {

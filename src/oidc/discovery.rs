@@ -10,8 +10,8 @@ use openidconnect::core::{
     CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
-    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+    AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySetUrl,
+    ProviderMetadata, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +100,11 @@ pub fn document(config: &Config) -> Result<Vec<u8>, String> {
             .to_vec(),
     ))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
+    // `pwd`: a password; `mfa`: password and TOTP. `acr_values=mfa` demands the latter.
+    .set_acr_values_supported(Some(vec![
+        AuthenticationContextClass::new("pwd".into()),
+        AuthenticationContextClass::new("mfa".into()),
+    ]))
     .set_grant_types_supported(Some(vec![
         CoreGrantType::AuthorizationCode,
         CoreGrantType::RefreshToken,

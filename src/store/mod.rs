@@ -154,6 +154,17 @@ pub enum Rotation {
     Lost,
 }
 
+/// A user's TOTP enrollment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    /// The seed, sealed with the configured encryption key.
+    pub secret_sealed: String,
+    pub confirmed: bool,
+    pub last_used_step: i64,
+    pub failures: u32,
+    pub failures_since: UnixTime,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningKeyRecord {
     pub kid: String,
@@ -288,6 +299,42 @@ pub trait KeyStore {
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
 }
 
+#[async_trait]
+pub trait MfaStore {
+    async fn totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>>;
+    /// Stores a new unconfirmed seed, replacing an unconfirmed one; a confirmed enrollment is
+    /// left alone (returns `false`).
+    async fn put_pending_totp(
+        &self,
+        user_id: &str,
+        secret_sealed: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Confirms the pending enrollment with the step of its first code and replaces the user's
+    /// recovery codes, atomically. `false` if there was no pending enrollment.
+    async fn confirm_totp(
+        &self,
+        user_id: &str,
+        step: i64,
+        recovery_code_hashes: &[String],
+    ) -> StoreResult<bool>;
+    /// Accepts a code's time step once: `true` only if `step` is newer than every step used before
+    /// (RFC 6238 §5.2: a code must not be accepted twice). Also clears the failure count.
+    async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
+    /// Consumes one recovery code; `true` if it existed.
+    async fn use_recovery_code(&self, user_id: &str, code_hash: &str) -> StoreResult<bool>;
+    /// Counts a wrong code in a window that starts at the first failure after `window_start`;
+    /// returns the failures in the current window.
+    async fn record_mfa_failure(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+        window_start: UnixTime,
+    ) -> StoreResult<u32>;
+    /// Removes TOTP and recovery codes; `true` if there was an enrollment.
+    async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool>;
+}
+
 /// Removal of what has expired, in bounded batches so no statement holds the database for long.
 #[async_trait]
 pub trait Purge {
@@ -313,6 +360,7 @@ pub trait Store:
     + RefreshTokenStore
     + ArtifactStore
     + KeyStore
+    + MfaStore
     + Purge
     + Send
     + Sync

@@ -543,6 +543,152 @@ impl RefreshTokenStore for SqlStore {
 }
 
 #[async_trait]
+impl MfaStore for SqlStore {
+    async fn totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>> {
+        let row = sqlx::query(
+            "SELECT secret_sealed, confirmed, last_used_step, failures, failures_since
+             FROM user_totp WHERE user_id = ?",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(|row| TotpRecord {
+            secret_sealed: row.get("secret_sealed"),
+            confirmed: row.get("confirmed"),
+            last_used_step: row.get("last_used_step"),
+            failures: row.get::<i64, _>("failures") as u32,
+            failures_since: row.get("failures_since"),
+        }))
+    }
+
+    async fn put_pending_totp(
+        &self,
+        user_id: &str,
+        secret_sealed: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO user_totp (user_id, secret_sealed, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_id) DO UPDATE SET secret_sealed = ?2, created_at = ?3
+             WHERE user_totp.confirmed = 0",
+        )
+        .bind(user_id)
+        .bind(secret_sealed)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn confirm_totp(
+        &self,
+        user_id: &str,
+        step: i64,
+        recovery_code_hashes: &[String],
+    ) -> StoreResult<bool> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let confirmed = sqlx::query(
+            "UPDATE user_totp SET confirmed = 1, last_used_step = ?, failures = 0
+             WHERE user_id = ? AND confirmed = 0",
+        )
+        .bind(step)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if confirmed.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        for hash in recovery_code_hashes {
+            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)")
+                .bind(user_id)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE user_totp SET last_used_step = ?1, failures = 0
+             WHERE user_id = ?2 AND confirmed = 1 AND last_used_step < ?1",
+        )
+        .bind(step)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn use_recovery_code(&self, user_id: &str, code_hash: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM recovery_codes WHERE user_id = ? AND code_hash = ?")
+            .bind(user_id)
+            .bind(code_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_mfa_failure(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+        window_start: UnixTime,
+    ) -> StoreResult<u32> {
+        let failures: Option<i64> = sqlx::query_scalar(
+            "UPDATE user_totp SET
+                 failures = CASE WHEN failures_since < ?2 THEN 1 ELSE failures + 1 END,
+                 failures_since = CASE WHEN failures_since < ?2 THEN ?1 ELSE failures_since END
+             WHERE user_id = ?3
+             RETURNING failures",
+        )
+        .bind(now)
+        .bind(window_start)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(failures.unwrap_or(0) as u32)
+    }
+
+    async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
+        let deleted = sqlx::query("DELETE FROM user_totp WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(deleted.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
 impl Purge for SqlStore {
     async fn purge_expired(
         &self,

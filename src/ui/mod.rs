@@ -1,5 +1,7 @@
 //! Server-rendered pages (askama). Views are plain structs; rendering never needs JavaScript.
 
+pub mod account;
+
 use askama::Template;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -15,6 +17,40 @@ pub struct LoginPage<'a> {
     pub csrf_token: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+pub struct MfaPage<'a> {
+    pub client_id: &'a str,
+    pub interaction: &'a str,
+    pub csrf_token: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub username: &'a str,
+    pub mfa_enabled: bool,
+    pub csrf_token: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "totp_enroll.html")]
+pub struct TotpEnrollPage<'a> {
+    pub otpauth_uri: &'a str,
+    /// Rendered by the qrcode crate from the URI: markup we generate, not user input.
+    pub qr_svg: &'a str,
+    pub csrf_token: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    pub codes: Vec<String>,
 }
 
 #[derive(Template)]

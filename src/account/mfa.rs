@@ -1,0 +1,236 @@
+//! Multi-factor authentication: TOTP (RFC 6238) and single-use recovery codes.
+//!
+//! Seeds are 160 bits (RFC 4226 §4), sealed at rest; a code is accepted once per time step
+//! (replays refused, RFC 6238 §5.2); wrong codes are counted per account, and after too many in
+//! a window even the right code is refused until the window ends.
+
+use rand::RngCore;
+use totp_rs::{Builder, Totp};
+
+use crate::account::session::Authentication;
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::secret;
+use crate::state::AppState;
+use crate::store::{Store, TotpRecord, UnixTime};
+
+pub const RECOVERY_CODE_COUNT: usize = 10;
+/// Label of the account in authenticator apps.
+const ISSUER_LABEL: &str = "Tessera";
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// What a code attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    Rejected,
+    /// Too many wrong codes lately: nothing is accepted until the window ends.
+    LockedOut,
+}
+
+/// What the enrollment page shows.
+pub struct Enrollment {
+    pub otpauth_uri: String,
+    pub qr_svg: String,
+}
+
+impl Authentication {
+    /// Password and a second factor (RFC 8176 `pwd`, `otp`, `mfa`).
+    pub fn multi_factor(now: UnixTime) -> Self {
+        Authentication {
+            auth_time: now,
+            acr: "mfa".into(),
+            amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
+        }
+    }
+}
+
+fn totp(seed: Vec<u8>, username: &str) -> Result<Totp> {
+    Builder::new()
+        .with_secret(seed)
+        .with_issuer(Some(ISSUER_LABEL))
+        // The otpauth label separates issuer and account with ':'.
+        .with_account_name(username.replace(':', "_"))
+        .build()
+        .map_err(Error::internal)
+}
+
+fn stored_totp(state: &AppState, record: &TotpRecord, username: &str) -> Result<Totp> {
+    let seed = state
+        .sealer
+        .open(&record.secret_sealed)
+        .map_err(Error::internal)?;
+    totp(seed, username)
+}
+
+fn enrollment(totp: &Totp) -> Result<Enrollment> {
+    let otpauth_uri = totp.to_url().map_err(Error::internal)?;
+    let qr = qrcode::QrCode::new(otpauth_uri.as_bytes()).map_err(Error::internal)?;
+    let qr_svg = qr
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .build();
+    Ok(Enrollment {
+        otpauth_uri,
+        qr_svg,
+    })
+}
+
+pub async fn is_enrolled(store: &dyn Store, user_id: &str) -> Result<bool> {
+    Ok(store.totp(user_id).await?.is_some_and(|t| t.confirmed))
+}
+
+/// Starts (or restarts) enrollment with a fresh seed; `None` if the user is already enrolled.
+pub async fn begin_enrollment(
+    state: &AppState,
+    user_id: &str,
+    username: &str,
+) -> Result<Option<Enrollment>> {
+    let mut seed = vec![0u8; 20];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let sealed = state.sealer.seal(&seed);
+    if !state
+        .store
+        .put_pending_totp(user_id, &sealed, clock::now())
+        .await?
+    {
+        return Ok(None);
+    }
+    enrollment(&totp(seed, username)?).map(Some)
+}
+
+/// The pending enrollment again (after a wrong confirmation code).
+pub async fn pending_enrollment(
+    state: &AppState,
+    user_id: &str,
+    username: &str,
+) -> Result<Option<Enrollment>> {
+    match state.store.totp(user_id).await? {
+        Some(record) if !record.confirmed => {
+            enrollment(&stored_totp(state, &record, username)?).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// 80 random bits as four groups of four base32 characters.
+fn recovery_code() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|b| BASE32[(*b & 31) as usize] as char)
+        .collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The form a recovery code is hashed in: case, spaces and dashes do not matter.
+fn normalize_recovery_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Confirms enrollment with a valid code; returns the new recovery codes, shown once.
+pub async fn confirm_enrollment(
+    state: &AppState,
+    user_id: &str,
+    username: &str,
+    code: &str,
+) -> Result<Option<Vec<String>>> {
+    let Some(record) = state.store.totp(user_id).await?.filter(|r| !r.confirmed) else {
+        return Ok(None);
+    };
+    let Some(step) = stored_totp(state, &record, username)?.check(code.trim(), clock::now() as u64)
+    else {
+        return Ok(None);
+    };
+    let codes: Vec<String> = (0..RECOVERY_CODE_COUNT).map(|_| recovery_code()).collect();
+    let hashes: Vec<String> = codes
+        .iter()
+        .map(|c| secret::hash(&normalize_recovery_code(c)))
+        .collect();
+    if !state
+        .store
+        .confirm_totp(user_id, step as i64, &hashes)
+        .await?
+    {
+        return Ok(None);
+    }
+    tracing::info!(%user_id, "TOTP enrolled");
+    Ok(Some(codes))
+}
+
+/// Checks a TOTP code (6 digits) or, in the same input, a recovery code (used up on success).
+pub async fn verify(
+    state: &AppState,
+    user_id: &str,
+    username: &str,
+    code: &str,
+) -> Result<Verdict> {
+    let Some(record) = state.store.totp(user_id).await?.filter(|r| r.confirmed) else {
+        return Ok(Verdict::Rejected);
+    };
+    let now = clock::now();
+    let window_start = now - state.config.mfa_failure_window.as_secs() as UnixTime;
+    let max = state.config.mfa_max_failures;
+    if record.failures >= max && record.failures_since >= window_start {
+        return Ok(Verdict::LockedOut);
+    }
+    let code = code.trim();
+    let accepted = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        match stored_totp(state, &record, username)?.check(code, now as u64) {
+            Some(step) => state.store.use_totp_step(user_id, step as i64).await?,
+            None => false,
+        }
+    } else {
+        let hash = secret::hash(&normalize_recovery_code(code));
+        state.store.use_recovery_code(user_id, &hash).await?
+    };
+    if accepted {
+        return Ok(Verdict::Accepted);
+    }
+    let failures = state
+        .store
+        .record_mfa_failure(user_id, now, window_start)
+        .await?;
+    tracing::info!(%user_id, failures, "wrong second-factor code");
+    Ok(if failures >= max {
+        Verdict::LockedOut
+    } else {
+        Verdict::Rejected
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_codes_are_80_bits_and_forgiving_to_type() {
+        let code = recovery_code();
+        assert_eq!(code.len(), 19);
+        assert_eq!(
+            normalize_recovery_code(&code.to_lowercase().replace('-', " ")),
+            code.replace('-', "")
+        );
+        assert_ne!(recovery_code(), code);
+    }
+
+    #[test]
+    fn a_totp_checks_its_own_codes() {
+        let totp = totp(vec![42; 20], "ada:lovelace").unwrap();
+        let now = 1_700_000_000;
+        let code = totp.generate(now).to_string();
+        assert_eq!(totp.check(&code, now), Some(now / 30));
+        assert!(enrollment(&totp)
+            .unwrap()
+            .otpauth_uri
+            .starts_with("otpauth://totp/Tessera:ada_lovelace?"));
+    }
+}

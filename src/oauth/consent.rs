@@ -1,0 +1,126 @@
+//! The consent step of an authorization interaction.
+
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+
+use crate::account::session::Session;
+use crate::clock;
+use crate::error::{Error, ErrorCode};
+use crate::http::csrf;
+use crate::oauth::authorize::{self, AuthorizationRequest, Reply};
+use crate::oauth::interaction::{self, check_csrf, Interaction, Refusal};
+use crate::oauth::scope;
+use crate::state::AppState;
+use crate::store::Client;
+use crate::ui::{self, ConsentPage};
+
+#[derive(Debug, Deserialize)]
+pub struct InteractionQuery {
+    interaction: Option<String>,
+}
+
+/// The authorization interaction `id` with its client and the session that signed in for it.
+/// Without that session the user is sent to the login page.
+async fn signed_in(
+    state: &AppState,
+    jar: &CookieJar,
+    id: &str,
+) -> Result<Result<(Interaction, Client, Session), Response>, Refusal> {
+    let (interaction, client) = interaction::load(state, jar, id).await?;
+    let client = client.ok_or(Refusal::Expired)?;
+    let session = authorize::current_session(state, jar, clock::now()).await?;
+    match (session, &interaction.sid) {
+        (Some(session), Some(sid)) if session.sid == *sid => Ok(Ok((interaction, client, session))),
+        _ => Ok(Err(
+            Redirect::to(&format!("/login?interaction={id}")).into_response()
+        )),
+    }
+}
+
+fn request(interaction: &Interaction) -> Result<&AuthorizationRequest, Refusal> {
+    interaction.request().ok_or(Refusal::Expired)
+}
+
+pub async fn consent_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<InteractionQuery>,
+) -> Response {
+    view(state, jar, query.interaction.unwrap_or_default())
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn view(state: AppState, jar: CookieJar, id: String) -> Result<Response, Refusal> {
+    let (interaction, client, session) = match signed_in(&state, &jar, &id).await? {
+        Ok(found) => found,
+        Err(to_login) => return Ok(to_login),
+    };
+    let user = state
+        .store
+        .user(&session.user_id)
+        .await?
+        .ok_or(Refusal::Expired)?;
+    let scopes = request(&interaction)?
+        .scope
+        .split(' ')
+        .map(|s| (s.to_string(), ui::describe_scope(s)))
+        .collect();
+    let page = ConsentPage {
+        client_id: &client.client_id,
+        username: &user.username,
+        scopes,
+        interaction: &id,
+        csrf_token: csrf::cookie_token(&jar).unwrap_or_default(),
+    };
+    Ok(ui::render(StatusCode::OK, &page))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsentForm {
+    csrf_token: Option<String>,
+    interaction: Option<String>,
+    decision: Option<String>,
+}
+
+pub async fn consent_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ConsentForm>,
+) -> Response {
+    decide(state, jar, form)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn decide(state: AppState, jar: CookieJar, form: ConsentForm) -> Result<Response, Refusal> {
+    check_csrf(&jar, form.csrf_token.as_deref())?;
+    let id = form.interaction.unwrap_or_default();
+    let (interaction, client, session) = match signed_in(&state, &jar, &id).await? {
+        Ok(found) => found,
+        Err(to_login) => return Ok(to_login),
+    };
+    let request = request(&interaction)?;
+    match form.decision.as_deref() {
+        Some("allow") => {
+            let store = &state.store;
+            let earlier = store
+                .granted_scope(&session.user_id, &client.client_id)
+                .await?;
+            let granted = scope::union(earlier.as_deref().unwrap_or_default(), &request.scope);
+            store
+                .record_consent(&session.user_id, &client.client_id, &granted, clock::now())
+                .await?;
+            Ok(interaction::complete(&state, &id, &client, request, &session).await?)
+        }
+        Some("deny") => {
+            interaction::finish(&state, &id).await?;
+            let denied = Error::oauth(ErrorCode::AccessDenied, "the user denied the request");
+            Ok(Reply::to(request, &state.config.issuer).error(denied))
+        }
+        _ => Err(Error::invalid_request("decision must be allow or deny").into()),
+    }
+}

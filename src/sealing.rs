@@ -1,0 +1,60 @@
+//! Encryption at rest for the few secrets we must read back (TOTP seeds), as compact JWE
+//! (RFC 7516) with direct AES-256-GCM under the configured key. Signing keys may move here too.
+
+use josekit::jwe::{Dir, JweHeader};
+
+/// Used only in development, when no key is configured; it protects nothing and says so.
+const DEVELOPMENT_KEY: &[u8; 32] = b"tessera-development-key-not-safe";
+
+#[derive(Clone)]
+pub struct Sealer {
+    key: [u8; 32],
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("sealed secret could not be opened (wrong key or corrupt)")]
+pub struct Unsealable;
+
+impl Sealer {
+    pub fn new(key: Option<[u8; 32]>) -> Self {
+        if key.is_none() {
+            tracing::warn!(
+                "no TESSERA_ENCRYPTION_KEY: TOTP seeds are sealed with the public development key"
+            );
+        }
+        Sealer {
+            key: key.unwrap_or(*DEVELOPMENT_KEY),
+        }
+    }
+
+    pub fn seal(&self, secret: &[u8]) -> String {
+        let mut header = JweHeader::new();
+        header.set_content_encryption("A256GCM");
+        let encrypter = Dir
+            .encrypter_from_bytes(self.key)
+            .expect("a 256-bit key suits A256GCM");
+        josekit::jwe::serialize_compact(secret, &header, &encrypter)
+            .expect("sealing with a valid key")
+    }
+
+    pub fn open(&self, sealed: &str) -> Result<Vec<u8>, Unsealable> {
+        let decrypter = Dir.decrypter_from_bytes(self.key).map_err(|_| Unsealable)?;
+        let (secret, _) =
+            josekit::jwe::deserialize_compact(sealed, &decrypter).map_err(|_| Unsealable)?;
+        Ok(secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_with_their_key() {
+        let sealer = Sealer::new(Some([7; 32]));
+        let sealed = sealer.seal(b"seed");
+        assert!(!sealed.contains("seed"));
+        assert_eq!(sealer.open(&sealed).unwrap(), b"seed");
+        assert!(Sealer::new(Some([8; 32])).open(&sealed).is_err());
+    }
+}
