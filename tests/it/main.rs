@@ -5,6 +5,7 @@ mod authorize_errors;
 mod cli;
 mod harness;
 mod login;
+mod mfa;
 mod oidc_flow;
 mod sessions_and_keys;
 mod token_errors;
