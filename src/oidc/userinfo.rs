@@ -69,12 +69,20 @@ pub async fn get(state: State<AppState>, headers: HeaderMap) -> Response {
     respond(&state, &headers, &Params::default()).await
 }
 
-/// RFC 6750 §2.2: a token in the body comes form-encoded; a body-less POST uses the header.
+/// RFC 6750 §2.2: a token in the body comes form-encoded. A body declared as anything else is
+/// refused; one sent without a Content-Type is read as a form, because real clients (authlib with
+/// `token_placement="body"`) send it so.
 pub async fn post(state: State<AppState>, headers: HeaderMap, body: String) -> Response {
-    let form = if body.is_empty() {
-        Ok(Params::default())
-    } else {
-        Params::from_form(&headers, &body)
+    let declared_other = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.starts_with("application/x-www-form-urlencoded"));
+    let form = match (body.is_empty(), declared_other) {
+        (true, _) => Ok(Params::default()),
+        (false, true) => Err(Error::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        )),
+        (false, false) => Params::parse(&body).map_err(Error::invalid_request),
     };
     match form {
         Ok(form) => respond(&state, &headers, &form).await,
