@@ -1,0 +1,252 @@
+//! A real browser (Debian's headless Chromium through chromedriver) signs in, enrolls TOTP by
+//! reading the secret from the page, signs out, signs in again with a TOTP code and consents.
+//! `.ci/run` installs chromium and chromium-driver; without them this test fails, never skips.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tessera::oauth::clients::ClientRegistration;
+use totp_rs::Totp;
+
+use crate::harness::*;
+
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// chromedriver on a free port, ended with the test.
+struct Driver {
+    process: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+async fn chromium() -> (Client, Driver) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let process = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is installed (apt-get install chromium chromium-driver)");
+    let driver = Driver {
+        process,
+        url: format!("http://127.0.0.1:{port}"),
+        _profile: tempfile::tempdir().unwrap(),
+    };
+    for _ in 0..100 {
+        if http_client()
+            .get(format!("{}/status", driver.url))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let options = serde_json::json!({
+        "binary": "/usr/bin/chromium",
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+            "--window-size=800,900",
+            format!("--user-data-dir={}", driver._profile.path().display()),
+        ],
+    });
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), options);
+    let client = ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session");
+    (client, driver)
+}
+
+/// A relying party's callback endpoint: a real page the browser lands on with the code.
+async fn callback_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/callback", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(|| async { "signed in at the relying party" }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn fill(browser: &Client, name: &str, value: &str) {
+    let input = browser
+        .find(Locator::Css(&format!("input[name={name}]")))
+        .await
+        .unwrap();
+    input.send_keys(value).await.unwrap();
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
+}
+
+/// Saves a screenshot when TESSERA_SCREENSHOTS names a folder (to look at the pages).
+async fn screenshot(browser: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("TESSERA_SCREENSHOTS") {
+        let png = browser.screenshot().await.unwrap();
+        std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
+    }
+}
+
+/// Waits until the browser is on a page under `prefix`.
+async fn landing_at(browser: &Client, prefix: &str) -> url::Url {
+    for _ in 0..100 {
+        let url = browser.current_url().await.unwrap();
+        if url.as_str().starts_with(prefix) {
+            return url;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the browser never reached {prefix}");
+}
+
+fn totp_code(totp: &Totp, offset: u64) -> String {
+    let step = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 30;
+    totp.generate((step + offset) * 30).to_string()
+}
+
+#[tokio::test]
+async fn a_browser_enrolls_totp_then_signs_in_with_it_and_consents() {
+    let server = TestServer::start().await;
+    server.user("ada").await;
+    let callback = callback_server().await;
+    let secret = server
+        .client(ClientRegistration {
+            client_id: "webapp".into(),
+            redirect_uris: vec![callback.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (browser, _driver) = chromium().await;
+
+    // Sign in to the account page and enroll TOTP from what the page shows.
+    browser.goto(&server.url("/account")).await.unwrap();
+    wait_for(&browser, "input[name=password]").await;
+    screenshot(&browser, "login").await;
+    fill(&browser, "username", "ada").await;
+    fill(&browser, "password", PASSWORD).await;
+    click(&browser, "button[type=submit]").await;
+    wait_for(&browser, "a.button").await.click().await.unwrap();
+    let uri = wait_for(&browser, "code.otpauth")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        browser.find(Locator::Css("figure.qr svg")).await.is_ok(),
+        "the QR code is rendered in the page"
+    );
+    screenshot(&browser, "enroll").await;
+    let totp = Totp::from_url(uri.trim()).expect("the page shows a valid otpauth URI");
+    fill(&browser, "code", &totp_code(&totp, 0)).await;
+    click(&browser, "button[type=submit]").await;
+    wait_for(&browser, "ul.recovery-codes").await;
+    assert_eq!(
+        browser
+            .find_all(Locator::Css("ul.recovery-codes li"))
+            .await
+            .unwrap()
+            .len(),
+        10
+    );
+    screenshot(&browser, "recovery-codes").await;
+
+    // Sign out (no id_token_hint: the confirmation form).
+    browser.goto(&server.url("/logout")).await.unwrap();
+    wait_for(&browser, "button[value=allow]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "h1").await;
+    assert!(browser
+        .source()
+        .await
+        .unwrap()
+        .contains("You are signed out"));
+
+    // A relying party's authorization request: password, TOTP, consent, back with a code.
+    let mut authorize = url::Url::parse(&server.url("/authorize")).unwrap();
+    authorize.query_pairs_mut().extend_pairs([
+        ("client_id", "webapp"),
+        ("redirect_uri", callback.as_str()),
+        ("response_type", "code"),
+        ("scope", "openid profile"),
+        ("state", "browser-state"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]);
+    browser.goto(authorize.as_str()).await.unwrap();
+    wait_for(&browser, "input[name=password]").await;
+    fill(&browser, "username", "ada").await;
+    fill(&browser, "password", PASSWORD).await;
+    click(&browser, "button[type=submit]").await;
+    wait_for(&browser, "input[name=code]").await;
+    screenshot(&browser, "totp-step").await;
+    fill(&browser, "code", &totp_code(&totp, 1)).await;
+    click(&browser, "button[type=submit]").await;
+    wait_for(&browser, "button[value=allow]").await;
+    screenshot(&browser, "consent").await;
+    click(&browser, "button[value=allow]").await;
+    let landed = landing_at(&browser, &callback).await;
+    let params = query(&landed);
+    assert_eq!(params["state"], "browser-state");
+    assert_eq!(params["iss"], server.issuer);
+    browser.close().await.unwrap();
+
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", params["code"].as_str()),
+        ("redirect_uri", callback.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, _, tokens) = post_token(&server, Some(("webapp", &secret)), &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    let info = server
+        .introspect(tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        info["mfa_verified"], true,
+        "the browser's login was multi-factor"
+    );
+}
