@@ -1,31 +1,9 @@
 //! The bootstrap CLI as CONTRACT.md describes it, run as the real binary against a real database,
 //! and a running server that sees what the CLI wrote.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use crate::harness::*;
-
-fn tessera(database: &std::path::Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", database.display()),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tessera");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
 
 fn stdout(output: &Output) -> String {
     assert!(
@@ -48,7 +26,7 @@ async fn cli_bootstraps_users_and_clients_that_a_running_server_uses() {
     let server = TestServer::start().await;
     let db = server.db_path.clone();
 
-    let user_id = stdout(&tessera(
+    let user_id = stdout(&run_cli(
         &db,
         &[
             "user",
@@ -66,7 +44,7 @@ async fn cli_bootstraps_users_and_clients_that_a_running_server_uses() {
         "prints a UUID: {user_id}"
     );
     fails_with_one_line(
-        &tessera(
+        &run_cli(
             &db,
             &["user", "create", "--username", "GRACE", "--password-stdin"],
             "x\n",
@@ -74,7 +52,7 @@ async fn cli_bootstraps_users_and_clients_that_a_running_server_uses() {
         "already exists",
     );
 
-    let created = stdout(&tessera(
+    let created = stdout(&run_cli(
         &db,
         &[
             "client",
@@ -96,7 +74,7 @@ async fn cli_bootstraps_users_and_clients_that_a_running_server_uses() {
         .expect("a confidential client gets a secret")
         .to_string();
 
-    let public = stdout(&tessera(
+    let public = stdout(&run_cli(
         &db,
         &[
             "client",
@@ -114,7 +92,7 @@ async fn cli_bootstraps_users_and_clients_that_a_running_server_uses() {
     assert!(public.get("client_secret").is_none(), "{public}");
 
     fails_with_one_line(
-        &tessera(
+        &run_cli(
             &db,
             &[
                 "client",
@@ -129,7 +107,7 @@ async fn cli_bootstraps_users_and_clients_that_a_running_server_uses() {
         "https",
     );
     fails_with_one_line(
-        &tessera(
+        &run_cli(
             &db,
             &[
                 "client",
@@ -146,11 +124,11 @@ async fn cli_bootstraps_users_and_clients_that_a_running_server_uses() {
         "unknown grant",
     );
     fails_with_one_line(
-        &tessera(&db, &["client", "create", "--client-id", "nouri"], ""),
+        &run_cli(&db, &["client", "create", "--client-id", "nouri"], ""),
         "redirect-uri",
     );
     fails_with_one_line(
-        &tessera(
+        &run_cli(
             &db,
             &[
                 "client",
@@ -188,7 +166,7 @@ async fn cli_bootstraps_users_and_clients_that_a_running_server_uses() {
 fn password_stdin_strips_exactly_one_trailing_newline() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.db");
-    stdout(&tessera(
+    stdout(&run_cli(
         &db,
         &["user", "create", "--username", "nl", "--password-stdin"],
         "pw\n\n",

@@ -1,6 +1,7 @@
 //! Starts a Tessera per test and drives it like a browser and a relying party would.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::time::Duration;
 
 use openidconnect::core::{
@@ -483,5 +484,40 @@ impl TestServer {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()
+    }
+}
+
+/// Runs the real `tessera` binary against the SQLite file `database`, with `stdin` as input.
+pub fn run_cli(database: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", database.display()),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tessera");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+impl TestServer {
+    /// Runs the real `tessera` binary against this server's database, as an operator would.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let output = run_cli(&self.db_path, args, "");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
     }
 }

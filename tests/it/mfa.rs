@@ -408,19 +408,7 @@ async fn totp_can_be_turned_off_with_a_code_and_reset_by_an_admin() {
 
     // Enrolled again, then reset by an operator: the next login asks for the password only.
     enroll(&server, &browser, "ada").await;
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["user", "reset-mfa", "--username", "ada"])
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", server.db_path.display()),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    server.cli(&["user", "reset-mfa", "--username", "ada"]);
     let fresh = Browser::new(&server);
     let pending = rp.authorize(&[], &[]);
     let (_, login) = fresh.visit(pending.url.as_str()).await.page();

@@ -214,19 +214,7 @@ async fn rotated_keys_sign_new_tokens_while_old_tokens_still_verify_until_they_e
     let old_kid = kid_of(&before.id_token().unwrap().to_string());
 
     // `tessera keys rotate` against the same database, as an operator would run it.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["keys", "rotate"])
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", server.db_path.display()),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    server.cli(&["keys", "rotate"]);
     tokio::time::sleep(Duration::from_millis(900)).await;
 
     let (kids, keys) = jwks(&server).await;
