@@ -70,7 +70,7 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
         keys: arc_swap::ArcSwap::from_pointee(keys),
         passwords: PasswordHasher::for_this_machine(),
         sealer,
-        discovery_json,
+        discovery_json: discovery_json.into(),
     });
     Ok(App {
         listener,

@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
+use bytes::Bytes;
 
 use crate::account::password::PasswordHasher;
 use crate::config::Config;
@@ -18,8 +19,8 @@ pub struct Inner {
     pub keys: ArcSwap<KeyRing>,
     pub passwords: PasswordHasher,
     pub sealer: Sealer,
-    /// The discovery document, serialized once at start-up.
-    pub discovery_json: Vec<u8>,
+    /// The discovery document, serialized once at start-up (cloning `Bytes` copies nothing).
+    pub discovery_json: Bytes,
 }
 
 #[derive(Clone)]

@@ -5,6 +5,8 @@
 //! the one algorithm every RP must accept) and can be ES256 or EdDSA per client.
 
 use std::collections::HashMap;
+
+use bytes::Bytes;
 use std::fmt;
 use std::str::FromStr;
 
@@ -117,7 +119,7 @@ struct SigningKey {
 pub struct KeyRing {
     keys: Vec<SigningKey>,
     active: HashMap<SigningAlg, usize>,
-    jwks_json: Vec<u8>,
+    jwks_json: Bytes,
 }
 
 /// Which stored keys are still published at `now`: the newest of each algorithm, and older ones
@@ -257,13 +259,13 @@ impl KeyRing {
         Ok(KeyRing {
             keys,
             active,
-            jwks_json: serde_json::to_vec(&jwks).expect("JWKS serializes"),
+            jwks_json: serde_json::to_vec(&jwks).expect("JWKS serializes").into(),
         })
     }
 
-    /// The JWK Set document, serialized once.
-    pub fn jwks_json(&self) -> &[u8] {
-        &self.jwks_json
+    /// The JWK Set document, serialized once; cloning it copies nothing.
+    pub fn jwks_json(&self) -> Bytes {
+        self.jwks_json.clone()
     }
 
     /// Signs `claims` as a compact JWS with the active key of `alg`, with `typ` in the header.

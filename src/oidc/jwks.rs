@@ -13,6 +13,6 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
             // Short enough that a rotated key is picked up promptly.
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        state.keys().jwks_json().to_vec(),
+        state.keys().jwks_json(),
     )
 }
