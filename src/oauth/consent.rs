@@ -11,16 +11,11 @@ use crate::clock;
 use crate::error::{Error, ErrorCode};
 use crate::http::csrf;
 use crate::oauth::authorize::{self, AuthorizationRequest, Reply};
-use crate::oauth::interaction::{self, check_csrf, Interaction, Refusal};
+use crate::oauth::interaction::{self, check_csrf, Interaction, InteractionQuery, Refusal};
 use crate::oauth::scope;
 use crate::state::AppState;
 use crate::store::Client;
 use crate::ui::{self, ConsentPage};
-
-#[derive(Debug, Deserialize)]
-pub struct InteractionQuery {
-    interaction: Option<String>,
-}
 
 /// The authorization interaction `id` with its client and the session that signed in for it.
 /// Without that session the user is sent to the login page.

@@ -92,6 +92,12 @@ pub async fn finish(state: &AppState, id: &str) -> Result<bool> {
         .await?)
 }
 
+/// `?interaction=ID` on the pages of an interaction.
+#[derive(Debug, Deserialize)]
+pub struct InteractionQuery {
+    pub interaction: Option<String>,
+}
+
 /// Why an interaction step cannot go on; each becomes an HTML page.
 pub enum Refusal {
     Expired,

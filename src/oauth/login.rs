@@ -12,15 +12,10 @@ use crate::account::session::Authentication;
 use crate::account::users;
 use crate::clock;
 use crate::http::csrf;
-use crate::oauth::interaction::{self, check_csrf, Interaction, Refusal};
+use crate::oauth::interaction::{self, check_csrf, Interaction, InteractionQuery, Refusal};
 use crate::state::AppState;
 use crate::store::Client;
 use crate::ui::{self, LoginPage, MfaPage};
-
-#[derive(Debug, Deserialize)]
-pub struct InteractionQuery {
-    interaction: Option<String>,
-}
 
 /// Whom the login page names: the client, or the account console.
 fn audience(client: &Option<Client>) -> &str {

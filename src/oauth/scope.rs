@@ -12,8 +12,14 @@ pub fn parse(raw: &str) -> Result<Scope> {
 
 /// Space-separated, sorted: a canonical form for storage and responses.
 pub fn canonical(scope: &Scope) -> String {
-    let mut tokens: Vec<&str> = scope.iter().collect();
+    join_sorted(scope.iter())
+}
+
+/// Distinct tokens, sorted and space-separated: the one place the canonical order is made.
+pub fn join_sorted<'a>(tokens: impl Iterator<Item = &'a str>) -> String {
+    let mut tokens: Vec<&str> = tokens.filter(|t| !t.is_empty()).collect();
     tokens.sort_unstable();
+    tokens.dedup();
     tokens.join(" ")
 }
 
@@ -29,14 +35,7 @@ pub fn has(scope: &str, token: &str) -> bool {
 
 /// Every token of either scope string, canonically ordered (for accumulating consents).
 pub fn union(a: &str, b: &str) -> String {
-    let mut tokens: Vec<&str> = a
-        .split(' ')
-        .chain(b.split(' '))
-        .filter(|t| !t.is_empty())
-        .collect();
-    tokens.sort_unstable();
-    tokens.dedup();
-    tokens.join(" ")
+    join_sorted(a.split(' ').chain(b.split(' ')))
 }
 
 #[cfg(test)]

@@ -30,12 +30,9 @@ fn granted_scope(client: &Client, params: &Params) -> Result<String> {
             "the requested scope exceeds what the client may ask for",
         ));
     }
-    let mut tokens: Vec<&str> = requested
-        .iter()
-        .filter(|s| !USER_SCOPES.contains(s))
-        .collect();
-    tokens.sort_unstable();
-    Ok(tokens.join(" "))
+    Ok(scope::join_sorted(
+        requested.iter().filter(|s| !USER_SCOPES.contains(s)),
+    ))
 }
 
 #[async_trait]
