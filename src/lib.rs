@@ -11,6 +11,7 @@ pub mod http;
 pub mod keys;
 pub mod oauth;
 pub mod oidc;
+pub mod scim;
 pub mod sealing;
 pub mod secret;
 pub mod state;

@@ -62,6 +62,7 @@ pub async fn start(
         .put_artifact(
             ArtifactKind::Session,
             &secret::hash(&cookie_value),
+            Some(user_id),
             &payload,
             expires_at,
         )

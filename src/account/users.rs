@@ -2,7 +2,7 @@
 
 use crate::account::password::PasswordHasher;
 use crate::error::{Error, Result};
-use crate::store::{Store, StoreError, User};
+use crate::store::{Attributes, Store, StoreError, User};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewUser {
@@ -43,20 +43,45 @@ fn validate(user: &NewUser) -> Result<(), CreateUserError> {
     Ok(())
 }
 
+/// The SCIM form (RFC 7643 §4.1) of the profile the CLI takes.
+fn scim_attributes(new: &NewUser) -> Attributes {
+    let mut attributes = Attributes::new();
+    let mut name = Attributes::new();
+    for (key, value) in [
+        ("givenName", &new.given_name),
+        ("familyName", &new.family_name),
+    ] {
+        if let Some(value) = value {
+            name.insert(key.into(), value.clone().into());
+        }
+    }
+    if !name.is_empty() {
+        attributes.insert("name".into(), name.into());
+    }
+    if let Some(email) = &new.email {
+        let primary = serde_json::json!([{ "value": email, "primary": true }]);
+        attributes.insert("emails".into(), primary);
+    }
+    attributes
+}
+
 pub async fn create_user(
     store: &dyn Store,
     hasher: &PasswordHasher,
     new: NewUser,
 ) -> Result<User, CreateUserError> {
     validate(&new)?;
+    let now = crate::clock::now();
+    let attributes = scim_attributes(&new);
     let user = User {
         id: uuid::Uuid::new_v4().to_string(),
-        username: new.username,
         password_hash: Some(hasher.hash(new.password).await?),
-        email: new.email,
-        given_name: new.given_name,
-        family_name: new.family_name,
         active: true,
+        attributes,
+        username: new.username,
+        version: 1,
+        created_at: now,
+        updated_at: now,
     };
     match store.insert_user(&user).await {
         Ok(()) => Ok(user),

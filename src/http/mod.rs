@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/static/tessera.css", get(stylesheet))
+        .nest(crate::scim::BASE_PATH, crate::scim::router(state.clone()))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

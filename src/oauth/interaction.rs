@@ -77,6 +77,7 @@ pub async fn save(state: &AppState, id: &str, interaction: &Interaction) -> Resu
         .put_artifact(
             ArtifactKind::Interaction,
             &secret::hash(id),
+            None,
             &payload,
             expires_at,
         )

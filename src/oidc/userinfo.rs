@@ -37,16 +37,18 @@ struct Profile<'a> {
 }
 
 fn profile(user: &User) -> Profile<'_> {
-    let name = match (&user.given_name, &user.family_name) {
-        (Some(given), Some(family)) => Some(format!("{given} {family}")),
-        (Some(one), None) | (None, Some(one)) => Some(one.clone()),
-        (None, None) => None,
+    let (given_name, family_name) = (user.name_part("givenName"), user.name_part("familyName"));
+    let name = match (user.name_part("formatted"), given_name, family_name) {
+        (Some(formatted), _, _) => Some(formatted.to_string()),
+        (None, Some(given), Some(family)) => Some(format!("{given} {family}")),
+        (None, Some(one), None) | (None, None, Some(one)) => Some(one.to_string()),
+        (None, None, None) => None,
     };
     Profile {
         preferred_username: &user.username,
         name,
-        given_name: user.given_name.as_deref(),
-        family_name: user.family_name.as_deref(),
+        given_name,
+        family_name,
     }
 }
 
@@ -118,10 +120,7 @@ async fn userinfo(
     let info = UserInfo {
         sub: &user.id,
         profile: scope::has(&record.scope, "profile").then(|| profile(&user)),
-        email: user
-            .email
-            .as_deref()
-            .filter(|_| scope::has(&record.scope, "email")),
+        email: user.email().filter(|_| scope::has(&record.scope, "email")),
     };
     serde_json::to_value(info).map_err(Error::internal)
 }

@@ -5,10 +5,13 @@
 //! Every secret handed to a store is already hashed ([`crate::secret::SecretHash`]): a store never
 //! sees a code, token or session id in clear.
 
+pub mod query;
 mod sql;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+
+use query::{ListQuery, Page};
 
 pub use sql::SqlStore;
 
@@ -17,9 +20,15 @@ pub type UnixTime = i64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A unique key already exists (user name, client id).
+    /// A unique key already exists (user name, group name, client id).
     #[error("{0} already exists")]
     Conflict(String),
+    /// A write named a record that does not exist (a group member that is no user).
+    #[error("{0} does not exist")]
+    MissingReference(String),
+    /// The backend cannot answer this query (an attribute it cannot filter or sort on).
+    #[error("{0}")]
+    Unsupported(String),
     /// The backend failed or is unreachable. The source is for logs only.
     #[error("store backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -27,16 +36,84 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A JSON object of SCIM attributes under their canonical names.
+pub type Attributes = serde_json::Map<String, serde_json::Value>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: String,
     pub username: String,
     /// argon2id PHC string; `None` for users who cannot sign in with a password.
     pub password_hash: Option<String>,
-    pub email: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
     pub active: bool,
+    /// Every other SCIM attribute the user has (RFC 7643 §4.1, the enterprise extension of §4.3
+    /// under its URN): not `id`, `userName`, `active`, `password`, `groups` or `meta`.
+    pub attributes: Attributes,
+    /// Bumped by every change to the user's SCIM representation, group memberships included
+    /// (the ETag of RFC 7644 §3.14).
+    pub version: i64,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+impl User {
+    /// The primary e-mail address, else the first (RFC 7643 §4.1.2 `emails`).
+    pub fn email(&self) -> Option<&str> {
+        let emails = self.attributes.get("emails")?.as_array()?;
+        let is_primary = |e: &&serde_json::Value| e.get("primary") == Some(&true.into());
+        let chosen = emails.iter().find(is_primary).or_else(|| emails.first())?;
+        chosen.get("value")?.as_str()
+    }
+
+    /// A sub-attribute of `name` (RFC 7643 §4.1.1), e.g. `givenName`.
+    pub fn name_part(&self, part: &str) -> Option<&str> {
+        self.attributes.get("name")?.get(part)?.as_str()
+    }
+
+    /// What to show for the user: `displayName`, else the user name.
+    pub fn display_name(&self) -> &str {
+        self.attributes
+            .get("displayName")
+            .and_then(|v| v.as_str())
+            .unwrap_or(&self.username)
+    }
+}
+
+/// A SCIM group (RFC 7643 §4.2). Members are users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    pub members: Vec<Member>,
+    /// Other SCIM attributes (`externalId`).
+    pub attributes: Attributes,
+    pub version: i64,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: String,
+    /// The member's display name, filled in by reads; ignored by writes.
+    pub display: String,
+}
+
+/// A group a user belongs to, as the user's read-only `groups` attribute shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub user_id: String,
+    pub group_id: String,
+    pub display_name: String,
+}
+
+/// Outcome of a conditional update (optimistic concurrency on `version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    Done,
+    /// The record changed since it was read: its version is no longer the expected one.
+    Stale,
+    NotFound,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,6 +274,38 @@ pub trait UserStore {
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
     async fn user(&self, id: &str) -> StoreResult<Option<User>>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Replaces the user if its stored version is still `expected_version`. A user left
+    /// inactive loses, in the same transaction, every session, code and token they hold.
+    async fn update_user(
+        &self,
+        user: &User,
+        expected_version: i64,
+        now: UnixTime,
+    ) -> StoreResult<Update>;
+    /// Deletes the user with everything they hold; `false` if there was no such user.
+    async fn delete_user(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    async fn list_users(&self, query: &ListQuery) -> StoreResult<Page<User>>;
+    /// The groups each of these users belongs to.
+    async fn memberships(&self, user_ids: &[String]) -> StoreResult<Vec<GroupRef>>;
+}
+
+#[async_trait]
+pub trait GroupStore {
+    /// Fails with [`StoreError::Conflict`] when the name is taken (case-insensitively) and with
+    /// [`StoreError::MissingReference`] when a member is no user.
+    async fn insert_group(&self, group: &Group) -> StoreResult<()>;
+    async fn group(&self, id: &str) -> StoreResult<Option<Group>>;
+    /// Replaces the group, members included, if its stored version is still `expected_version`;
+    /// users who joined or left get a new version too.
+    async fn update_group(
+        &self,
+        group: &Group,
+        expected_version: i64,
+        now: UnixTime,
+    ) -> StoreResult<Update>;
+    async fn delete_group(&self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Groups matching the query; `members` says whether to load their members.
+    async fn list_groups(&self, query: &ListQuery, members: bool) -> StoreResult<Page<Group>>;
 }
 
 #[async_trait]
@@ -273,10 +382,13 @@ pub trait RefreshTokenStore {
 /// TTL'd opaque payloads (the node-oidc-provider adapter shape).
 #[async_trait]
 pub trait ArtifactStore {
+    /// `user_id` names the user the artifact belongs to, if any: removing the user (or
+    /// deactivating them) removes it.
     async fn put_artifact(
         &self,
         kind: ArtifactKind,
         id_hash: &str,
+        user_id: Option<&str>,
         payload: &str,
         expires_at: UnixTime,
     ) -> StoreResult<()>;
@@ -353,6 +465,7 @@ pub trait Purge {
 #[async_trait]
 pub trait Store:
     UserStore
+    + GroupStore
     + ClientStore
     + ConsentStore
     + CodeStore

@@ -5,10 +5,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 
 use super::*;
+
+mod filter;
+mod groups;
+mod users;
 
 #[derive(Clone)]
 pub struct SqlStore {
@@ -59,65 +65,81 @@ impl SqlStore {
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         Ok(SqlStore { pool })
     }
-}
 
-fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> User {
-    User {
-        id: row.get("id"),
-        username: row.get("username"),
-        password_hash: row.get("password_hash"),
-        email: row.get("email"),
-        given_name: row.get("given_name"),
-        family_name: row.get("family_name"),
-        active: row.get("active"),
-    }
-}
-
-const USER_COLUMNS: &str = "id, username, password_hash, email, given_name, family_name, active";
-
-#[async_trait]
-impl UserStore for SqlStore {
-    async fn insert_user(&self, user: &User) -> StoreResult<()> {
-        let now = crate::clock::now();
-        sqlx::query(
-            "INSERT INTO users (id, username, username_normalized, password_hash, email, given_name,
-                                family_name, active, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&user.id)
-        .bind(&user.username)
-        .bind(user.username.to_lowercase())
-        .bind(&user.password_hash)
-        .bind(&user.email)
-        .bind(&user.given_name)
-        .bind(&user.family_name)
-        .bind(user.active)
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict_or_backend(e, &format!("user {}", user.username)))?;
-        Ok(())
+    /// A transaction that takes the write lock up front, so concurrent writers queue instead of
+    /// failing on a lock upgrade.
+    async fn write_transaction(&self) -> StoreResult<sqlx::Transaction<'_, sqlx::Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)
     }
 
-    async fn user(&self, id: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+    /// Why a conditional update of a versioned row changed nothing.
+    async fn why_not_updated(&self, table: &str, id: &str) -> StoreResult<Update> {
+        let exists = sqlx::query(&format!("SELECT 1 FROM {table} WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
-        Ok(row.as_ref().map(user_from_row))
+        Ok(if exists.is_some() {
+            Update::Stale
+        } else {
+            Update::NotFound
+        })
     }
 
-    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE username_normalized = ?"
-        ))
-        .bind(username.to_lowercase())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(row.as_ref().map(user_from_row))
+    /// The total and the requested page of a filtered, sorted listing, read from one snapshot so
+    /// the total agrees with the page (RFC 7644 §3.4.2.4).
+    async fn list_rows<L: filter::Layout>(
+        &self,
+        table: &str,
+        columns: &str,
+        query: &query::ListQuery,
+    ) -> StoreResult<(u64, Vec<sqlx::sqlite::SqliteRow>)> {
+        let unqueryable = || StoreError::Unsupported("that attribute cannot be queried".into());
+        let filter = match &query.filter {
+            Some(f) => filter::where_clause::<L>(f).ok_or_else(unqueryable)?,
+            None => filter::Sql {
+                text: "1".into(),
+                args: Vec::new(),
+            },
+        };
+        let order = filter::order_by::<L>(query.sort.as_ref(), &format!("{table}.id"))
+            .ok_or_else(unqueryable)?;
+        let arguments = |extra: &[filter::Arg]| {
+            let mut args = SqliteArguments::default();
+            for arg in filter.args.iter().chain(extra) {
+                arg.add_to(&mut args);
+            }
+            args
+        };
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let count_sql = format!("SELECT count(*) FROM {table} WHERE {}", filter.text);
+        let total: i64 = sqlx::query_scalar_with(&count_sql, arguments(&[]))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let rows = if query.count == 0 {
+            Vec::new()
+        } else {
+            let page_sql = format!(
+                "SELECT {columns} FROM {table} WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+                filter.text, order.text
+            );
+            let mut extra = order.args.clone();
+            extra.push(filter::Arg::Int(
+                i64::try_from(query.count).unwrap_or(i64::MAX),
+            ));
+            let offset = query.start_index.saturating_sub(1);
+            extra.push(filter::Arg::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+            sqlx::query_with(&page_sql, arguments(&extra))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok((u64::try_from(total).unwrap_or(0), rows))
     }
 }
 
@@ -345,11 +367,7 @@ impl TokenStore for SqlStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
+        let mut tx = self.write_transaction().await?;
         let mut revoked = 0;
         for statement in [
             "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
@@ -442,11 +460,7 @@ impl RefreshTokenStore for SqlStore {
         now: UnixTime,
     ) -> StoreResult<Rotation> {
         // The conditional UPDATE is the claim: of concurrent rotations only one matches a row.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
+        let mut tx = self.write_transaction().await?;
         let claimed = sqlx::query(
             "UPDATE refresh_tokens SET rotated_at = ?1, replaced_by = ?2
              WHERE token_hash = ?3 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?1",
@@ -472,11 +486,7 @@ impl RefreshTokenStore for SqlStore {
         new: &RefreshTokenRecord,
         now: UnixTime,
     ) -> StoreResult<Rotation> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
+        let mut tx = self.write_transaction().await?;
         let successor: Option<String> = sqlx::query_scalar(
             "UPDATE refresh_tokens SET grace_used = 1
              WHERE token_hash = ?1 AND grace_used = 0 AND revoked_at IS NULL AND rotated_at >= ?2
@@ -588,11 +598,7 @@ impl MfaStore for SqlStore {
         step: i64,
         recovery_code_hashes: &[String],
     ) -> StoreResult<bool> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
+        let mut tx = self.write_transaction().await?;
         let confirmed = sqlx::query(
             "UPDATE user_totp SET confirmed = 1, last_used_step = ?, failures = 0
              WHERE user_id = ? AND confirmed = 0",
@@ -668,11 +674,7 @@ impl MfaStore for SqlStore {
     }
 
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)?;
+        let mut tx = self.write_transaction().await?;
         let deleted = sqlx::query("DELETE FROM user_totp WHERE user_id = ?")
             .bind(user_id)
             .execute(&mut *tx)
@@ -738,16 +740,20 @@ impl ArtifactStore for SqlStore {
         &self,
         kind: ArtifactKind,
         id_hash: &str,
+        user_id: Option<&str>,
         payload: &str,
         expires_at: UnixTime,
     ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO artifacts (kind, id_hash, payload, expires_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (kind, id_hash) DO UPDATE SET payload = excluded.payload,
+            "INSERT INTO artifacts (kind, id_hash, user_id, payload, expires_at)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (kind, id_hash) DO UPDATE SET user_id = excluded.user_id,
+                                                       payload = excluded.payload,
                                                        expires_at = excluded.expires_at",
         )
         .bind(kind.as_str())
         .bind(id_hash)
+        .bind(user_id)
         .bind(payload)
         .bind(expires_at)
         .execute(&self.pool)

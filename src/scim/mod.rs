@@ -1,0 +1,150 @@
+//! SCIM 2.0 (RFC 7643 schemas, RFC 7644 protocol): admins provision users and groups under
+//! `{issuer}/scim/v2`, with bearer tokens of scope `scim` from the client_credentials grant.
+
+mod discovery;
+pub mod error;
+pub mod filter;
+mod groups;
+pub mod patch;
+pub mod query;
+pub mod resource;
+mod resources;
+pub mod schema;
+mod users;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use serde_json::{Map, Value};
+
+use crate::oauth::{access_token, scope};
+use crate::state::AppState;
+use error::{ScimError, ScimResult, ScimType};
+use groups::Groups;
+use resources::ResourceKind;
+use users::Users;
+
+/// The media type of every SCIM body (RFC 7644 §3.1).
+pub const MEDIA_TYPE: &str = "application/scim+json";
+
+/// The scope a token needs to call the SCIM API.
+pub const SCOPE: &str = "scim";
+
+/// Where the SCIM API is mounted, below the issuer.
+pub const BASE_PATH: &str = "/scim/v2";
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/ServiceProviderConfig",
+            get(discovery::service_provider_config),
+        )
+        .route("/ResourceTypes", get(discovery::resource_types))
+        .route("/ResourceTypes/{id}", get(discovery::resource_type))
+        .route("/Schemas", get(discovery::schemas))
+        .route("/Schemas/{id}", get(discovery::schema))
+        .route("/.search", post(resources::search_all))
+        .merge(resource_routes::<Users>())
+        .merge(resource_routes::<Groups>())
+        // RFC 7644 §3.11: `/Me` is optional; unsupported endpoints answer 501.
+        .route("/Me", any(|| async { not_implemented("/Me") }))
+        .route("/Bulk", any(|| async { not_implemented("/Bulk") }))
+        .fallback(|| async { ScimError::not_found("no such SCIM endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ScimError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
+        })
+        .layer(middleware::from_fn_with_state(state, require_scim_token))
+}
+
+fn resource_routes<K: ResourceKind>() -> Router<AppState> {
+    let endpoint = K::TYPE.endpoint;
+    Router::new()
+        .route(
+            endpoint,
+            get(resources::list::<K>).post(resources::create::<K>),
+        )
+        .route(&format!("{endpoint}/.search"), post(resources::search::<K>))
+        .route(
+            &format!("{endpoint}/{{id}}"),
+            get(resources::get::<K>)
+                .put(resources::replace::<K>)
+                .patch(resources::patch::<K>)
+                .delete(resources::delete::<K>),
+        )
+}
+
+fn not_implemented(what: &str) -> ScimError {
+    ScimError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        format!("{what} is not supported"),
+    )
+}
+
+/// Only client tokens (client_credentials) with scope `scim` may call the API: a user's token
+/// must never administer users, whatever scope its client may request.
+async fn require_scim_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match check_token(&state, request.headers()).await {
+        Ok(()) => next.run(request).await,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn check_token(state: &AppState, headers: &HeaderMap) -> ScimResult<()> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or(crate::error::Error::MissingBearerToken)?;
+    let (_, record) = access_token::validate(state, token).await?;
+    if record.user_id.is_some() || !scope::has(&record.scope, SCOPE) {
+        return Err(crate::error::Error::oauth(
+            crate::error::ErrorCode::InsufficientScope,
+            "the token lacks the scim scope",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A SCIM JSON response.
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE))],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The absolute URL of a SCIM endpoint path (`/Users/…`).
+pub fn location(state: &AppState, path: &str) -> String {
+    format!(
+        "{}{BASE_PATH}{path}",
+        state.config.issuer.trim_end_matches('/')
+    )
+}
+
+/// A request body that must be a JSON object.
+pub fn json_object(body: &Bytes) -> ScimResult<Map<String, Value>> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err(ScimError::bad_request(
+            ScimType::InvalidSyntax,
+            "the body must be a JSON object",
+        )),
+        Err(err) => Err(ScimError::bad_request(
+            ScimType::InvalidSyntax,
+            format!("the body is not valid JSON: {err}"),
+        )),
+    }
+}

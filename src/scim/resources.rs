@@ -1,0 +1,356 @@
+//! The RFC 7644 §3 operations, written once for every resource type: create (§3.3), read and
+//! list (§3.4), search (§3.4.3), replace (§3.5.1), patch (§3.5.2), delete (§3.6), with ETags
+//! (§3.14) and optimistic concurrency on the resource version.
+
+use async_trait::async_trait;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use super::error::{ScimError, ScimResult, ScimType};
+use super::groups::Groups;
+use super::patch;
+use super::query::{list_response, ListParams, Listing};
+use super::resource::{etag, validate, Projection};
+use super::schema::ResourceType;
+use super::users::Users;
+use super::{json_object, json_response, location};
+use crate::clock;
+use crate::state::AppState;
+use crate::store::query::{ListQuery, Page};
+use crate::store::{Attributes, StoreResult, UnixTime, Update};
+
+/// How many times a write retries after losing a race with another writer before giving up.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// What differs between Users and Groups.
+#[async_trait]
+pub trait ResourceKind: Send + Sync + 'static {
+    const TYPE: &'static ResourceType;
+    type Record: Send + Sync;
+
+    fn id(record: &Self::Record) -> &str;
+    fn version(record: &Self::Record) -> i64;
+    async fn load(state: &AppState, id: &str) -> StoreResult<Option<Self::Record>>;
+    async fn list(
+        state: &AppState,
+        query: &ListQuery,
+        projection: &Projection,
+    ) -> StoreResult<Page<Self::Record>>;
+    async fn insert(state: &AppState, record: &Self::Record) -> StoreResult<()>;
+    async fn update(
+        state: &AppState,
+        record: &Self::Record,
+        expected_version: i64,
+        now: UnixTime,
+    ) -> StoreResult<Update>;
+    async fn delete(state: &AppState, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// The new record for validated attributes: a new resource, or the next version of
+    /// `existing`.
+    async fn build(
+        state: &AppState,
+        attributes: Attributes,
+        existing: Option<&Self::Record>,
+        now: UnixTime,
+    ) -> ScimResult<Self::Record>;
+    /// The attributes a client may write, as PATCH sees them.
+    fn writable(record: &Self::Record) -> Map<String, Value>;
+    /// Full representations, before projection.
+    async fn render(
+        state: &AppState,
+        records: &[Self::Record],
+    ) -> ScimResult<Vec<Map<String, Value>>>;
+}
+
+fn resource_location<K: ResourceKind>(state: &AppState, id: &str) -> String {
+    location(state, &format!("{}/{id}", K::TYPE.endpoint))
+}
+
+/// One resource with its `ETag` (and `Location`, for a creation) headers.
+async fn respond_one<K: ResourceKind>(
+    state: &AppState,
+    status: StatusCode,
+    record: &K::Record,
+    projection: &Projection,
+) -> ScimResult<Response> {
+    let mut rendered = K::render(state, std::slice::from_ref(record)).await?;
+    let mut body = rendered.pop().unwrap_or_default();
+    projection.apply(K::TYPE, &mut body);
+    let mut response = json_response(status, &Value::Object(body));
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&etag(K::version(record))) {
+        headers.insert(header::ETAG, value);
+    }
+    if status == StatusCode::CREATED {
+        if let Ok(value) = HeaderValue::from_str(&resource_location::<K>(state, K::id(record))) {
+            headers.insert(header::LOCATION, value);
+        }
+    }
+    Ok(response)
+}
+
+fn into_response(result: ScimResult<Response>) -> Response {
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn projection_only<K: ResourceKind>(
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> ScimResult<Projection> {
+    let Query(params) = params.map_err(bad_query)?;
+    Projection::parse(
+        K::TYPE,
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+    )
+}
+
+fn bad_query(err: QueryRejection) -> ScimError {
+    ScimError::bad_request(ScimType::InvalidValue, err.body_text())
+}
+
+async fn load_or_404<K: ResourceKind>(state: &AppState, id: &str) -> ScimResult<K::Record> {
+    K::load(state, id)
+        .await?
+        .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", K::TYPE.name)))
+}
+
+/// An `If-Match` or `If-None-Match` header names this version (or `*`).
+fn names_version(headers: &HeaderMap, name: header::HeaderName, version: i64) -> Option<bool> {
+    let value = headers.get(name)?.to_str().ok()?;
+    let current = etag(version);
+    Some(value.split(',').map(str::trim).any(|tag| {
+        // Weak comparison (RFC 9110 §8.8.3.2): `W/"3"` and `"3"` name the same version.
+        tag == "*" || tag.trim_start_matches("W/") == current.trim_start_matches("W/")
+    }))
+}
+
+pub async fn get<K: ResourceKind>(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Response {
+    into_response(
+        async {
+            let projection = projection_only::<K>(params)?;
+            let record = load_or_404::<K>(&state, &id).await?;
+            if names_version(&headers, header::IF_NONE_MATCH, K::version(&record)) == Some(true) {
+                let mut response = StatusCode::NOT_MODIFIED.into_response();
+                if let Ok(value) = HeaderValue::from_str(&etag(K::version(&record))) {
+                    response.headers_mut().insert(header::ETAG, value);
+                }
+                return Ok(response);
+            }
+            respond_one::<K>(&state, StatusCode::OK, &record, &projection).await
+        }
+        .await,
+    )
+}
+
+pub async fn create<K: ResourceKind>(
+    State(state): State<AppState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+    body: Bytes,
+) -> Response {
+    into_response(
+        async {
+            let projection = projection_only::<K>(params)?;
+            let attributes = validate(K::TYPE, &json_object(&body)?)?;
+            let record = K::build(&state, attributes, None, clock::now()).await?;
+            K::insert(&state, &record).await?;
+            respond_one::<K>(&state, StatusCode::CREATED, &record, &projection).await
+        }
+        .await,
+    )
+}
+
+pub async fn replace<K: ResourceKind>(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<ListParams>, QueryRejection>,
+    body: Bytes,
+) -> Response {
+    into_response(
+        async {
+            let projection = projection_only::<K>(params)?;
+            let body = json_object(&body)?;
+            let attributes = validate(K::TYPE, &body)?;
+            let record = write::<K>(&state, &id, &headers, |_| Ok(attributes.clone())).await?;
+            respond_one::<K>(&state, StatusCode::OK, &record, &projection).await
+        }
+        .await,
+    )
+}
+
+pub async fn patch<K: ResourceKind>(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<ListParams>, QueryRejection>,
+    body: Bytes,
+) -> Response {
+    into_response(
+        async {
+            let projection = projection_only::<K>(params)?;
+            let operations = patch::operations(&Value::Object(json_object(&body)?))?;
+            let record = write::<K>(&state, &id, &headers, |existing| {
+                let mut doc = K::writable(existing);
+                patch::apply(K::TYPE, &mut doc, &operations)?;
+                validate(K::TYPE, &doc)
+            })
+            .await?;
+            respond_one::<K>(&state, StatusCode::OK, &record, &projection).await
+        }
+        .await,
+    )
+}
+
+/// Read, change, and store with a version check; a lost race is retried unless the client
+/// named the version it expects (`If-Match`), which then fails with 412 (§3.14).
+async fn write<K: ResourceKind>(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    change: impl Fn(&K::Record) -> ScimResult<Attributes>,
+) -> ScimResult<K::Record> {
+    for _ in 0..WRITE_ATTEMPTS {
+        let existing = load_or_404::<K>(state, id).await?;
+        let version = K::version(&existing);
+        if names_version(headers, header::IF_MATCH, version) == Some(false) {
+            return Err(ScimError::precondition_failed());
+        }
+        let now = clock::now();
+        let record = K::build(state, change(&existing)?, Some(&existing), now).await?;
+        match K::update(state, &record, version, now).await? {
+            Update::Done => return Ok(record),
+            Update::NotFound => {
+                return Err(load_or_404::<K>(state, id)
+                    .await
+                    .err()
+                    .unwrap_or_else(|| ScimError::not_found("gone")))
+            }
+            Update::Stale if headers.contains_key(header::IF_MATCH) => {
+                return Err(ScimError::precondition_failed())
+            }
+            Update::Stale => continue,
+        }
+    }
+    Err(ScimError::new(
+        StatusCode::CONFLICT,
+        "the resource is being changed concurrently; retry",
+    ))
+}
+
+pub async fn delete<K: ResourceKind>(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    into_response(
+        async {
+            if headers.contains_key(header::IF_MATCH) {
+                let existing = load_or_404::<K>(&state, &id).await?;
+                if names_version(&headers, header::IF_MATCH, K::version(&existing)) == Some(false) {
+                    return Err(ScimError::precondition_failed());
+                }
+            }
+            if K::delete(&state, &id, clock::now()).await? {
+                Ok(StatusCode::NO_CONTENT.into_response())
+            } else {
+                Err(ScimError::not_found(format!(
+                    "{} {id} not found",
+                    K::TYPE.name
+                )))
+            }
+        }
+        .await,
+    )
+}
+
+/// One page of one resource type, rendered and projected.
+async fn page_of<K: ResourceKind>(
+    state: &AppState,
+    listing: &Listing,
+) -> ScimResult<(u64, Vec<Value>)> {
+    let page = K::list(state, &listing.query, &listing.projection).await?;
+    let rendered = K::render(state, &page.items).await?;
+    let resources = rendered
+        .into_iter()
+        .map(|mut resource| {
+            listing.projection.apply(K::TYPE, &mut resource);
+            Value::Object(resource)
+        })
+        .collect();
+    Ok((page.total, resources))
+}
+
+async fn list_with<K: ResourceKind>(state: &AppState, params: &ListParams) -> ScimResult<Response> {
+    let listing = params.listing(K::TYPE)?;
+    let (total, resources) = page_of::<K>(state, &listing).await?;
+    let body = list_response(total, listing.query.start_index, resources);
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+pub async fn list<K: ResourceKind>(
+    State(state): State<AppState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Response {
+    into_response(
+        async {
+            let Query(params) = params.map_err(bad_query)?;
+            list_with::<K>(&state, &params).await
+        }
+        .await,
+    )
+}
+
+fn search_params(body: &Bytes) -> ScimResult<ListParams> {
+    serde_json::from_value(Value::Object(json_object(body)?))
+        .map_err(|e| ScimError::bad_request(ScimType::InvalidValue, e.to_string()))
+}
+
+/// `POST /{type}/.search` (§3.4.3): the query parameters in a SearchRequest body.
+pub async fn search<K: ResourceKind>(State(state): State<AppState>, body: Bytes) -> Response {
+    into_response(async { list_with::<K>(&state, &search_params(&body)?).await }.await)
+}
+
+/// `POST /.search` (§3.4.3) at the root: users, then groups, paged as one list. A filter that
+/// names attributes only one type has searches that type only.
+pub async fn search_all(State(state): State<AppState>, body: Bytes) -> Response {
+    into_response(
+        async {
+            let params = search_params(&body)?;
+            let users = params.listing(Users::TYPE);
+            let groups = params.listing(Groups::TYPE);
+            let (users, groups) = match (users, groups) {
+                (Err(err), Err(_)) => return Err(err),
+                (users, groups) => (users.ok(), groups.ok()),
+            };
+            let mut total = 0;
+            let mut resources = Vec::new();
+            let mut start_index = 1;
+            if let Some(listing) = &users {
+                let (found, page) = page_of::<Users>(&state, listing).await?;
+                total += found;
+                start_index = listing.query.start_index;
+                resources.extend(page);
+            }
+            if let Some(mut listing) = groups {
+                let skipped = total;
+                start_index = listing.query.start_index.max(1);
+                listing.query.start_index = start_index.saturating_sub(skipped).max(1);
+                listing.query.count = listing.query.count.saturating_sub(resources.len() as u64);
+                let (found, page) = page_of::<Groups>(&state, &listing).await?;
+                total += found;
+                resources.extend(page);
+            }
+            let body = list_response(total, start_index, resources);
+            Ok(json_response(StatusCode::OK, &body))
+        }
+        .await,
+    )
+}

@@ -1,0 +1,170 @@
+//! The User resource (RFC 7643 §4.1, enterprise extension §4.3) over the user store.
+
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+
+use super::error::{ScimError, ScimResult, ScimType};
+use super::location;
+use super::resource::{meta, Projection};
+use super::resources::ResourceKind;
+use super::schema::{ResourceType, ENTERPRISE_USER_SCHEMA, USER_SCHEMA, USER_TYPE};
+use crate::state::AppState;
+use crate::store::query::{ListQuery, Page};
+use crate::store::{Attributes, GroupRef, StoreResult, UnixTime, Update, User};
+
+pub struct Users;
+
+fn invalid(detail: impl Into<String>) -> ScimError {
+    ScimError::bad_request(ScimType::InvalidValue, detail)
+}
+
+/// The rules `tessera user create` applies, so SCIM cannot create names the CLI refuses.
+fn check_username(name: &str) -> ScimResult<()> {
+    if name.is_empty() || name.len() > 256 || name.trim() != name {
+        return Err(invalid(
+            "userName must be 1 to 256 characters without surrounding spaces",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(invalid("userName has control characters"));
+    }
+    Ok(())
+}
+
+fn render_user(state: &AppState, user: &User, groups: &[&GroupRef]) -> Map<String, Value> {
+    let mut resource = user.attributes.clone();
+    let mut schemas = vec![USER_SCHEMA];
+    if resource.contains_key(ENTERPRISE_USER_SCHEMA) {
+        schemas.push(ENTERPRISE_USER_SCHEMA);
+    }
+    resource.insert("schemas".into(), json!(schemas));
+    resource.insert("id".into(), json!(user.id));
+    resource.insert("userName".into(), json!(user.username));
+    if !groups.is_empty() {
+        let groups: Vec<Value> = groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "value": g.group_id,
+                    "$ref": location(state, &format!("/Groups/{}", g.group_id)),
+                    "display": g.display_name,
+                    "type": "direct",
+                })
+            })
+            .collect();
+        resource.insert("groups".into(), groups.into());
+    }
+    let here = location(state, &format!("/Users/{}", user.id));
+    resource.insert(
+        "meta".into(),
+        meta(
+            "User",
+            &here,
+            user.created_at,
+            user.updated_at,
+            user.version,
+        ),
+    );
+    resource
+}
+
+#[async_trait]
+impl ResourceKind for Users {
+    const TYPE: &'static ResourceType = &USER_TYPE;
+    type Record = User;
+
+    fn id(user: &User) -> &str {
+        &user.id
+    }
+
+    fn version(user: &User) -> i64 {
+        user.version
+    }
+
+    async fn load(state: &AppState, id: &str) -> StoreResult<Option<User>> {
+        state.store.user(id).await
+    }
+
+    async fn list(state: &AppState, query: &ListQuery, _: &Projection) -> StoreResult<Page<User>> {
+        state.store.list_users(query).await
+    }
+
+    async fn insert(state: &AppState, user: &User) -> StoreResult<()> {
+        state.store.insert_user(user).await
+    }
+
+    async fn update(
+        state: &AppState,
+        user: &User,
+        expected_version: i64,
+        now: UnixTime,
+    ) -> StoreResult<Update> {
+        state.store.update_user(user, expected_version, now).await
+    }
+
+    async fn delete(state: &AppState, id: &str, now: UnixTime) -> StoreResult<bool> {
+        state.store.delete_user(id, now).await
+    }
+
+    /// `password` is hashed with argon2id and kept out of the attributes; a write without one
+    /// keeps the current password (it is write-only, so clients cannot send it back). An
+    /// `active` the client never set counts as true.
+    async fn build(
+        state: &AppState,
+        mut attributes: Attributes,
+        existing: Option<&User>,
+        now: UnixTime,
+    ) -> ScimResult<User> {
+        let username = match attributes.remove("userName") {
+            Some(Value::String(name)) => name,
+            _ => return Err(invalid("userName is required")),
+        };
+        check_username(&username)?;
+        let password_hash = match attributes.remove("password") {
+            Some(Value::String(password)) if !password.is_empty() => {
+                Some(state.passwords.hash(password).await?)
+            }
+            Some(_) => return Err(invalid("password must be a non-empty string")),
+            None => existing.and_then(|u| u.password_hash.clone()),
+        };
+        let active = attributes
+            .get("active")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        Ok(User {
+            id: existing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |u| u.id.clone()),
+            username,
+            password_hash,
+            active,
+            attributes,
+            version: existing.map_or(1, |u| u.version + 1),
+            created_at: existing.map_or(now, |u| u.created_at),
+            updated_at: now,
+        })
+    }
+
+    fn writable(user: &User) -> Map<String, Value> {
+        let mut doc = user.attributes.clone();
+        doc.insert("userName".into(), json!(user.username));
+        doc
+    }
+
+    async fn render(state: &AppState, users: &[User]) -> ScimResult<Vec<Map<String, Value>>> {
+        let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+        let memberships = if ids.is_empty() {
+            Vec::new()
+        } else {
+            state.store.memberships(&ids).await?
+        };
+        Ok(users
+            .iter()
+            .map(|user| {
+                let groups: Vec<&GroupRef> = memberships
+                    .iter()
+                    .filter(|m| m.user_id == user.id)
+                    .collect();
+                render_user(state, user, &groups)
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,255 @@
+//! Groups and their members: the SCIM `Group` resource (RFC 7643 §4.2).
+
+use std::collections::BTreeSet;
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::filter::{json_path, Elements, Layout, Location, Scalar};
+use super::users::{attributes_from_text, attributes_to_text};
+use super::{backend, conflict_or_backend, SqlStore};
+use crate::store::query::{Attr, ListQuery, Page};
+use crate::store::*;
+
+const GROUP_COLUMNS: &str = "id, display_name, attributes, version, created_at, updated_at";
+
+/// A member's display name: the user's `displayName`, else the user name.
+const MEMBER_DISPLAY: &str = "coalesce(json_extract(u.attributes, '$.displayName'), u.username)";
+
+fn group_from_row(row: &SqliteRow) -> StoreResult<Group> {
+    Ok(Group {
+        id: row.get("id"),
+        display_name: row.get("display_name"),
+        members: Vec::new(),
+        attributes: attributes_from_text(row.get("attributes"))?,
+        version: row.get("version"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+/// Where SCIM filters find group attributes.
+pub(super) struct GroupLayout;
+
+impl Layout for GroupLayout {
+    fn locate(attr: &Attr) -> Option<Location> {
+        let column = |c| Some(Location::Scalar(Scalar::Column(c)));
+        match (attr.schema, attr.name, attr.sub) {
+            (None, "id", None) => column("groups.id"),
+            (None, "displayName", None) => column("groups.display_name"),
+            (None, "meta", Some("created")) => column("groups.created_at"),
+            (None, "meta", Some("lastModified")) => column("groups.updated_at"),
+            (None, "meta", _) => None,
+            (None, "members", _) => Some(Location::Elements(Elements::Relation {
+                from: "FROM group_members m JOIN users u ON u.id = m.user_id
+                       WHERE m.group_id = groups.id",
+                column: |sub| match sub {
+                    None | Some("value") => Some("m.user_id"),
+                    Some("display") => Some(MEMBER_DISPLAY),
+                    _ => None,
+                },
+            })),
+            (schema, name, _) if attr.multi_valued => Some(Location::Elements(Elements::Json {
+                object: "groups.attributes",
+                path: json_path(schema, name, None),
+            })),
+            (schema, name, sub) => Some(Location::Scalar(Scalar::Json {
+                object: "groups.attributes",
+                path: json_path(schema, name, sub),
+            })),
+        }
+    }
+}
+
+/// A JSON array of ids, bound as one argument and read back with `json_each`.
+fn id_list<'a>(ids: impl IntoIterator<Item = &'a String>) -> String {
+    serde_json::Value::from_iter(ids.into_iter().map(String::as_str)).to_string()
+}
+
+/// The members of these groups, in display order.
+async fn load_members(
+    executor: impl sqlx::SqliteExecutor<'_>,
+    groups: &mut [Group],
+) -> StoreResult<()> {
+    let ids = id_list(groups.iter().map(|g| &g.id));
+    let rows = sqlx::query(&format!(
+        "SELECT m.group_id, m.user_id, {MEMBER_DISPLAY} AS display
+         FROM group_members m JOIN users u ON u.id = m.user_id
+         WHERE m.group_id IN (SELECT value FROM json_each(?))
+         ORDER BY display, m.user_id"
+    ))
+    .bind(ids)
+    .fetch_all(executor)
+    .await
+    .map_err(backend)?;
+    for row in rows {
+        let group_id: String = row.get("group_id");
+        if let Some(group) = groups.iter_mut().find(|g| g.id == group_id) {
+            group.members.push(Member {
+                user_id: row.get("user_id"),
+                display: row.get("display"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Makes the group's members exactly `wanted`, and gives every user who joined or left a new
+/// version: their `groups` attribute changed.
+async fn set_members(
+    tx: &mut Transaction<'_, Sqlite>,
+    group_id: &str,
+    wanted: &BTreeSet<String>,
+    now: UnixTime,
+) -> StoreResult<()> {
+    let missing: Option<String> = sqlx::query_scalar(
+        "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM users) LIMIT 1",
+    )
+    .bind(id_list(wanted))
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(backend)?;
+    if let Some(missing) = missing {
+        return Err(StoreError::MissingReference(format!("user {missing}")));
+    }
+    let current: BTreeSet<String> =
+        sqlx::query_scalar("SELECT user_id FROM group_members WHERE group_id = ?")
+            .bind(group_id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(backend)?
+            .into_iter()
+            .collect();
+    let left: Vec<&String> = current.difference(wanted).collect();
+    let joined: Vec<&String> = wanted.difference(&current).collect();
+    for (statement, users) in [
+        (
+            "DELETE FROM group_members
+             WHERE group_id = ? AND user_id IN (SELECT value FROM json_each(?))",
+            &left,
+        ),
+        (
+            "INSERT INTO group_members (group_id, user_id) SELECT ?, value FROM json_each(?)",
+            &joined,
+        ),
+    ] {
+        sqlx::query(statement)
+            .bind(group_id)
+            .bind(id_list(users.iter().copied()))
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+    }
+    sqlx::query(
+        "UPDATE users SET version = version + 1, updated_at = ?
+         WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(now)
+    .bind(id_list(left.into_iter().chain(joined)))
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn member_ids(group: &Group) -> BTreeSet<String> {
+    group.members.iter().map(|m| m.user_id.clone()).collect()
+}
+
+#[async_trait::async_trait]
+impl GroupStore for SqlStore {
+    async fn insert_group(&self, group: &Group) -> StoreResult<()> {
+        let mut tx = self.write_transaction().await?;
+        sqlx::query(
+            "INSERT INTO groups (id, display_name, display_name_normalized, attributes, version,
+                                 created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&group.id)
+        .bind(&group.display_name)
+        .bind(group.display_name.to_lowercase())
+        .bind(attributes_to_text(&group.attributes))
+        .bind(group.version)
+        .bind(group.created_at)
+        .bind(group.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or_backend(e, &format!("group {}", group.display_name)))?;
+        set_members(&mut tx, &group.id, &member_ids(group), group.created_at).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn group(&self, id: &str) -> StoreResult<Option<Group>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let row = sqlx::query(&format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut groups = [group_from_row(&row)?];
+        load_members(&mut *tx, &mut groups).await?;
+        tx.commit().await.map_err(backend)?;
+        let [group] = groups;
+        Ok(Some(group))
+    }
+
+    async fn update_group(
+        &self,
+        group: &Group,
+        expected_version: i64,
+        now: UnixTime,
+    ) -> StoreResult<Update> {
+        let mut tx = self.write_transaction().await?;
+        let done = sqlx::query(
+            "UPDATE groups SET display_name = ?, display_name_normalized = ?, attributes = ?,
+                               version = ?, updated_at = ?
+             WHERE id = ? AND version = ?",
+        )
+        .bind(&group.display_name)
+        .bind(group.display_name.to_lowercase())
+        .bind(attributes_to_text(&group.attributes))
+        .bind(group.version)
+        .bind(group.updated_at)
+        .bind(&group.id)
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or_backend(e, &format!("group {}", group.display_name)))?;
+        if done.rows_affected() == 0 {
+            return self.why_not_updated("groups", &group.id).await;
+        }
+        set_members(&mut tx, &group.id, &member_ids(group), now).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Update::Done)
+    }
+
+    async fn delete_group(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        let mut tx = self.write_transaction().await?;
+        set_members(&mut tx, id, &BTreeSet::new(), now).await?;
+        let done = sqlx::query("DELETE FROM groups WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_groups(&self, query: &ListQuery, members: bool) -> StoreResult<Page<Group>> {
+        let (total, rows) = self
+            .list_rows::<GroupLayout>("groups", GROUP_COLUMNS, query)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(group_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        if members && !items.is_empty() {
+            load_members(&self.pool, &mut items).await?;
+        }
+        Ok(Page { total, items })
+    }
+}

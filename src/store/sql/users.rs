@@ -1,0 +1,223 @@
+//! Users: the OIDC subject and the SCIM `User` resource (RFC 7643 §4.1).
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::filter::{json_path, Elements, Layout, Location, Scalar};
+use super::{backend, conflict_or_backend, SqlStore};
+use crate::store::query::{Attr, ListQuery, Page};
+use crate::store::*;
+
+const USER_COLUMNS: &str =
+    "id, username, password_hash, active, attributes, version, created_at, updated_at";
+
+pub(super) fn attributes_from_text(text: &str) -> StoreResult<Attributes> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+pub(super) fn attributes_to_text(attributes: &Attributes) -> String {
+    serde_json::Value::Object(attributes.clone()).to_string()
+}
+
+fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
+    Ok(User {
+        id: row.get("id"),
+        username: row.get("username"),
+        password_hash: row.get("password_hash"),
+        active: row.get("active"),
+        attributes: attributes_from_text(row.get("attributes"))?,
+        version: row.get("version"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}
+
+/// Where SCIM filters find user attributes.
+pub(super) struct UserLayout;
+
+impl Layout for UserLayout {
+    fn locate(attr: &Attr) -> Option<Location> {
+        let column = |c| Some(Location::Scalar(Scalar::Column(c)));
+        match (attr.schema, attr.name, attr.sub) {
+            (None, "id", None) => column("users.id"),
+            (None, "userName", None) => column("users.username"),
+            (None, "active", None) => column("users.active"),
+            (None, "meta", Some("created")) => column("users.created_at"),
+            (None, "meta", Some("lastModified")) => column("users.updated_at"),
+            (None, "meta", _) => None,
+            (None, "groups", _) => Some(Location::Elements(Elements::Relation {
+                from: "FROM group_members m JOIN groups g ON g.id = m.group_id
+                       WHERE m.user_id = users.id",
+                column: |sub| match sub {
+                    None | Some("value") => Some("g.id"),
+                    Some("display") => Some("g.display_name"),
+                    _ => None,
+                },
+            })),
+            (schema, name, _) if attr.multi_valued => Some(Location::Elements(Elements::Json {
+                object: "users.attributes",
+                path: json_path(schema, name, None),
+            })),
+            (schema, name, sub) => Some(Location::Scalar(Scalar::Json {
+                object: "users.attributes",
+                path: json_path(schema, name, sub),
+            })),
+        }
+    }
+}
+
+/// Ends everything a user holds: tokens, refresh tokens, unredeemed codes and sessions.
+async fn end_access(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: &str,
+    now: UnixTime,
+) -> StoreResult<()> {
+    for statement in [
+        "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+        "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+        "UPDATE auth_codes SET consumed_at = ? WHERE user_id = ? AND consumed_at IS NULL",
+    ] {
+        sqlx::query(statement)
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+    }
+    sqlx::query("DELETE FROM artifacts WHERE user_id = ?")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl UserStore for SqlStore {
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO users (id, username, username_normalized, password_hash, active,
+                                attributes, version, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(user.username.to_lowercase())
+        .bind(&user.password_hash)
+        .bind(user.active)
+        .bind(attributes_to_text(&user.attributes))
+        .bind(user.version)
+        .bind(user.created_at)
+        .bind(user.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, &format!("user {}", user.username)))?;
+        Ok(())
+    }
+
+    async fn user(&self, id: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username_normalized = ?"
+        ))
+        .bind(username.to_lowercase())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn update_user(
+        &self,
+        user: &User,
+        expected_version: i64,
+        now: UnixTime,
+    ) -> StoreResult<Update> {
+        let mut tx = self.write_transaction().await?;
+        let done = sqlx::query(
+            "UPDATE users SET username = ?, username_normalized = ?, password_hash = ?, active = ?,
+                              attributes = ?, version = ?, updated_at = ?
+             WHERE id = ? AND version = ?",
+        )
+        .bind(&user.username)
+        .bind(user.username.to_lowercase())
+        .bind(&user.password_hash)
+        .bind(user.active)
+        .bind(attributes_to_text(&user.attributes))
+        .bind(user.version)
+        .bind(user.updated_at)
+        .bind(&user.id)
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or_backend(e, &format!("user {}", user.username)))?;
+        if done.rows_affected() == 0 {
+            return self.why_not_updated("users", &user.id).await;
+        }
+        if !user.active {
+            end_access(&mut tx, &user.id, now).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(Update::Done)
+    }
+
+    async fn delete_user(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        let mut tx = self.write_transaction().await?;
+        end_access(&mut tx, id, now).await?;
+        // The user's groups lose a member: their representation changes.
+        sqlx::query(
+            "UPDATE groups SET version = version + 1, updated_at = ?
+             WHERE id IN (SELECT group_id FROM group_members WHERE user_id = ?)",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let done = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_users(&self, query: &ListQuery) -> StoreResult<Page<User>> {
+        let (total, rows) = self
+            .list_rows::<UserLayout>("users", USER_COLUMNS, query)
+            .await?;
+        let items = rows.iter().map(user_from_row).collect::<StoreResult<_>>()?;
+        Ok(Page { total, items })
+    }
+
+    async fn memberships(&self, user_ids: &[String]) -> StoreResult<Vec<GroupRef>> {
+        let ids = serde_json::to_string(user_ids).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let rows = sqlx::query(
+            "SELECT m.user_id, g.id, g.display_name
+             FROM group_members m JOIN groups g ON g.id = m.group_id
+             WHERE m.user_id IN (SELECT value FROM json_each(?))
+             ORDER BY g.display_name, g.id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|row| GroupRef {
+                user_id: row.get("user_id"),
+                group_id: row.get("id"),
+                display_name: row.get("display_name"),
+            })
+            .collect())
+    }
+}
