@@ -2,7 +2,8 @@
 # Relying-party conformance run: starts a real Tessera server on a free loopback port with a
 # throw-away SQLite file, bootstraps a user and three clients with the CLI, then drives two
 # third-party RP libraries against it: Python authlib (conformance/authlib_rp.py) and node
-# openid-client v6 (conformance/node/rp.mjs). Every check prints PASS/FAIL; the last line is
+# openid-client v6 (conformance/node/rp.mjs), then scim2-tester against the SCIM API
+# (conformance/scim_tester.sh). Every check prints PASS/FAIL; the last line is
 # `conformance: N passed, M failed`, and the exit status is non-zero when M > 0.
 #
 # Environment: TESSERA_BIN (default ${CARGO_TARGET_DIR:-$HOME/.cache/tessera/target}/debug/tessera),
@@ -121,8 +122,9 @@ read -r PY_ID PY_SECRET < <(make_client --client-id py-rp "${RP_CLIENTS[@]}") ||
 read -r NODE_ID NODE_SECRET < <(make_client --client-id node-rp "${RP_CLIENTS[@]}") || true
 read -r OTHER_CLIENT_ID OTHER_CLIENT_SECRET < <(make_client --client-id other-rp "${RP_CLIENTS[@]}") || true
 read -r RS_CLIENT_ID RS_CLIENT_SECRET < <(make_client --client-id rs --grant client_credentials --scope openid) || true
+read -r SCIM_ID SCIM_SECRET < <(make_client --client-id scim-tester --grant client_credentials --scope scim) || true
 [ -n "${PY_SECRET:-}" ] && [ -n "${NODE_SECRET:-}" ] && [ -n "${OTHER_CLIENT_SECRET:-}" ] \
-    && [ -n "${RS_CLIENT_SECRET:-}" ] \
+    && [ -n "${RS_CLIENT_SECRET:-}" ] && [ -n "${SCIM_SECRET:-}" ] \
     || die "bootstrapping clients with the CLI failed"
 export RS_CLIENT_ID RS_CLIENT_SECRET OTHER_CLIENT_ID OTHER_CLIENT_SECRET
 
@@ -178,6 +180,27 @@ if [ "$ONLY" != "node" ]; then
 fi
 if [ "$ONLY" != "py" ]; then
     run_rp node "$NODE_ID" "$NODE_SECRET" node "$HERE/node/rp.mjs"
+fi
+
+# The SCIM 2.0 server: scim2-tester through `scim2 test`, with a client_credentials token of scope
+# scim. Every check must report SUCCESS.
+if [ "$ONLY" != "node" ]; then
+    SCIM_TOKEN="$(SCIM_ID="$SCIM_ID" SCIM_SECRET="$SCIM_SECRET" "$PY" -c '
+import base64, json, os, sys, urllib.request
+pair = os.environ["SCIM_ID"] + ":" + os.environ["SCIM_SECRET"]
+basic = base64.b64encode(pair.encode()).decode()
+request = urllib.request.Request(sys.argv[1] + "/token", data=b"grant_type=client_credentials&scope=scim",
+                                 headers={"Authorization": "Basic " + basic})
+print(json.load(urllib.request.urlopen(request, timeout=10))["access_token"])' "$TESSERA_ISSUER" 2>"$WORK/scim-token.err")"
+    ISSUER="$TESSERA_ISSUER" SCIM_TOKEN="$SCIM_TOKEN" SCIM_TESTER_RAW="$WORK/scim.raw" \
+        timeout "$RP_TIMEOUT" bash "$HERE/scim_tester.sh" >"$WORK/scim.out" 2>&1
+    rc=$?
+    cat "$WORK/scim.out"
+    p=$(grep -c '^PASS ' "$WORK/scim.out")
+    f=$(grep -c '^FAIL ' "$WORK/scim.out")
+    [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    PASSED=$((PASSED + p))
+    FAILED=$((FAILED + f))
 fi
 
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then

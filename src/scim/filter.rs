@@ -510,18 +510,19 @@ impl<'a> Parser<'a> {
             }
             Some(Tok::Word(_)) => self.attr_exp(),
             Some(Tok::OpenBracket) if self.in_value_filter => Err(self.nested_bracket()),
-            None => match self.open.last() {
-                Some((closer, open)) => Err(unclosed(closer, *open)),
-                None => Err(error(format!(
-                    "expected an attribute path, \"not\" or \"(\" {}",
-                    self.here()
-                ))),
-            },
-            _ => Err(error(format!(
-                "expected an attribute path, \"not\" or \"(\" {}",
-                self.here()
-            ))),
+            None => Err(self
+                .open
+                .last()
+                .map_or_else(|| self.expected_term(), |(c, at)| unclosed(c, *at))),
+            _ => Err(self.expected_term()),
         }
+    }
+
+    fn expected_term(&self) -> SyntaxError {
+        error(format!(
+            "expected an attribute path, \"not\" or \"(\" {}",
+            self.here()
+        ))
     }
 
     /// `"(" filter ")"`, the next token being `(`.
@@ -676,7 +677,8 @@ impl<'a> Parser<'a> {
         let Some(name) = word.strip_prefix('.') else {
             return Ok(None);
         };
-        let closing = self.tokens[self.pos - 1].end;
+        let closing = self.pos.checked_sub(1).and_then(|i| self.tokens.get(i));
+        let closing = closing.map_or(0, |t| t.end);
         if *at != closing {
             return Err(error(format!(
                 "unexpected space before {} at offset {at}",
