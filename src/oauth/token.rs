@@ -17,6 +17,7 @@ use crate::oauth::grants::client_credentials::ClientCredentialsGrant;
 use crate::oauth::grants::refresh_token::RefreshTokenGrant;
 use crate::oauth::params::Params;
 use crate::oauth::scope;
+use crate::oidc::claims;
 use crate::oidc::id_token::{self, IdTokenFacts};
 use crate::state::AppState;
 use crate::store::Client;
@@ -107,6 +108,7 @@ pub async fn user_tokens(
     )
     .await?;
     let id_token = if scope::has(grant.scope, "openid") {
+        let groups = claims::groups(state, grant.user_id, grant.scope).await?;
         Some(id_token::issue(
             state,
             &IdTokenFacts {
@@ -116,6 +118,7 @@ pub async fn user_tokens(
                 authentication: grant.authentication,
                 sid: grant.sid,
                 access_token: &access.token,
+                groups: groups.as_deref(),
             },
         )?)
     } else {

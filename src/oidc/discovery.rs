@@ -3,6 +3,8 @@
 
 use axum::extract::State;
 use axum::http::header;
+
+use crate::oidc::claims;
 use axum::response::IntoResponse;
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
@@ -95,9 +97,15 @@ pub fn document(config: &Config) -> Result<Vec<u8>, String> {
         UserInfoUrl::new(url("/userinfo")).map_err(|e| e.to_string())?,
     ))
     .set_scopes_supported(Some(
-        ["openid", "profile", "email", "offline_access"]
-            .map(|s| Scope::new(s.into()))
-            .to_vec(),
+        [
+            "openid",
+            "profile",
+            "email",
+            "offline_access",
+            claims::GROUPS_SCOPE,
+        ]
+        .map(|s| Scope::new(s.into()))
+        .to_vec(),
     ))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
     // `pwd`: a password; `mfa`: password and TOTP. `acr_values=mfa` demands the latter.
@@ -132,6 +140,7 @@ pub fn document(config: &Config) -> Result<Vec<u8>, String> {
             CoreClaimName::new("family_name".into()),
             CoreClaimName::new("preferred_username".into()),
             CoreClaimName::new("email".into()),
+            CoreClaimName::new("groups".into()),
         ]
         .to_vec(),
     ))

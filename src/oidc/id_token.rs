@@ -29,6 +29,8 @@ struct IdTokenClaims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
     at_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<&'a [String]>,
 }
 
 /// What an ID token states.
@@ -40,6 +42,8 @@ pub struct IdTokenFacts<'a> {
     pub sid: Option<&'a str>,
     /// The access token issued beside it, bound through `at_hash`.
     pub access_token: &'a str,
+    /// The `groups` claim, when the scope asks for it.
+    pub groups: Option<&'a [String]>,
 }
 
 /// §3.1.3.6: the left half of the hash of the access token, with the hash of the JWS algorithm
@@ -72,6 +76,7 @@ pub fn issue(state: &AppState, facts: &IdTokenFacts<'_>) -> Result<String> {
         amr: &facts.authentication.amr,
         sid: facts.sid,
         at_hash: at_hash(alg, facts.access_token),
+        groups: facts.groups,
     };
     state
         .keys()

@@ -1,5 +1,6 @@
 //! OpenID Connect on top of the OAuth core: discovery, JWKS, ID tokens, userinfo.
 
+pub mod claims;
 pub mod discovery;
 pub mod id_token;
 pub mod jwks;

@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::access_token;
 use crate::oauth::params::Params;
 use crate::oauth::scope;
+use crate::oidc::claims;
 use crate::state::AppState;
 use crate::store::User;
 
@@ -22,6 +23,8 @@ struct UserInfo<'a> {
     profile: Option<Profile<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<String>>,
 }
 
 /// §5.4 `profile` claims Tessera holds.
@@ -121,6 +124,7 @@ async fn userinfo(
         sub: &user.id,
         profile: scope::has(&record.scope, "profile").then(|| profile(&user)),
         email: user.email().filter(|_| scope::has(&record.scope, "email")),
+        groups: claims::groups(state, &user.id, &record.scope).await?,
     };
     serde_json::to_value(info).map_err(Error::internal)
 }

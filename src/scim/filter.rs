@@ -28,6 +28,11 @@ pub const MAX_INPUT_LEN: usize = 4096;
 /// Deepest nesting accepted of `( … )`, `not ( … )` and `[ … ]` taken together.
 pub const MAX_DEPTH: usize = 32;
 
+/// Most `and` / `or` operators in one filter. Chains nest the tree one level per operator, and
+/// every later stage (schema resolution, SQL generation, SQLite's own parser) walks it
+/// recursively: the bound keeps a hostile filter from exhausting a worker's stack.
+pub const MAX_OPERATORS: usize = 64;
+
 /// Why a filter or path was refused; the message says what went wrong and at which offset.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -372,6 +377,8 @@ struct Parser<'a> {
     open: Vec<(Tok, usize)>,
     /// Inside `[ … ]`, where names are plain sub-attributes and brackets do not nest.
     in_value_filter: bool,
+    /// `and` and `or` operators read so far.
+    operators: usize,
 }
 
 type Parsed<T> = Result<T, SyntaxError>;
@@ -384,6 +391,7 @@ impl<'a> Parser<'a> {
             end: input.chars().count(),
             open: Vec::new(),
             in_value_filter: false,
+            operators: 0,
         }
     }
 
@@ -411,6 +419,21 @@ impl<'a> Parser<'a> {
             .peek()
             .map_or_else(|| "end of input".into(), |t| t.tok.describe());
         format!("at offset {}, found {found}", self.offset())
+    }
+
+    /// Consumes an `and` or `or`, counting it against [`MAX_OPERATORS`].
+    fn eat_operator(&mut self, keyword: &str) -> Parsed<bool> {
+        if !self.eat_keyword(keyword) {
+            return Ok(false);
+        }
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(error(format!(
+                "more than {MAX_OPERATORS} \"and\"/\"or\" operators at offset {}",
+                self.offset()
+            )));
+        }
+        Ok(true)
     }
 
     fn eat_keyword(&mut self, keyword: &str) -> bool {
@@ -483,7 +506,7 @@ impl<'a> Parser<'a> {
     /// `filter = and-exp *("or" and-exp)`
     fn filter(&mut self) -> Parsed<Filter<AttrPath>> {
         let mut left = self.conjunction()?;
-        while self.eat_keyword("or") {
+        while self.eat_operator("or")? {
             let right = self.conjunction()?;
             left = Filter::Or(Box::new(left), Box::new(right));
         }
@@ -493,7 +516,7 @@ impl<'a> Parser<'a> {
     /// `and-exp = term *("and" term)`
     fn conjunction(&mut self) -> Parsed<Filter<AttrPath>> {
         let mut left = self.term()?;
-        while self.eat_keyword("and") {
+        while self.eat_operator("and")? {
             let right = self.term()?;
             left = Filter::And(Box::new(left), Box::new(right));
         }
@@ -1234,9 +1257,20 @@ mod tests {
         let long = format!("a eq \"{}\"", "x".repeat(MAX_INPUT_LEN - 7));
         assert_eq!(long.len(), MAX_INPUT_LEN);
         assert!(parse_filter(&long).is_ok());
-        // A long flat chain is fine: `and`/`or` loop instead of recursing.
-        let chain = vec!["a pr"; 400].join(" and ");
-        assert!(parse_filter(&chain).is_ok());
+        // Chains of up to MAX_OPERATORS `and`/`or`, mixed, parse; one more does not.
+        let terms = vec!["a pr"; MAX_OPERATORS + 1];
+        let mixed = |terms: &[&str]| {
+            let mut text = terms[0].to_string();
+            for (i, term) in terms[1..].iter().enumerate() {
+                text.push_str(if i % 2 == 0 { " and " } else { " or " });
+                text.push_str(term);
+            }
+            text
+        };
+        assert!(parse_filter(&mixed(&terms)).is_ok());
+        let too_many = mixed(&vec!["a pr"; MAX_OPERATORS + 2]);
+        let message = parse_filter(&too_many).unwrap_err().message;
+        assert!(message.contains("more than 64"), "{message}");
     }
 
     #[test]

@@ -384,11 +384,15 @@ fn filtered(
         }
         return Ok(());
     }
+    let nothing_matches = || no_target(format!("no {} value matches the filter", def.name));
+    if matching.is_empty() && op == Op::Replace {
+        // §3.5.2.3: replacing through a filter that matches nothing is an error.
+        return Err(nothing_matches());
+    }
     if matching.is_empty() {
-        // Provisioning clients add `emails[type eq "work"].value` before a work address exists:
-        // the value the filter pins down is created (for filters of `eq` terms only).
-        let seed = seed(filter)
-            .ok_or_else(|| no_target(format!("no {} value matches the filter", def.name)))?;
+        // Provisioning clients (Entra ID) add `emails[type eq "work"].value` before a work
+        // address exists: the value the filter pins down is created (for `eq` terms only).
+        let seed = seed(filter).ok_or_else(nothing_matches)?;
         list.push(Value::Object(seed));
         let last = list.len() - 1;
         return update_element(&mut list[last], def, sub, value);

@@ -236,9 +236,7 @@ impl Projection {
                     kept.insert(key.into(), value);
                 }
             }
-            for resolved in &self.include {
-                copy(resolved, resource, &mut kept);
-            }
+            copy_included(&self.include, resource, &mut kept);
             *resource = kept;
         }
         for resolved in &self.exclude {
@@ -288,42 +286,61 @@ fn container<'a>(
     }
 }
 
-fn copy(resolved: &Resolved, from: &mut Map<String, Value>, to: &mut Map<String, Value>) {
-    let name = resolved.def.name;
-    let Some(value) = container(resolved, from).and_then(|c| c.get(name)).cloned() else {
-        return;
-    };
-    let value = match resolved.sub {
-        None => value,
-        Some(sub) => match only_sub(value, sub.name) {
-            Some(value) => value,
-            None => return,
-        },
-    };
-    let target = match resolved.extension {
-        None => to,
-        Some(extension) => match to
-            .entry(extension.id)
-            .or_insert_with(|| Value::Object(Map::new()))
-        {
-            Value::Object(object) => object,
-            _ => return,
-        },
-    };
-    match (target.get_mut(name), value) {
-        // `name.givenName` and `name.familyName` both asked for: merge.
-        (Some(Value::Object(existing)), Value::Object(more)) => existing.extend(more),
-        (_, value) => {
-            target.insert(name.to_string(), value);
+/// Copies what `attributes` names into `to`: whole attributes, or only the named
+/// sub-attributes of a complex value or of each element of a list.
+fn copy_included(include: &[Resolved], from: &mut Map<String, Value>, to: &mut Map<String, Value>) {
+    let mut wanted: Vec<(Resolved, Option<Vec<&str>>)> = Vec::new();
+    for resolved in include {
+        let same = |(w, _): &&mut (Resolved, Option<Vec<&str>>)| {
+            w.def.name == resolved.def.name
+                && w.extension.map(|e| e.id) == resolved.extension.map(|e| e.id)
+        };
+        match (wanted.iter_mut().find(same), resolved.sub) {
+            (Some((_, subs)), Some(sub)) => {
+                if let Some(subs) = subs {
+                    subs.push(sub.name);
+                }
+            }
+            (Some((_, subs)), None) => *subs = None,
+            (None, sub) => wanted.push((*resolved, sub.map(|s| vec![s.name]))),
         }
+    }
+    for (resolved, subs) in wanted {
+        let name = resolved.def.name;
+        let Some(value) = container(&resolved, from)
+            .and_then(|c| c.get(name))
+            .cloned()
+        else {
+            continue;
+        };
+        let Some(value) = (match subs {
+            None => Some(value),
+            Some(subs) => keep_subs(value, &subs),
+        }) else {
+            continue;
+        };
+        let target = match resolved.extension {
+            None => &mut *to,
+            Some(extension) => match to
+                .entry(extension.id)
+                .or_insert_with(|| Value::Object(Map::new()))
+            {
+                Value::Object(object) => object,
+                _ => continue,
+            },
+        };
+        target.insert(name.to_string(), value);
     }
 }
 
-/// Keeps only sub-attribute `sub` of a complex value or of each element of a list.
-fn only_sub(value: Value, sub: &str) -> Option<Value> {
-    let pick = |v: Value| {
-        let inner = v.get(sub)?.clone();
-        Some(Value::Object(Map::from_iter([(sub.to_string(), inner)])))
+/// Keeps only the named sub-attributes of a complex value or of each element of a list.
+fn keep_subs(value: Value, subs: &[&str]) -> Option<Value> {
+    let pick = |v: Value| match v {
+        Value::Object(mut object) => {
+            object.retain(|k, _| subs.contains(&k.as_str()));
+            (!object.is_empty()).then_some(Value::Object(object))
+        }
+        _ => None,
     };
     match value {
         Value::Array(values) => {

@@ -521,3 +521,136 @@ impl TestServer {
         output
     }
 }
+
+/// A SCIM admin: a client_credentials client of scope `scim` and its access token.
+pub struct Scim {
+    base: String,
+    token: String,
+}
+
+/// What a SCIM call answered.
+pub struct ScimReply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl TestServer {
+    /// A SCIM admin client (`scim-admin`) with a fresh token.
+    pub async fn scim(&self) -> Scim {
+        let secret = self
+            .client(ClientRegistration {
+                client_id: "scim-admin".into(),
+                grant_types: vec!["client_credentials".into()],
+                scope: Some("scim".into()),
+                ..Default::default()
+            })
+            .await
+            .expect("a confidential client");
+        let form = [("grant_type", "client_credentials"), ("scope", "scim")];
+        let (status, _, body) = post_token(self, Some(("scim-admin", &secret)), &form).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        Scim {
+            base: self.url("/scim/v2"),
+            token: body["access_token"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+impl Scim {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> ScimReply {
+        let mut request = http_client()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/scim+json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        ScimReply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> ScimReply {
+        self.call(reqwest::Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> ScimReply {
+        self.call(reqwest::Method::POST, path, Some(body), &[])
+            .await
+    }
+
+    pub async fn put(&self, path: &str, body: serde_json::Value) -> ScimReply {
+        self.call(reqwest::Method::PUT, path, Some(body), &[]).await
+    }
+
+    pub async fn patch(&self, path: &str, operations: serde_json::Value) -> ScimReply {
+        let body = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": operations,
+        });
+        self.call(reqwest::Method::PATCH, path, Some(body), &[])
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> ScimReply {
+        self.call(reqwest::Method::DELETE, path, None, &[]).await
+    }
+
+    /// Creates a user from `body` (schemas added) and returns the created resource.
+    pub async fn create_user(&self, mut body: serde_json::Value) -> serde_json::Value {
+        body["schemas"] = serde_json::json!(["urn:ietf:params:scim:schemas:core:2.0:User"]);
+        let reply = self.post("/Users", body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body
+    }
+
+    /// Creates a group named `name` with these member ids; returns the resource.
+    pub async fn create_group(&self, name: &str, members: &[&str]) -> serde_json::Value {
+        let members: Vec<serde_json::Value> = members
+            .iter()
+            .map(|id| serde_json::json!({ "value": id }))
+            .collect();
+        let body = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": name,
+            "members": members,
+        });
+        let reply = self.post("/Groups", body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body
+    }
+}
+
+impl ScimReply {
+    /// Asserts a SCIM error (RFC 7644 §3.12) with this status and `scimType`.
+    pub fn assert_error(&self, status: StatusCode, scim_type: Option<&str>) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(
+            self.body["schemas"],
+            serde_json::json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+        );
+        assert_eq!(self.body["status"], status.as_u16().to_string());
+        assert_eq!(self.body["scimType"].as_str(), scim_type, "{}", self.body);
+    }
+}

@@ -8,6 +8,7 @@ mod harness;
 mod login;
 mod mfa;
 mod oidc_flow;
+mod scim;
 mod sessions_and_keys;
 mod token_errors;
 mod token_lifecycle;

@@ -191,7 +191,7 @@ fn leaf(expr: &str, filter: &Filter<Attr>, args: &mut Vec<Arg>) -> String {
     let test = match filter {
         Filter::Compare { attr, op, value } => compare(expr, attr, *op, value, args),
         // §3.4.2.2 `pr`: a non-empty value; JSON objects and arrays must not be empty either.
-        _ => format!("({expr} IS NOT NULL AND {expr} NOT IN ('', '{{}}', '[]'))"),
+        _ => format!("(coalesce({expr}, '') NOT IN ('', '{{}}', '[]'))"),
     };
     format!("coalesce({test}, 0)")
 }
@@ -303,9 +303,12 @@ pub(super) fn order_by<L: Layout>(sort: Option<&Sort>, id_column: &str) -> Optio
     let expr = match L::locate(&sort.attr)? {
         Location::Scalar(scalar) => scalar_expr(&scalar, &mut args),
         Location::Elements(elements) => {
-            let (from, element) = elements_source(&elements, &mut args);
+            // The value comes before the FROM clause in the text, so its arguments go first.
+            let mut from_args = Vec::new();
+            let (from, element) = elements_source(&elements, &mut from_args);
             let sub = sort.attr.sub.or(Some("value"));
             let value = element_expr(&elements, &element, sub, &mut args)?;
+            args.extend(from_args);
             let first = match elements {
                 // The primary value, else the first in the list.
                 Elements::Json { .. } => "json_extract(e.value, '$.primary') DESC, e.key".into(),
