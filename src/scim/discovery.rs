@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::error::ScimError;
 use super::query::{list_response, MAX_RESULTS};
-use super::resource::kind_name;
+use super::representation::kind_name;
 use super::schema::{AttrDef, Mutability, ResourceType, Returned, Schema, RESOURCE_TYPES, SCHEMAS};
 use super::{json_response, location};
 use crate::state::AppState;

@@ -5,10 +5,10 @@ mod discovery;
 pub mod error;
 pub mod filter;
 mod groups;
+mod operations;
 pub mod patch;
 pub mod query;
-pub mod resource;
-mod resources;
+pub mod representation;
 pub mod schema;
 mod users;
 
@@ -25,7 +25,7 @@ use crate::oauth::{access_token, scope};
 use crate::state::AppState;
 use error::{ScimError, ScimResult, ScimType};
 use groups::Groups;
-use resources::ResourceKind;
+use operations::ResourceKind;
 use users::Users;
 
 /// The media type of every SCIM body (RFC 7644 §3.1).
@@ -47,7 +47,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ResourceTypes/{id}", get(discovery::resource_type))
         .route("/Schemas", get(discovery::schemas))
         .route("/Schemas/{id}", get(discovery::schema))
-        .route("/.search", post(resources::search_all))
+        .route("/.search", post(operations::search_all))
         .merge(resource_routes::<Users>())
         .merge(resource_routes::<Groups>())
         // RFC 7644 §3.11: `/Me` is optional; unsupported endpoints answer 501.
@@ -65,15 +65,18 @@ fn resource_routes<K: ResourceKind>() -> Router<AppState> {
     Router::new()
         .route(
             endpoint,
-            get(resources::list::<K>).post(resources::create::<K>),
+            get(operations::list::<K>).post(operations::create::<K>),
         )
-        .route(&format!("{endpoint}/.search"), post(resources::search::<K>))
+        .route(
+            &format!("{endpoint}/.search"),
+            post(operations::search::<K>),
+        )
         .route(
             &format!("{endpoint}/{{id}}"),
-            get(resources::get::<K>)
-                .put(resources::replace::<K>)
-                .patch(resources::patch::<K>)
-                .delete(resources::delete::<K>),
+            get(operations::get::<K>)
+                .put(operations::replace::<K>)
+                .patch(operations::patch::<K>)
+                .delete(operations::delete::<K>),
         )
 }
 

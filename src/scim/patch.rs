@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::error::{ScimError, ScimResult, ScimType};
 use super::filter::parse_path;
 use super::query::resolve_filter;
-use super::resource::check_attribute;
+use super::representation::check_attribute;
 use super::schema::{AttrDef, Mutability, ResourceType};
 use crate::store::query::{Attr, AttrPath, CompValue, CompareOp, Filter};
 

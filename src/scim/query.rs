@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::error::{ScimError, ScimResult, ScimType};
 use super::filter::parse_filter;
-use super::resource::{parse_date_time, Projection};
+use super::representation::{parse_date_time, Projection};
 use super::schema::{Mutability, Resolved, ResourceType, Returned};
 use crate::store::query::{
     Attr, AttrKind, AttrPath, CompValue, CompareOp, Filter, ListQuery, Sort,
@@ -283,7 +283,7 @@ fn check_comparison(attr: &Attr, op: CompareOp, value: CompValue) -> ScimResult<
         }
         _ => refuse(&format!(
             "the value does not fit a {} attribute",
-            super::resource::kind_name(attr.kind)
+            super::representation::kind_name(attr.kind)
         )),
     }
 }

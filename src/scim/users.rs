@@ -5,8 +5,8 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ScimError, ScimResult, ScimType};
 use super::location;
-use super::resource::{meta, Projection};
-use super::resources::ResourceKind;
+use super::operations::ResourceKind;
+use super::representation::{meta, Projection};
 use super::schema::{ResourceType, ENTERPRISE_USER_SCHEMA, USER_SCHEMA, USER_TYPE};
 use crate::state::AppState;
 use crate::store::query::{ListQuery, Page};

@@ -14,7 +14,7 @@ use super::error::{ScimError, ScimResult, ScimType};
 use super::groups::Groups;
 use super::patch;
 use super::query::{list_response, ListParams, Listing};
-use super::resource::{etag, validate, Projection};
+use super::representation::{etag, validate, Projection};
 use super::schema::ResourceType;
 use super::users::Users;
 use super::{json_object, json_response, location};
