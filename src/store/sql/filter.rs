@@ -40,6 +40,32 @@ pub(super) trait Layout {
     fn locate(attr: &Attr) -> Option<Location>;
 }
 
+/// Where a resource table keeps what every resource has: `meta` timestamps in the `created_at` and
+/// `updated_at` columns of `table`, every other attribute in its JSON `attributes` column.
+pub(super) fn common_location(table: &'static Table, attr: &Attr) -> Option<Location> {
+    let scalar = |s| Some(Location::Scalar(s));
+    match (attr.schema, attr.name, attr.sub) {
+        (None, "meta", Some("created")) => scalar(Scalar::Column(table.created_at)),
+        (None, "meta", Some("lastModified")) => scalar(Scalar::Column(table.updated_at)),
+        (None, "meta", _) => None,
+        (schema, name, _) if attr.multi_valued => Some(Location::Elements(Elements::Json {
+            object: table.attributes,
+            path: json_path(schema, name, None),
+        })),
+        (schema, name, sub) => scalar(Scalar::Json {
+            object: table.attributes,
+            path: json_path(schema, name, sub),
+        }),
+    }
+}
+
+/// Qualified column names of a resource table.
+pub(super) struct Table {
+    pub created_at: &'static str,
+    pub updated_at: &'static str,
+    pub attributes: &'static str,
+}
+
 /// The JSON path of an attribute inside a resource's `attributes` object: extension attributes
 /// sit under their schema URN (RFC 7643 §3.3).
 pub(super) fn json_path(schema: Option<&str>, name: &str, sub: Option<&str>) -> String {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::filter::{json_path, Elements, Layout, Location, Scalar};
+use super::filter::{common_location, Elements, Layout, Location, Scalar, Table};
 use super::users::{attributes_from_text, attributes_to_text};
 use super::{backend, conflict_or_backend, SqlStore};
 use crate::store::query::{Attr, ListQuery, Page};
@@ -28,6 +28,12 @@ fn group_from_row(row: &SqliteRow) -> StoreResult<Group> {
     })
 }
 
+const GROUPS: Table = Table {
+    created_at: "groups.created_at",
+    updated_at: "groups.updated_at",
+    attributes: "groups.attributes",
+};
+
 /// Where SCIM filters find group attributes.
 pub(super) struct GroupLayout;
 
@@ -37,9 +43,6 @@ impl Layout for GroupLayout {
         match (attr.schema, attr.name, attr.sub) {
             (None, "id", None) => column("groups.id"),
             (None, "displayName", None) => column("groups.display_name"),
-            (None, "meta", Some("created")) => column("groups.created_at"),
-            (None, "meta", Some("lastModified")) => column("groups.updated_at"),
-            (None, "meta", _) => None,
             (None, "members", _) => Some(Location::Elements(Elements::Relation {
                 from: "FROM group_members m JOIN users u ON u.id = m.user_id
                        WHERE m.group_id = groups.id",
@@ -49,14 +52,7 @@ impl Layout for GroupLayout {
                     _ => None,
                 },
             })),
-            (schema, name, _) if attr.multi_valued => Some(Location::Elements(Elements::Json {
-                object: "groups.attributes",
-                path: json_path(schema, name, None),
-            })),
-            (schema, name, sub) => Some(Location::Scalar(Scalar::Json {
-                object: "groups.attributes",
-                path: json_path(schema, name, sub),
-            })),
+            _ => common_location(&GROUPS, attr),
         }
     }
 }

@@ -3,7 +3,7 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::filter::{json_path, Elements, Layout, Location, Scalar};
+use super::filter::{common_location, Elements, Layout, Location, Scalar, Table};
 use super::{backend, conflict_or_backend, SqlStore};
 use crate::store::query::{Attr, ListQuery, Page};
 use crate::store::*;
@@ -32,6 +32,12 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
     })
 }
 
+const USERS: Table = Table {
+    created_at: "users.created_at",
+    updated_at: "users.updated_at",
+    attributes: "users.attributes",
+};
+
 /// Where SCIM filters find user attributes.
 pub(super) struct UserLayout;
 
@@ -42,9 +48,6 @@ impl Layout for UserLayout {
             (None, "id", None) => column("users.id"),
             (None, "userName", None) => column("users.username"),
             (None, "active", None) => column("users.active"),
-            (None, "meta", Some("created")) => column("users.created_at"),
-            (None, "meta", Some("lastModified")) => column("users.updated_at"),
-            (None, "meta", _) => None,
             (None, "groups", _) => Some(Location::Elements(Elements::Relation {
                 from: "FROM group_members m JOIN groups g ON g.id = m.group_id
                        WHERE m.user_id = users.id",
@@ -54,14 +57,7 @@ impl Layout for UserLayout {
                     _ => None,
                 },
             })),
-            (schema, name, _) if attr.multi_valued => Some(Location::Elements(Elements::Json {
-                object: "users.attributes",
-                path: json_path(schema, name, None),
-            })),
-            (schema, name, sub) => Some(Location::Scalar(Scalar::Json {
-                object: "users.attributes",
-                path: json_path(schema, name, sub),
-            })),
+            _ => common_location(&USERS, attr),
         }
     }
 }
