@@ -122,6 +122,7 @@ pub fn describe_scope(scope: &str) -> &'static str {
         "profile" => "see your name and user name",
         "email" => "see your email address",
         "offline_access" => "keep access while you are away",
+        "groups" => "see the groups you belong to",
         _ => "use this permission",
     }
 }
