@@ -111,10 +111,12 @@ fn bad_query(err: QueryRejection) -> ScimError {
     ScimError::bad_request(ScimType::InvalidValue, err.body_text())
 }
 
+fn not_found<K: ResourceKind>(id: &str) -> ScimError {
+    ScimError::not_found(format!("{} {id} not found", K::TYPE.name))
+}
+
 async fn load_or_404<K: ResourceKind>(state: &AppState, id: &str) -> ScimResult<K::Record> {
-    K::load(state, id)
-        .await?
-        .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", K::TYPE.name)))
+    K::load(state, id).await?.ok_or_else(|| not_found::<K>(id))
 }
 
 /// An `If-Match` or `If-None-Match` header names this version (or `*`).
@@ -227,12 +229,7 @@ async fn write<K: ResourceKind>(
         let record = K::build(state, change(&existing)?, Some(&existing), now).await?;
         match K::update(state, &record, version, now).await? {
             Update::Done => return Ok(record),
-            Update::NotFound => {
-                return Err(load_or_404::<K>(state, id)
-                    .await
-                    .err()
-                    .unwrap_or_else(|| ScimError::not_found("gone")))
-            }
+            Update::NotFound => return Err(not_found::<K>(id)),
             Update::Stale if headers.contains_key(header::IF_MATCH) => {
                 return Err(ScimError::precondition_failed())
             }
@@ -261,10 +258,7 @@ pub async fn delete<K: ResourceKind>(
             if K::delete(&state, &id, clock::now()).await? {
                 Ok(StatusCode::NO_CONTENT.into_response())
             } else {
-                Err(ScimError::not_found(format!(
-                    "{} {id} not found",
-                    K::TYPE.name
-                )))
+                Err(not_found::<K>(&id))
             }
         }
         .await,
