@@ -39,6 +39,7 @@ ALTER TABLE artifacts ADD COLUMN user_id TEXT;
 CREATE INDEX artifacts_user_id ON artifacts (user_id);
 CREATE INDEX auth_codes_user_id ON auth_codes (user_id);
 
--- SCIM filters compare user and group names case-insensitively (`lower(…) = lower(?)`).
-CREATE INDEX users_username_lower ON users (lower(username));
-CREATE INDEX groups_display_name_lower ON groups (lower(display_name));
+-- Sessions started before this migration: give them their user, so deactivation ends them too.
+UPDATE artifacts SET user_id = json_extract(payload, '$.user_id') WHERE kind = 'session';
+-- An account deactivated before SCIM existed shows as inactive.
+UPDATE users SET attributes = json_set(attributes, '$.active', json('false')) WHERE active = 0;

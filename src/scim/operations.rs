@@ -121,7 +121,10 @@ async fn load_or_404<K: ResourceKind>(state: &AppState, id: &str) -> ScimResult<
 
 /// An `If-Match` or `If-None-Match` header names this version (or `*`).
 fn names_version(headers: &HeaderMap, name: header::HeaderName, version: i64) -> Option<bool> {
-    let value = headers.get(name)?.to_str().ok()?;
+    // A header that is not even text names no version: it never matches.
+    let Ok(value) = headers.get(name)?.to_str() else {
+        return Some(false);
+    };
     let current = etag(version);
     Some(value.split(',').map(str::trim).any(|tag| {
         // Weak comparison (RFC 9110 §8.8.3.2): `W/"3"` and `"3"` name the same version.

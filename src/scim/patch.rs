@@ -2,12 +2,14 @@
 //! attributes in memory. A request applies all of its operations or none: the caller stores the
 //! result once, after every operation succeeded and the result passed validation.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use super::error::{ScimError, ScimResult, ScimType};
 use super::filter::parse_path;
 use super::query::resolve_filter;
-use super::representation::check_attribute;
+use super::representation::{check_attribute, distinct};
 use super::schema::{AttrDef, Mutability, ResourceType};
 use crate::store::query::{Attr, AttrPath, CompValue, CompareOp, Filter};
 
@@ -281,14 +283,15 @@ fn whole_attribute(
         // Some clients (Entra ID) name the values to remove: `members` with `[{"value": …}]`.
         Op::Remove if def.multi_valued && value.is_some() => {
             let gone = canonical(def, value.map(as_list).as_ref())?.unwrap_or_default();
-            let gone: Vec<&Value> = gone
+            let gone: HashSet<String> = gone
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|v| v.get("value"))
+                .map(Value::to_string)
                 .collect();
             elements(container, name)
-                .retain(|e| !gone.contains(&e.get("value").unwrap_or(&Value::Null)));
+                .retain(|e| !gone.contains(&e.get("value").unwrap_or(&Value::Null).to_string()));
         }
         Op::Remove => {
             container.remove(name);
@@ -296,16 +299,12 @@ fn whole_attribute(
         Op::Add if def.multi_valued => {
             let added = canonical(def, value.map(as_list).as_ref())?;
             let list = elements(container, name);
-            for value in added
+            let added = added
                 .as_ref()
                 .and_then(Value::as_array)
                 .into_iter()
-                .flatten()
-            {
-                if !list.contains(value) {
-                    list.push(value.clone());
-                }
-            }
+                .flatten();
+            *list = distinct(list.drain(..).chain(added.cloned()));
         }
         _ => {
             let Some(checked) = canonical(def, value)? else {
@@ -368,22 +367,20 @@ fn filtered(
     value: Option<&Value>,
 ) -> ScimResult<()> {
     let list = elements(container, def.name);
-    let matching: Vec<usize> = (0..list.len())
-        .filter(|&i| matches(filter, &list[i]))
-        .collect();
     if op == Op::Remove {
-        let mut index = 0;
-        list.retain(|_| {
-            index += 1;
-            !(sub.is_none() && matching.contains(&(index - 1)))
-        });
-        if let Some(sub) = sub {
-            for &i in &matching {
-                set_sub(&mut list[i], sub, Op::Remove, None)?;
+        match sub {
+            None => list.retain(|e| !matches(filter, e)),
+            Some(sub) => {
+                for element in list.iter_mut().filter(|e| matches(filter, e)) {
+                    set_sub(element, sub, Op::Remove, None)?;
+                }
             }
         }
         return Ok(());
     }
+    let matching: Vec<usize> = (0..list.len())
+        .filter(|&i| matches(filter, &list[i]))
+        .collect();
     let nothing_matches = || no_target(format!("no {} value matches the filter", def.name));
     if matching.is_empty() && op == Op::Replace {
         // §3.5.2.3: replacing through a filter that matches nothing is an error.
@@ -459,7 +456,11 @@ fn seed(filter: &Filter<Attr>) -> Option<Map<String, Value>> {
 
 /// Whether one element of a list satisfies a value filter, with `caseExact` semantics.
 pub fn matches(filter: &Filter<Attr>, element: &Value) -> bool {
-    let field = |attr: &Attr| attr.sub.and_then(|s| element.get(s)).unwrap_or(element);
+    // A missing sub-attribute is null: `type pr` is false and `type eq null` true for it.
+    let field = |attr: &Attr| match attr.sub {
+        Some(sub) => element.get(sub).unwrap_or(&Value::Null),
+        None => element,
+    };
     match filter {
         Filter::And(a, b) => matches(a, element) && matches(b, element),
         Filter::Or(a, b) => matches(a, element) || matches(b, element),

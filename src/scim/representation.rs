@@ -78,14 +78,11 @@ pub fn check_attribute(def: &'static AttrDef, value: &Value) -> ScimResult<Optio
         Value::Array(values) => values,
         _ => return Err(invalid(format!("{} must be an array", def.name))),
     };
-    let mut out = Vec::with_capacity(values.len());
+    let mut checked = Vec::with_capacity(values.len());
     for value in values {
-        if let Some(checked) = check_single(def, value)? {
-            if !out.contains(&checked) {
-                out.push(checked);
-            }
-        }
+        checked.extend(check_single(def, value)?);
     }
+    let out = distinct(checked);
     // RFC 7643 §2.4: "primary" is true for at most one value.
     let primaries = out
         .iter()
@@ -98,6 +95,16 @@ pub fn check_attribute(def: &'static AttrDef, value: &Value) -> ScimResult<Optio
         )));
     }
     Ok((!out.is_empty()).then_some(Value::Array(out)))
+}
+
+/// The values without repeats, in their first order. Linear: groups carry many thousand members.
+pub fn distinct(values: impl IntoIterator<Item = Value>) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    values
+        .into_iter()
+        // serde_json objects keep their keys sorted, so equal values print equally.
+        .filter(|v| seen.insert(v.to_string()))
+        .collect()
 }
 
 /// One value of `def` (an element, for multi-valued attributes).

@@ -123,6 +123,29 @@ async fn the_api_needs_a_client_token_with_the_scim_scope() {
         body["schemas"],
         json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
     );
+
+    // A user's token never administers users, even when its client may ask for `scim`.
+    server.user("ada").await;
+    let registration = ClientRegistration {
+        scope: Some("openid scim".into()),
+        skip_consent: true,
+        ..web_registration("app")
+    };
+    let secret = server.client(registration).await.unwrap();
+    let rp = RelyingParty::discover(&server, "app", Some(secret)).await;
+    let (tokens, _) = sign_in(&server, &rp, &Browser::new(&server), "ada", &["scim"]).await;
+    assert!(tokens
+        .scopes()
+        .unwrap()
+        .iter()
+        .any(|s| s.as_str() == "scim"));
+    let user_token = http_client()
+        .get(server.url("/scim/v2/Users"))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user_token.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -170,6 +193,22 @@ async fn users_are_created_read_replaced_and_deleted() {
         )
         .await;
     duplicate.assert_error(StatusCode::CONFLICT, Some("uniqueness"));
+    // Lookup and uniqueness fold case the same way, beyond ASCII too: what a filter does not
+    // find, a create does not refuse, and the other way round.
+    scim.create_user(json!({ "userName": "ÉLODIE" })).await;
+    let found = scim
+        .get(&format!(
+            "/Users?filter={}",
+            encode(r#"userName eq "élodie""#)
+        ))
+        .await;
+    assert_eq!(names(&found), set(&["ÉLODIE"]));
+    scim.post(
+        "/Users",
+        json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "élodie" }),
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, Some("uniqueness"));
 
     let read = scim.get(&format!("/Users/{user_id}")).await;
     assert_eq!(read.status, StatusCode::OK);
@@ -303,6 +342,26 @@ async fn a_provisioned_user_signs_in_and_their_groups_reach_id_token_and_userinf
         .unwrap()
         .to_string();
     assert!(decode_claims(&plain_token).get("groups").is_none());
+
+    // Renaming the group changes the member's representation, so its ETag moves too.
+    let before = read.body["meta"]["version"].as_str().unwrap().to_string();
+    let renamed = scim
+        .patch(
+            &format!("/Groups/{}", id(&group)),
+            json!([{ "op": "replace", "path": "displayName", "value": "Kernel Maintainers" }]),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    let fresh = scim
+        .call(
+            Method::GET,
+            &format!("/Users/{user_id}"),
+            None,
+            &[("if-none-match", &before)],
+        )
+        .await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    assert_eq!(fresh.body["groups"][0]["display"], "Kernel Maintainers");
 
     // Leaving the group shows at once.
     let patched = scim
@@ -740,6 +799,21 @@ async fn patch_applies_every_operation_or_none() {
     let after = scim.get(&path).await;
     assert_eq!(after.body["title"], "Hacker");
     assert_eq!(after.body["meta"]["version"], "W/\"2\"");
+
+    // A value without the sub-attribute does not match `type pr`.
+    let untyped = scim
+        .patch(
+            &path,
+            json!([
+                { "op": "add", "path": "emails", "value": [{ "value": "ken@untyped.example" }] },
+                { "op": "remove", "path": "emails[type pr]" },
+            ]),
+        )
+        .await;
+    assert_eq!(
+        untyped.body["emails"],
+        json!([{ "value": "ken@untyped.example" }])
+    );
 
     let errors: &[(Value, &str)] = &[
         (json!({ "op": "remove" }), "noTarget"),

@@ -21,7 +21,14 @@ pub(super) enum Location {
 
 pub(super) enum Scalar {
     Column(&'static str),
-    Json { object: &'static str, path: String },
+    /// A column holding the value lower-cased by Rust (full Unicode folding), the twin of a
+    /// name that is unique case-insensitively: filters compare it with the lower-cased value, so a
+    /// lookup agrees with the uniqueness check (SQLite's `lower()` folds ASCII only).
+    Folded(&'static str),
+    Json {
+        object: &'static str,
+        path: String,
+    },
 }
 
 pub(super) enum Elements {
@@ -118,6 +125,7 @@ fn compile<L: Layout>(filter: &Filter<Attr>, args: &mut Vec<Arg>) -> Option<Stri
         Filter::Or(a, b) => format!("({} OR {})", compile::<L>(a, args)?, compile::<L>(b, args)?),
         Filter::Not(inner) => format!("(NOT {})", compile::<L>(inner, args)?),
         Filter::Compare { attr, .. } | Filter::Present(attr) => match L::locate(attr)? {
+            Location::Scalar(Scalar::Folded(column)) => leaf(column, &folded(filter), args),
             Location::Scalar(scalar) => {
                 let expr = scalar_expr(&scalar, args);
                 leaf(&expr, filter, args)
@@ -169,9 +177,28 @@ fn compile_elements(
     })
 }
 
+/// A comparison against a [`Scalar::Folded`] column: the value lower-cased here, compared exactly.
+fn folded(filter: &Filter<Attr>) -> Filter<Attr> {
+    match filter {
+        Filter::Compare {
+            attr,
+            op,
+            value: CompValue::String(text),
+        } => Filter::Compare {
+            attr: Attr {
+                case_exact: true,
+                ..*attr
+            },
+            op: *op,
+            value: CompValue::String(text.to_lowercase()),
+        },
+        other => other.clone(),
+    }
+}
+
 fn scalar_expr(scalar: &Scalar, args: &mut Vec<Arg>) -> String {
     match scalar {
-        Scalar::Column(column) => column.to_string(),
+        Scalar::Column(column) | Scalar::Folded(column) => column.to_string(),
         Scalar::Json { object, path } => {
             args.push(Arg::Text(path.clone()));
             format!("json_extract({object}, ?)")

@@ -14,7 +14,8 @@ use crate::store::*;
 const GROUP_COLUMNS: &str = "id, display_name, attributes, version, created_at, updated_at";
 
 /// A member's display name: the user's `displayName`, else the user name.
-const MEMBER_DISPLAY: &str = "coalesce(json_extract(u.attributes, '$.displayName'), u.username)";
+pub(super) const MEMBER_DISPLAY: &str =
+    "coalesce(json_extract(u.attributes, '$.displayName'), u.username)";
 
 fn group_from_row(row: &SqliteRow) -> StoreResult<Group> {
     Ok(Group {
@@ -42,7 +43,9 @@ impl Layout for GroupLayout {
         let column = |c| Some(Location::Scalar(Scalar::Column(c)));
         match (attr.schema, attr.name, attr.sub) {
             (None, "id", None) => column("groups.id"),
-            (None, "displayName", None) => column("groups.display_name"),
+            (None, "displayName", None) => Some(Location::Scalar(Scalar::Folded(
+                "groups.display_name_normalized",
+            ))),
             (None, "members", _) => Some(Location::Elements(Elements::Relation {
                 from: "FROM group_members m JOIN users u ON u.id = m.user_id
                        WHERE m.group_id = groups.id",
@@ -200,6 +203,12 @@ impl GroupStore for SqlStore {
         now: UnixTime,
     ) -> StoreResult<Update> {
         let mut tx = self.write_transaction().await?;
+        let old_name: Option<String> =
+            sqlx::query_scalar("SELECT display_name FROM groups WHERE id = ?")
+                .bind(&group.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
         let done = sqlx::query(
             "UPDATE groups SET display_name = ?, display_name_normalized = ?, attributes = ?,
                                version = ?, updated_at = ?
@@ -217,6 +226,18 @@ impl GroupStore for SqlStore {
         .map_err(|e| conflict_or_backend(e, &format!("group {}", group.display_name)))?;
         if done.rows_affected() == 0 {
             return self.why_not_updated("groups", &group.id).await;
+        }
+        if old_name.as_deref() != Some(group.display_name.as_str()) {
+            // Every member shows the group's name in its `groups` attribute.
+            sqlx::query(
+                "UPDATE users SET version = version + 1, updated_at = ?
+                 WHERE id IN (SELECT user_id FROM group_members WHERE group_id = ?)",
+            )
+            .bind(now)
+            .bind(&group.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         }
         set_members(&mut tx, &group.id, &member_ids(group), now).await?;
         tx.commit().await.map_err(backend)?;

@@ -4,6 +4,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::filter::{common_location, Elements, Layout, Location, Scalar, Table};
+use super::groups::MEMBER_DISPLAY;
 use super::{backend, conflict_or_backend, SqlStore};
 use crate::store::query::{Attr, ListQuery, Page};
 use crate::store::*;
@@ -46,7 +47,9 @@ impl Layout for UserLayout {
         let column = |c| Some(Location::Scalar(Scalar::Column(c)));
         match (attr.schema, attr.name, attr.sub) {
             (None, "id", None) => column("users.id"),
-            (None, "userName", None) => column("users.username"),
+            (None, "userName", None) => Some(Location::Scalar(Scalar::Folded(
+                "users.username_normalized",
+            ))),
             (None, "active", None) => column("users.active"),
             (None, "groups", _) => Some(Location::Elements(Elements::Relation {
                 from: "FROM group_members m JOIN groups g ON g.id = m.group_id
@@ -138,6 +141,13 @@ impl UserStore for SqlStore {
         now: UnixTime,
     ) -> StoreResult<Update> {
         let mut tx = self.write_transaction().await?;
+        let old_display: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT {MEMBER_DISPLAY} FROM users u WHERE u.id = ?"
+        ))
+        .bind(&user.id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
         let done = sqlx::query(
             "UPDATE users SET username = ?, username_normalized = ?, password_hash = ?, active = ?,
                               attributes = ?, version = ?, updated_at = ?
@@ -157,6 +167,18 @@ impl UserStore for SqlStore {
         .map_err(|e| conflict_or_backend(e, &format!("user {}", user.username)))?;
         if done.rows_affected() == 0 {
             return self.why_not_updated("users", &user.id).await;
+        }
+        if old_display.as_deref() != Some(user.display_name()) {
+            // The user's groups show this name for the member.
+            sqlx::query(
+                "UPDATE groups SET version = version + 1, updated_at = ?
+                 WHERE id IN (SELECT group_id FROM group_members WHERE user_id = ?)",
+            )
+            .bind(now)
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         }
         if !user.active {
             end_access(&mut tx, &user.id, now).await?;
