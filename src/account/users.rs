@@ -23,18 +23,19 @@ pub enum CreateUserError {
     Other(#[from] Error),
 }
 
+/// The rules every user name follows, however the user is created (CLI, seed, SCIM).
+pub fn check_username(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 256 || name.trim() != name {
+        return Err("username must be 1 to 256 characters without surrounding spaces");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("username has control characters");
+    }
+    Ok(())
+}
+
 fn validate(user: &NewUser) -> Result<(), CreateUserError> {
-    let name = user.username.trim();
-    if name.is_empty() || name.len() > 256 || name != user.username {
-        return Err(CreateUserError::Invalid(
-            "username must be 1 to 256 characters without surrounding spaces".into(),
-        ));
-    }
-    if user.username.chars().any(char::is_control) {
-        return Err(CreateUserError::Invalid(
-            "username has control characters".into(),
-        ));
-    }
+    check_username(&user.username).map_err(|e| CreateUserError::Invalid(e.into()))?;
     if user.password.is_empty() {
         return Err(CreateUserError::Invalid(
             "password must not be empty".into(),

@@ -8,6 +8,7 @@ use super::location;
 use super::operations::ResourceKind;
 use super::representation::{meta, Projection};
 use super::schema::{ResourceType, ENTERPRISE_USER_SCHEMA, USER_SCHEMA, USER_TYPE};
+use crate::account::users;
 use crate::state::AppState;
 use crate::store::query::{ListQuery, Page};
 use crate::store::{Attributes, GroupRef, StoreResult, UnixTime, Update, User};
@@ -16,19 +17,6 @@ pub struct Users;
 
 fn invalid(detail: impl Into<String>) -> ScimError {
     ScimError::bad_request(ScimType::InvalidValue, detail)
-}
-
-/// The rules `tessera user create` applies, so SCIM cannot create names the CLI refuses.
-fn check_username(name: &str) -> ScimResult<()> {
-    if name.is_empty() || name.len() > 256 || name.trim() != name {
-        return Err(invalid(
-            "userName must be 1 to 256 characters without surrounding spaces",
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(invalid("userName has control characters"));
-    }
-    Ok(())
 }
 
 fn render_user(state: &AppState, user: &User, groups: &[&GroupRef]) -> Map<String, Value> {
@@ -119,7 +107,7 @@ impl ResourceKind for Users {
             Some(Value::String(name)) => name,
             _ => return Err(invalid("userName is required")),
         };
-        check_username(&username)?;
+        users::check_username(&username).map_err(invalid)?;
         let password_hash = match attributes.remove("password") {
             Some(Value::String(password)) if !password.is_empty() => {
                 Some(state.passwords.hash(password).await?)
