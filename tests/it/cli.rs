@@ -146,19 +146,8 @@ async fn cli_bootstraps_users_and_clients_that_a_running_server_uses() {
     // The running server sees both at once: the CLI user signs in to the CLI client.
     let rp = RelyingParty::discover(&server, "cli-app", Some(secret)).await;
     let (tokens, _) = sign_in(&server, &rp, &Browser::new(&server), "grace", &["profile"]).await;
-    let claims: serde_json::Value = {
-        use base64::Engine;
-        let id_token = openidconnect::TokenResponse::id_token(&tokens)
-            .unwrap()
-            .to_string();
-        let payload = id_token.split('.').nth(1).unwrap();
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let id_token = openidconnect::TokenResponse::id_token(&tokens).unwrap();
+    let claims = decode_segment(&id_token.to_string(), 1);
     assert_eq!(claims["sub"], user_id.trim());
 }
 

@@ -558,6 +558,11 @@ impl TestServer {
 }
 
 impl Scim {
+    /// The bearer token, for requests the helpers cannot shape.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     pub async fn call(
         &self,
         method: reqwest::Method,
@@ -653,4 +658,16 @@ impl ScimReply {
         assert_eq!(self.body["status"], status.as_u16().to_string());
         assert_eq!(self.body["scimType"].as_str(), scim_type, "{}", self.body);
     }
+}
+
+/// One base64url JSON segment of a JWT (0: the header, 1: the claims), read without verifying.
+pub fn decode_segment(jwt: &str, index: usize) -> serde_json::Value {
+    use base64::Engine;
+    let segment = jwt.split('.').nth(index).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(segment)
+            .unwrap(),
+    )
+    .unwrap()
 }

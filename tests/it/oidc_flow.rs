@@ -105,17 +105,6 @@ async fn the_access_token_is_an_rfc9068_jwt_signed_with_es256() {
     assert!(tokens.expires_in().is_some());
 }
 
-fn decode_segment(jwt: &str, index: usize) -> serde_json::Value {
-    use base64::Engine;
-    let segment = jwt.split('.').nth(index).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(segment)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 #[tokio::test]
 async fn public_client_uses_pkce_without_a_secret() {
     let server = TestServer::start().await;
