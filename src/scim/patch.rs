@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::error::{ScimError, ScimResult, ScimType};
 use super::filter::parse_path;
 use super::query::resolve_filter;
-use super::representation::{check_attribute, distinct};
+use super::representation::{check_attribute, distinct, object_entry};
 use super::schema::{AttrDef, Mutability, ResourceType};
 use crate::store::query::{Attr, AttrPath, CompValue, CompareOp, Filter};
 
@@ -210,10 +210,9 @@ fn apply_at(
     check_mutability(&target, op)?;
     let container = match target.extension {
         None => doc,
-        Some(urn) => match doc.entry(urn).or_insert_with(|| Value::Object(Map::new())) {
-            Value::Object(object) => object,
-            _ => return Err(invalid_path(format!("{urn} is not an object"))),
-        },
+        Some(urn) => {
+            object_entry(doc, urn).ok_or_else(|| invalid_path(format!("{urn} is not an object")))?
+        }
     };
     let name = target.def.name;
     match (&target.filter, target.sub, target.def.multi_valued) {

@@ -282,6 +282,18 @@ impl Projection {
     }
 }
 
+/// The object under `key` (an extension schema URN), created empty when missing; `None` when
+/// something else is stored there.
+pub fn object_entry<'a>(
+    parent: &'a mut Map<String, Value>,
+    key: &str,
+) -> Option<&'a mut Map<String, Value>> {
+    parent
+        .entry(key)
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+}
+
 /// The object holding `resolved`'s attribute: the resource, or its extension object.
 fn container<'a>(
     resolved: &Resolved,
@@ -328,12 +340,9 @@ fn copy_included(include: &[Resolved], from: &mut Map<String, Value>, to: &mut M
         };
         let target = match resolved.extension {
             None => &mut *to,
-            Some(extension) => match to
-                .entry(extension.id)
-                .or_insert_with(|| Value::Object(Map::new()))
-            {
-                Value::Object(object) => object,
-                _ => continue,
+            Some(extension) => match object_entry(to, extension.id) {
+                Some(object) => object,
+                None => continue,
             },
         };
         target.insert(name.to_string(), value);

@@ -261,22 +261,23 @@ fn compare(
             CompareOp::Ne => format!("({expr} IS NOT NULL)"),
             _ => format!("({expr} IS NULL)"),
         },
-        CompValue::Bool(b) => ordered(expr, op, Arg::Int(i64::from(*b)), args),
+        CompValue::Bool(b) => ordered(expr, op, "?", Arg::Int(i64::from(*b)), args),
         CompValue::Number(n) => {
             let arg = match n.as_i64() {
                 Some(i) => Arg::Int(i),
                 None => Arg::Real(n.as_f64().unwrap_or(f64::NAN)),
             };
-            ordered(expr, op, arg, args)
+            ordered(expr, op, "?", arg, args)
         }
         CompValue::String(s) => compare_text(expr, attr, op, s, args),
     }
 }
 
-fn ordered(expr: &str, op: CompareOp, arg: Arg, args: &mut Vec<Arg>) -> String {
+/// `expr op placeholder` for eq, ne and the ordering operators; `placeholder` binds `arg`.
+fn ordered(expr: &str, op: CompareOp, placeholder: &str, arg: Arg, args: &mut Vec<Arg>) -> String {
     args.push(arg);
     let sql_op = match op {
-        CompareOp::Ne => return format!("(NOT coalesce({expr} = ?, 0))"),
+        CompareOp::Ne => return format!("(NOT coalesce({expr} = {placeholder}, 0))"),
         CompareOp::Gt => ">",
         CompareOp::Ge => ">=",
         CompareOp::Lt => "<",
@@ -284,7 +285,7 @@ fn ordered(expr: &str, op: CompareOp, arg: Arg, args: &mut Vec<Arg>) -> String {
         // co/sw/ew are string operators; the SCIM layer refuses them for other types.
         _ => "=",
     };
-    format!("({expr} {sql_op} ?)")
+    format!("({expr} {sql_op} {placeholder})")
 }
 
 /// String comparison, folded to lower case unless the attribute is `caseExact` (RFC 7643 §2.2).
@@ -325,21 +326,7 @@ fn compare_text(
             bind(2);
             format!("(substr({x}, -length(?)) = {v})")
         }
-        CompareOp::Ne => {
-            bind(1);
-            format!("(NOT coalesce({x} = {v}, 0))")
-        }
-        _ => {
-            bind(1);
-            let sql_op = match op {
-                CompareOp::Gt => ">",
-                CompareOp::Ge => ">=",
-                CompareOp::Lt => "<",
-                CompareOp::Le => "<=",
-                _ => "=",
-            };
-            format!("({x} {sql_op} {v})")
-        }
+        _ => ordered(&x, op, &v, Arg::Text(value.to_string()), args),
     }
 }
 
