@@ -18,6 +18,7 @@ pub struct Config {
     pub bind: SocketAddr,
     pub store_backend: StoreBackend,
     pub database_url: String,
+    pub pool: crate::store::PoolSettings,
     pub redis_url: Option<String>,
     pub log_filter: String,
     pub log_json: bool,
@@ -57,6 +58,7 @@ impl Default for Config {
             bind: "127.0.0.1:8080".parse().expect("valid default address"),
             store_backend: StoreBackend::Sql,
             database_url: "sqlite://tessera.db?mode=rwc".into(),
+            pool: crate::store::PoolSettings::default(),
             redis_url: None,
             log_filter: "info".into(),
             log_json: false,
@@ -110,6 +112,29 @@ impl Config {
         if let Some(url) = var("DATABASE_URL") {
             config.database_url = url;
         }
+        if let Some(max) = var("DATABASE_MAX_CONNECTIONS") {
+            config.pool.max_connections = max.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                ConfigError(format!(
+                    "DATABASE_MAX_CONNECTIONS={max:?} is not a positive number"
+                ))
+            })?;
+        }
+        if let Some(seconds) = var("DATABASE_ACQUIRE_TIMEOUT_SECONDS") {
+            let seconds: u64 = seconds.parse().map_err(|_| {
+                ConfigError(format!(
+                    "DATABASE_ACQUIRE_TIMEOUT_SECONDS={seconds:?} is not a number of seconds"
+                ))
+            })?;
+            config.pool.acquire_timeout = Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = var("TESSERA_KEY_RELOAD_SECONDS") {
+            let seconds: u64 = seconds.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                ConfigError(format!(
+                    "TESSERA_KEY_RELOAD_SECONDS={seconds:?} is not a positive number of seconds"
+                ))
+            })?;
+            config.key_reload_interval = Duration::from_secs(seconds);
+        }
         config.redis_url = var("REDIS_URL");
         if let Some(filter) = var("TESSERA_LOG") {
             config.log_filter = filter;
@@ -133,9 +158,13 @@ impl Config {
     /// Normalises and checks the values that other code relies on.
     pub fn validate(&mut self) -> Result<(), ConfigError> {
         self.issuer = validate_issuer(&self.issuer)?;
-        if !self.database_url.starts_with("sqlite:") {
+        let known = ["sqlite:", "postgres:", "postgresql:"];
+        if !known
+            .iter()
+            .any(|scheme| self.database_url.starts_with(scheme))
+        {
             return Err(ConfigError(format!(
-                "DATABASE_URL must be sqlite://PATH?mode=rwc; got {:?}",
+                "DATABASE_URL must be sqlite://PATH?mode=rwc or postgres://…; got a {:?} URL",
                 self.database_url.split(':').next().unwrap_or_default()
             )));
         }

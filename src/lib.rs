@@ -41,7 +41,7 @@ pub struct App {
 
 /// Opens the store named by the configuration (running migrations).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let store = SqlStore::connect(&config.database_url)
+    let store = SqlStore::connect(&config.database_url, &config.pool)
         .await
         .with_context(|| "opening the database")?;
     Ok(Arc::new(store))

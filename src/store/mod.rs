@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use query::{ListQuery, Page};
 
-pub use sql::SqlStore;
+pub use sql::{PoolSettings, SqlStore};
 
 /// Unix time in seconds, the unit of every timestamp in the store.
 pub type UnixTime = i64;

@@ -24,7 +24,7 @@ fn fails_with_one_line(output: &Output, mentions: &str) {
 #[tokio::test]
 async fn cli_bootstraps_users_and_clients_that_a_running_server_uses() {
     let server = TestServer::start().await;
-    let db = server.db_path.clone();
+    let db = server.database_url.clone();
 
     let user_id = stdout(&run_cli(
         &db,
@@ -154,7 +154,7 @@ async fn cli_bootstraps_users_and_clients_that_a_running_server_uses() {
 #[test]
 fn password_stdin_strips_exactly_one_trailing_newline() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let db = crate::harness::test_database(dir.path());
     stdout(&run_cli(
         &db,
         &["user", "create", "--username", "nl", "--password-stdin"],
@@ -162,10 +162,9 @@ fn password_stdin_strips_exactly_one_trailing_newline() {
     ));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let store =
-            tessera::store::SqlStore::connect(&format!("sqlite://{}?mode=rwc", db.display()))
-                .await
-                .unwrap();
+        let store = tessera::store::SqlStore::connect(&db, &Default::default())
+            .await
+            .unwrap();
         let hasher = tessera::account::password::PasswordHasher::new(1);
         let ok = |pw: &str| tessera::account::users::authenticate(&store, &hasher, "nl", pw.into());
         assert!(

@@ -27,9 +27,20 @@ pub const REDIRECT_URI: &str = "https://rp.example/callback";
 pub struct TestServer {
     pub issuer: String,
     pub state: AppState,
-    pub db_path: std::path::PathBuf,
+    /// The server's own database: a SQLite file, or a fresh PostgreSQL database when the suite
+    /// runs with `TESSERA_TEST_DATABASE=postgres`.
+    pub database_url: String,
     rs_secret: tokio::sync::OnceCell<String>,
     _dir: tempfile::TempDir,
+}
+
+/// A new, empty database for one test server, on the backend the suite runs against.
+pub fn test_database(dir: &std::path::Path) -> String {
+    match std::env::var("TESSERA_TEST_DATABASE").as_deref() {
+        Ok("postgres") => crate::servers::postgres().database(),
+        Ok("sqlite") | Err(_) => format!("sqlite://{}?mode=rwc", dir.join("tessera.db").display()),
+        Ok(other) => panic!("TESSERA_TEST_DATABASE={other:?}: use sqlite or postgres"),
+    }
 }
 
 /// A non-following HTTP client: tests look at every redirect themselves.
@@ -48,13 +59,13 @@ impl TestServer {
     /// Starts a server whose configuration `adjust` may change (e.g. shorter lifetimes).
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db_path = dir.path().join("tessera.db");
+        let database_url = test_database(dir.path());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let mut config = Config {
             issuer: format!("http://{}", listener.local_addr().unwrap()),
-            database_url: format!("sqlite://{}?mode=rwc", db_path.display()),
+            database_url: database_url.clone(),
             ..Config::default()
         };
         adjust(&mut config);
@@ -68,7 +79,7 @@ impl TestServer {
         TestServer {
             issuer,
             state,
-            db_path,
+            database_url,
             rs_secret: tokio::sync::OnceCell::new(),
             _dir: dir,
         }
@@ -179,13 +190,18 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(server: &TestServer) -> Self {
+        Self::for_issuer(&server.issuer)
+    }
+
+    /// A browser for a server not started in this process.
+    pub fn for_issuer(issuer: &str) -> Self {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(Policy::none())
                 .cookie_store(true)
                 .build()
                 .expect("browser client"),
-            issuer: server.issuer.clone(),
+            issuer: issuer.to_string(),
         }
     }
 
@@ -445,15 +461,21 @@ pub async fn wait_past(seconds: u64) {
 impl TestServer {
     /// Rows in a table of the server's database file, read independently of the server.
     pub async fn count_rows(&self, table: &str) -> i64 {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", self.db_path.display()))
-            .await
-            .expect("open the test database");
+        let pool = self.database().await;
         let count = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(&pool)
             .await
             .expect("count rows");
         pool.close().await;
         count
+    }
+
+    /// A connection to the server's database, to look at what it stored.
+    pub async fn database(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.database_url)
+            .await
+            .expect("open the test database")
     }
 
     /// The secret of the resource server `rs`, a client_credentials client created on first use.
@@ -488,13 +510,10 @@ impl TestServer {
 }
 
 /// Runs the real `tessera` binary against the SQLite file `database`, with `stdin` as input.
-pub fn run_cli(database: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+pub fn run_cli(database_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(args)
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", database.display()),
-        )
+        .env("DATABASE_URL", database_url)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -512,7 +531,7 @@ pub fn run_cli(database: &std::path::Path, args: &[&str], stdin: &str) -> std::p
 impl TestServer {
     /// Runs the real `tessera` binary against this server's database, as an operator would.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        let output = run_cli(&self.db_path, args, "");
+        let output = run_cli(&self.database_url, args, "");
         assert!(
             output.status.success(),
             "{}",

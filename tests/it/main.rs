@@ -4,11 +4,14 @@
 mod authorize_errors;
 mod browser;
 mod cli;
+mod cluster;
 mod harness;
 mod login;
 mod mfa;
 mod oidc_flow;
+mod outage;
 mod scim;
+mod servers;
 mod sessions_and_keys;
 mod token_errors;
 mod token_lifecycle;

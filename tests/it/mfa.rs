@@ -127,9 +127,7 @@ async fn enrollment_shows_ten_single_use_recovery_codes_and_stores_the_seed_seal
     let (_, back) = browser.visit(&server.url("/account/mfa/totp")).await.page();
     assert!(back.contains("Your account"));
 
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", server.db_path.display()))
-        .await
-        .unwrap();
+    let pool = server.database().await;
     let sealed: String = sqlx::query_scalar("SELECT secret_sealed FROM user_totp")
         .fetch_one(&pool)
         .await

@@ -2,9 +2,10 @@
 
 use std::collections::BTreeSet;
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
+use super::dialect::Dialect;
 use super::filter::{common_location, Elements, Layout, Location, Scalar, Table};
 use super::users::{attributes_from_text, attributes_to_text};
 use super::{backend, conflict_or_backend, SqlStore};
@@ -13,11 +14,7 @@ use crate::store::*;
 
 const GROUP_COLUMNS: &str = "id, display_name, attributes, version, created_at, updated_at";
 
-/// A member's display name: the user's `displayName`, else the user name.
-pub(super) const MEMBER_DISPLAY: &str =
-    "coalesce(json_extract(u.attributes, '$.displayName'), u.username)";
-
-fn group_from_row(row: &SqliteRow) -> StoreResult<Group> {
+fn group_from_row(row: &AnyRow) -> StoreResult<Group> {
     Ok(Group {
         id: row.get("id"),
         display_name: row.get("display_name"),
@@ -49,9 +46,9 @@ impl Layout for GroupLayout {
             (None, "members", _) => Some(Location::Elements(Elements::Relation {
                 from: "FROM group_members m JOIN users u ON u.id = m.user_id
                        WHERE m.group_id = groups.id",
-                column: |sub| match sub {
+                column: |dialect, sub| match sub {
                     None | Some("value") => Some("m.user_id"),
-                    Some("display") => Some(MEMBER_DISPLAY),
+                    Some("display") => Some(dialect.member_display()),
                     _ => None,
                 },
             })),
@@ -60,22 +57,26 @@ impl Layout for GroupLayout {
     }
 }
 
-/// A JSON array of ids, bound as one argument and read back with `json_each`.
+/// A JSON array of ids, bound as one argument and read back with [`Dialect::json_list`].
 fn id_list<'a>(ids: impl IntoIterator<Item = &'a String>) -> String {
     serde_json::Value::from_iter(ids.into_iter().map(String::as_str)).to_string()
 }
 
 /// The members of these groups, in display order.
 async fn load_members(
-    executor: impl sqlx::SqliteExecutor<'_>,
+    executor: impl sqlx::AnyExecutor<'_>,
+    dialect: Dialect,
     groups: &mut [Group],
 ) -> StoreResult<()> {
     let ids = id_list(groups.iter().map(|g| &g.id));
     let rows = sqlx::query(&format!(
-        "SELECT m.group_id, m.user_id, {MEMBER_DISPLAY} AS display
+        "SELECT m.group_id, m.user_id, {} AS display
          FROM group_members m JOIN users u ON u.id = m.user_id
-         WHERE m.group_id IN (SELECT value FROM json_each(?))
-         ORDER BY display, m.user_id"
+         WHERE m.group_id IN (SELECT value FROM {})
+         ORDER BY {}, m.user_id",
+        dialect.member_display(),
+        dialect.json_list("$1"),
+        dialect.binary_order(dialect.member_display()),
     ))
     .bind(ids)
     .fetch_all(executor)
@@ -96,14 +97,16 @@ async fn load_members(
 /// Makes the group's members exactly `wanted`, and gives every user who joined or left a new
 /// version: their `groups` attribute changed.
 async fn set_members(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
+    dialect: Dialect,
     group_id: &str,
     wanted: &BTreeSet<String>,
     now: UnixTime,
 ) -> StoreResult<()> {
-    let missing: Option<String> = sqlx::query_scalar(
-        "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM users) LIMIT 1",
-    )
+    let missing: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT value FROM {} WHERE value NOT IN (SELECT id FROM users) LIMIT 1",
+        dialect.json_list("$1")
+    ))
     .bind(id_list(wanted))
     .fetch_optional(&mut **tx)
     .await
@@ -112,7 +115,7 @@ async fn set_members(
         return Err(StoreError::MissingReference(format!("user {missing}")));
     }
     let current: BTreeSet<String> =
-        sqlx::query_scalar("SELECT user_id FROM group_members WHERE group_id = ?")
+        sqlx::query_scalar("SELECT user_id FROM group_members WHERE group_id = $1")
             .bind(group_id)
             .fetch_all(&mut **tx)
             .await
@@ -121,28 +124,31 @@ async fn set_members(
             .collect();
     let left: Vec<&String> = current.difference(wanted).collect();
     let joined: Vec<&String> = wanted.difference(&current).collect();
+    let list = dialect.json_list("$2");
     for (statement, users) in [
         (
-            "DELETE FROM group_members
-             WHERE group_id = ? AND user_id IN (SELECT value FROM json_each(?))",
+            format!(
+                "DELETE FROM group_members
+                 WHERE group_id = $1 AND user_id IN (SELECT value FROM {list})"
+            ),
             &left,
         ),
         (
-            "INSERT INTO group_members (group_id, user_id) SELECT ?, value FROM json_each(?)",
+            format!("INSERT INTO group_members (group_id, user_id) SELECT $1, value FROM {list}"),
             &joined,
         ),
     ] {
-        sqlx::query(statement)
+        sqlx::query(&statement)
             .bind(group_id)
             .bind(id_list(users.iter().copied()))
             .execute(&mut **tx)
             .await
             .map_err(backend)?;
     }
-    sqlx::query(
-        "UPDATE users SET version = version + 1, updated_at = ?
-         WHERE id IN (SELECT value FROM json_each(?))",
-    )
+    sqlx::query(&format!(
+        "UPDATE users SET version = version + 1, updated_at = $1
+         WHERE id IN (SELECT value FROM {list})"
+    ))
     .bind(now)
     .bind(id_list(left.into_iter().chain(joined)))
     .execute(&mut **tx)
@@ -162,7 +168,7 @@ impl GroupStore for SqlStore {
         sqlx::query(
             "INSERT INTO groups (id, display_name, display_name_normalized, attributes, version,
                                  created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&group.id)
         .bind(&group.display_name)
@@ -174,14 +180,25 @@ impl GroupStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or_backend(e, &format!("group {}", group.display_name)))?;
-        set_members(&mut tx, &group.id, &member_ids(group), group.created_at).await?;
+        set_members(
+            &mut tx,
+            self.dialect,
+            &group.id,
+            &member_ids(group),
+            group.created_at,
+        )
+        .await?;
         tx.commit().await.map_err(backend)?;
         Ok(())
     }
 
     async fn group(&self, id: &str) -> StoreResult<Option<Group>> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let row = sqlx::query(&format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = ?"))
+        let mut tx = self
+            .pool
+            .begin_with(self.dialect.begin_snapshot())
+            .await
+            .map_err(backend)?;
+        let row = sqlx::query(&format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *tx)
             .await
@@ -190,7 +207,7 @@ impl GroupStore for SqlStore {
             return Ok(None);
         };
         let mut groups = [group_from_row(&row)?];
-        load_members(&mut *tx, &mut groups).await?;
+        load_members(&mut *tx, self.dialect, &mut groups).await?;
         tx.commit().await.map_err(backend)?;
         let [group] = groups;
         Ok(Some(group))
@@ -204,15 +221,15 @@ impl GroupStore for SqlStore {
     ) -> StoreResult<Update> {
         let mut tx = self.write_transaction().await?;
         let old_name: Option<String> =
-            sqlx::query_scalar("SELECT display_name FROM groups WHERE id = ?")
+            sqlx::query_scalar("SELECT display_name FROM groups WHERE id = $1")
                 .bind(&group.id)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(backend)?;
         let done = sqlx::query(
-            "UPDATE groups SET display_name = ?, display_name_normalized = ?, attributes = ?,
-                               version = ?, updated_at = ?
-             WHERE id = ? AND version = ?",
+            "UPDATE groups SET display_name = $1, display_name_normalized = $2, attributes = $3,
+                               version = $4, updated_at = $5
+             WHERE id = $6 AND version = $7",
         )
         .bind(&group.display_name)
         .bind(group.display_name.to_lowercase())
@@ -230,8 +247,8 @@ impl GroupStore for SqlStore {
         if old_name.as_deref() != Some(group.display_name.as_str()) {
             // Every member shows the group's name in its `groups` attribute.
             sqlx::query(
-                "UPDATE users SET version = version + 1, updated_at = ?
-                 WHERE id IN (SELECT user_id FROM group_members WHERE group_id = ?)",
+                "UPDATE users SET version = version + 1, updated_at = $1
+                 WHERE id IN (SELECT user_id FROM group_members WHERE group_id = $2)",
             )
             .bind(now)
             .bind(&group.id)
@@ -239,15 +256,15 @@ impl GroupStore for SqlStore {
             .await
             .map_err(backend)?;
         }
-        set_members(&mut tx, &group.id, &member_ids(group), now).await?;
+        set_members(&mut tx, self.dialect, &group.id, &member_ids(group), now).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Update::Done)
     }
 
     async fn delete_group(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
         let mut tx = self.write_transaction().await?;
-        set_members(&mut tx, id, &BTreeSet::new(), now).await?;
-        let done = sqlx::query("DELETE FROM groups WHERE id = ?")
+        set_members(&mut tx, self.dialect, id, &BTreeSet::new(), now).await?;
+        let done = sqlx::query("DELETE FROM groups WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await
@@ -265,7 +282,7 @@ impl GroupStore for SqlStore {
             .map(group_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         if members && !items.is_empty() {
-            load_members(&self.pool, &mut items).await?;
+            load_members(&self.pool, self.dialect, &mut items).await?;
         }
         Ok(Page { total, items })
     }

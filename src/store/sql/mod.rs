@@ -1,27 +1,46 @@
-//! SQL backend. Today SQLite, the embedded default; the queries are plain SQL so the PostgreSQL
-//! backend can share them.
+//! SQL backend: SQLite, the embedded default, and PostgreSQL for production, chosen by the URL.
+//! Both run the same statements through sqlx's `Any` driver; what they spell differently lives in
+//! [`dialect`].
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
 
 use super::*;
+use dialect::{numbered, Dialect};
 
+mod dialect;
 mod filter;
 mod groups;
 mod users;
 
 #[derive(Clone)]
 pub struct SqlStore {
-    pool: SqlitePool,
+    pool: AnyPool,
+    dialect: Dialect,
 }
 
-fn backend(err: sqlx::Error) -> StoreError {
+/// Connection pool settings (`DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECONDS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it fails with 503: short, so an outage
+    /// answers quickly instead of piling up requests.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(err))
 }
 
@@ -40,44 +59,75 @@ fn to_json(list: &[String]) -> String {
 }
 
 fn from_json(text: &str) -> StoreResult<Vec<String>> {
-    serde_json::from_str(text).map_err(|e| StoreError::Backend(Box::new(e)))
+    serde_json::from_str(text).map_err(backend)
 }
 
+/// A boolean column: PostgreSQL has a boolean type, SQLite stores 0 or 1.
+fn flag(row: &AnyRow, column: &str) -> StoreResult<bool> {
+    row.try_get::<bool, _>(column)
+        .or_else(|_| row.try_get::<i64, _>(column).map(|n| n != 0))
+        .map_err(backend)
+}
+
+/// SQLite settings applied to every new connection. WAL lets readers run beside the one writer;
+/// NORMAL sync is durable across process crashes, which is what WAL mode is designed for.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+];
+
 impl SqlStore {
-    /// Opens the database at `url` (`sqlite://PATH?mode=rwc`) and runs pending migrations.
-    pub async fn connect(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(backend)?
-            // WAL lets readers run beside the one writer; NORMAL sync is durable across
-            // process crashes, which is what WAL mode is designed for.
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+    /// Opens the database at `url` (`sqlite://PATH?mode=rwc` or `postgres://…`) and runs pending
+    /// migrations. On PostgreSQL, sqlx holds an advisory lock while migrating, so instances
+    /// starting together apply each migration once.
+    pub async fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StoreError::Unsupported(
+                "DATABASE_URL must start with sqlite: or postgres:".into(),
+            ));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        for pragma in SQLITE_PRAGMAS {
+                            conn.execute(pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
             .await
             .map_err(backend)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        Ok(SqlStore { pool })
+        let migrator = match dialect {
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.run(&pool).await.map_err(backend)?;
+        Ok(SqlStore { pool, dialect })
     }
 
-    /// A transaction that takes the write lock up front, so concurrent writers queue instead of
-    /// failing on a lock upgrade.
-    async fn write_transaction(&self) -> StoreResult<sqlx::Transaction<'_, sqlx::Sqlite>> {
+    /// A transaction that will write (see [`Dialect::begin_write`]).
+    async fn write_transaction(&self) -> StoreResult<sqlx::Transaction<'_, sqlx::Any>> {
         self.pool
-            .begin_with("BEGIN IMMEDIATE")
+            .begin_with(self.dialect.begin_write())
             .await
             .map_err(backend)
     }
 
     /// Why a conditional update of a versioned row changed nothing.
     async fn why_not_updated(&self, table: &str, id: &str) -> StoreResult<Update> {
-        let exists = sqlx::query(&format!("SELECT 1 FROM {table} WHERE id = ?"))
+        let exists = sqlx::query(&format!("SELECT 1 FROM {table} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -96,26 +146,34 @@ impl SqlStore {
         table: &str,
         columns: &str,
         query: &query::ListQuery,
-    ) -> StoreResult<(u64, Vec<sqlx::sqlite::SqliteRow>)> {
+    ) -> StoreResult<(u64, Vec<AnyRow>)> {
         let unqueryable = || StoreError::Unsupported("that attribute cannot be queried".into());
         let filter = match &query.filter {
-            Some(f) => filter::where_clause::<L>(f).ok_or_else(unqueryable)?,
+            Some(f) => filter::where_clause::<L>(self.dialect, f).ok_or_else(unqueryable)?,
             None => filter::Sql {
-                text: "1".into(),
+                text: "TRUE".into(),
                 args: Vec::new(),
             },
         };
-        let order = filter::order_by::<L>(query.sort.as_ref(), &format!("{table}.id"))
-            .ok_or_else(unqueryable)?;
+        let order =
+            filter::order_by::<L>(self.dialect, query.sort.as_ref(), &format!("{table}.id"))
+                .ok_or_else(unqueryable)?;
         let arguments = |extra: &[filter::Arg]| {
-            let mut args = SqliteArguments::default();
+            let mut args = AnyArguments::default();
             for arg in filter.args.iter().chain(extra) {
                 arg.add_to(&mut args);
             }
             args
         };
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let count_sql = format!("SELECT count(*) FROM {table} WHERE {}", filter.text);
+        let mut tx = self
+            .pool
+            .begin_with(self.dialect.begin_snapshot())
+            .await
+            .map_err(backend)?;
+        let count_sql = numbered(&format!(
+            "SELECT count(*) FROM {table} WHERE {}",
+            filter.text
+        ));
         let total: i64 = sqlx::query_scalar_with(&count_sql, arguments(&[]))
             .fetch_one(&mut *tx)
             .await
@@ -123,10 +181,10 @@ impl SqlStore {
         let rows = if query.count == 0 {
             Vec::new()
         } else {
-            let page_sql = format!(
+            let page_sql = numbered(&format!(
                 "SELECT {columns} FROM {table} WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
                 filter.text, order.text
-            );
+            ));
             let mut extra = order.args.clone();
             extra.push(filter::Arg::Int(
                 i64::try_from(query.count).unwrap_or(i64::MAX),
@@ -150,7 +208,7 @@ impl ClientStore for SqlStore {
             "INSERT INTO clients (client_id, secret_hash, redirect_uris, post_logout_redirect_uris,
                                   grant_types, scope, id_token_signed_response_alg, require_mfa,
                                   skip_consent, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&client.client_id)
         .bind(&client.secret_hash)
@@ -172,7 +230,7 @@ impl ClientStore for SqlStore {
         let Some(row) = sqlx::query(
             "SELECT client_id, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types,
                     scope, id_token_signed_response_alg, require_mfa, skip_consent
-             FROM clients WHERE client_id = ?",
+             FROM clients WHERE client_id = $1",
         )
         .bind(client_id)
         .fetch_optional(&self.pool)
@@ -189,8 +247,8 @@ impl ClientStore for SqlStore {
             grant_types: from_json(row.get("grant_types"))?,
             scope: row.get("scope"),
             id_token_signed_response_alg: row.get("id_token_signed_response_alg"),
-            require_mfa: row.get("require_mfa"),
-            skip_consent: row.get("skip_consent"),
+            require_mfa: flag(&row, "require_mfa")?,
+            skip_consent: flag(&row, "skip_consent")?,
         }))
     }
 }
@@ -198,7 +256,7 @@ impl ClientStore for SqlStore {
 #[async_trait]
 impl ConsentStore for SqlStore {
     async fn granted_scope(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
-        sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")
+        sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2")
             .bind(user_id)
             .bind(client_id)
             .fetch_optional(&self.pool)
@@ -214,7 +272,7 @@ impl ConsentStore for SqlStore {
         now: UnixTime,
     ) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO consents (user_id, client_id, scope, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope,
                                                            updated_at = excluded.updated_at",
         )
@@ -236,7 +294,7 @@ impl CodeStore for SqlStore {
             "INSERT INTO auth_codes (code_hash, grant_id, client_id, user_id, redirect_uri, scope,
                                      nonce, code_challenge, session_id, auth_time, acr, amr,
                                      expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(code_hash)
         .bind(&code.grant_id)
@@ -260,8 +318,8 @@ impl CodeStore for SqlStore {
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption> {
         // One statement marks and returns the code, so two concurrent redemptions cannot both win.
         let redeemed = sqlx::query(
-            "UPDATE auth_codes SET consumed_at = ?1
-             WHERE code_hash = ?2 AND consumed_at IS NULL AND expires_at > ?1
+            "UPDATE auth_codes SET consumed_at = $1
+             WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1
              RETURNING grant_id, client_id, user_id, redirect_uri, scope, nonce, code_challenge,
                        session_id, auth_time, acr, amr, expires_at",
         )
@@ -287,7 +345,7 @@ impl CodeStore for SqlStore {
             })));
         }
         let replayed: Option<String> = sqlx::query_scalar(
-            "SELECT grant_id FROM auth_codes WHERE code_hash = ? AND consumed_at IS NOT NULL",
+            "SELECT grant_id FROM auth_codes WHERE code_hash = $1 AND consumed_at IS NOT NULL",
         )
         .bind(code_hash)
         .fetch_optional(&self.pool)
@@ -306,7 +364,7 @@ impl TokenStore for SqlStore {
         sqlx::query(
             "INSERT INTO tokens (token_hash, jti, grant_id, client_id, user_id, scope, mfa_verified,
                                  acr, amr, auth_time, issued_at, expires_at, revoked_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL)",
         )
         .bind(&token.token_hash)
         .bind(&token.jti)
@@ -330,7 +388,7 @@ impl TokenStore for SqlStore {
         let Some(row) = sqlx::query(
             "SELECT token_hash, jti, grant_id, client_id, user_id, scope, mfa_verified, acr, amr,
                     auth_time, issued_at, expires_at, revoked_at IS NOT NULL AS revoked
-             FROM tokens WHERE token_hash = ?",
+             FROM tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -346,23 +404,25 @@ impl TokenStore for SqlStore {
             client_id: row.get("client_id"),
             user_id: row.get("user_id"),
             scope: row.get("scope"),
-            mfa_verified: row.get("mfa_verified"),
+            mfa_verified: flag(&row, "mfa_verified")?,
             acr: row.get("acr"),
             amr: from_json(row.get("amr"))?,
             auth_time: row.get("auth_time"),
             issued_at: row.get("issued_at"),
             expires_at: row.get("expires_at"),
-            revoked: row.get("revoked"),
+            revoked: flag(&row, "revoked")?,
         }))
     }
 
     async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()> {
-        sqlx::query("UPDATE tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL")
-            .bind(now)
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 
@@ -370,10 +430,10 @@ impl TokenStore for SqlStore {
         let mut tx = self.write_transaction().await?;
         let mut revoked = 0;
         for statement in [
-            "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
-            "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+            "UPDATE tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
             // An unredeemed code of the grant dies too; redeeming it later counts as a replay.
-            "UPDATE auth_codes SET consumed_at = ? WHERE grant_id = ? AND consumed_at IS NULL",
+            "UPDATE auth_codes SET consumed_at = $1 WHERE grant_id = $2 AND consumed_at IS NULL",
         ] {
             let done = sqlx::query(statement)
                 .bind(now)
@@ -389,13 +449,13 @@ impl TokenStore for SqlStore {
 }
 
 async fn insert_refresh(
-    executor: impl sqlx::SqliteExecutor<'_>,
+    executor: impl sqlx::AnyExecutor<'_>,
     token: &RefreshTokenRecord,
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, session_id,
                                      auth_time, acr, amr, issued_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&token.token_hash)
     .bind(&token.family_id)
@@ -425,7 +485,7 @@ impl RefreshTokenStore for SqlStore {
             "SELECT token_hash, family_id, client_id, user_id, scope, session_id, auth_time, acr, amr,
                     issued_at, expires_at, rotated_at, replaced_by, grace_used,
                     revoked_at IS NOT NULL AS revoked
-             FROM refresh_tokens WHERE token_hash = ?",
+             FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -448,8 +508,8 @@ impl RefreshTokenStore for SqlStore {
             expires_at: row.get("expires_at"),
             rotated_at: row.get("rotated_at"),
             replaced_by: row.get("replaced_by"),
-            grace_used: row.get("grace_used"),
-            revoked: row.get("revoked"),
+            grace_used: flag(&row, "grace_used")?,
+            revoked: flag(&row, "revoked")?,
         }))
     }
 
@@ -462,8 +522,8 @@ impl RefreshTokenStore for SqlStore {
         // The conditional UPDATE is the claim: of concurrent rotations only one matches a row.
         let mut tx = self.write_transaction().await?;
         let claimed = sqlx::query(
-            "UPDATE refresh_tokens SET rotated_at = ?1, replaced_by = ?2
-             WHERE token_hash = ?3 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?1",
+            "UPDATE refresh_tokens SET rotated_at = $1, replaced_by = $2
+             WHERE token_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
         )
         .bind(now)
         .bind(&new.token_hash)
@@ -488,8 +548,8 @@ impl RefreshTokenStore for SqlStore {
     ) -> StoreResult<Rotation> {
         let mut tx = self.write_transaction().await?;
         let successor: Option<String> = sqlx::query_scalar(
-            "UPDATE refresh_tokens SET grace_used = 1
-             WHERE token_hash = ?1 AND grace_used = 0 AND revoked_at IS NULL AND rotated_at >= ?2
+            "UPDATE refresh_tokens SET grace_used = TRUE
+             WHERE token_hash = $1 AND grace_used = FALSE AND revoked_at IS NULL AND rotated_at >= $2
                AND replaced_by IN (SELECT token_hash FROM refresh_tokens
                                    WHERE rotated_at IS NULL AND revoked_at IS NULL)
              RETURNING replaced_by",
@@ -502,13 +562,13 @@ impl RefreshTokenStore for SqlStore {
         let Some(successor) = successor else {
             return Ok(Rotation::Lost);
         };
-        sqlx::query("UPDATE refresh_tokens SET revoked_at = ? WHERE token_hash = ?")
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE token_hash = $2")
             .bind(now)
             .bind(&successor)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        sqlx::query("UPDATE refresh_tokens SET replaced_by = ? WHERE token_hash = ?")
+        sqlx::query("UPDATE refresh_tokens SET replaced_by = $1 WHERE token_hash = $2")
             .bind(&new.token_hash)
             .bind(old_hash)
             .execute(&mut *tx)
@@ -528,7 +588,7 @@ impl RefreshTokenStore for SqlStore {
     ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO refresh_token_reuse (family_id, client_id, user_id, detected_at)
-             VALUES (?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(family_id)
         .bind(client_id)
@@ -542,8 +602,8 @@ impl RefreshTokenStore for SqlStore {
 
     async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>> {
         sqlx::query_scalar(
-            "SELECT family_id FROM refresh_tokens WHERE session_id = ?1
-             UNION SELECT grant_id FROM auth_codes WHERE session_id = ?1",
+            "SELECT family_id FROM refresh_tokens WHERE session_id = $1
+             UNION SELECT grant_id FROM auth_codes WHERE session_id = $1",
         )
         .bind(session_id)
         .fetch_all(&self.pool)
@@ -557,15 +617,18 @@ impl MfaStore for SqlStore {
     async fn totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>> {
         let row = sqlx::query(
             "SELECT secret_sealed, confirmed, last_used_step, failures, failures_since
-             FROM user_totp WHERE user_id = ?",
+             FROM user_totp WHERE user_id = $1",
         )
         .bind(user_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        Ok(row.map(|row| TotpRecord {
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(TotpRecord {
             secret_sealed: row.get("secret_sealed"),
-            confirmed: row.get("confirmed"),
+            confirmed: flag(&row, "confirmed")?,
             last_used_step: row.get("last_used_step"),
             failures: row.get::<i64, _>("failures") as u32,
             failures_since: row.get("failures_since"),
@@ -579,9 +642,9 @@ impl MfaStore for SqlStore {
         now: UnixTime,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
-            "INSERT INTO user_totp (user_id, secret_sealed, created_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (user_id) DO UPDATE SET secret_sealed = ?2, created_at = ?3
-             WHERE user_totp.confirmed = 0",
+            "INSERT INTO user_totp (user_id, secret_sealed, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET secret_sealed = $2, created_at = $3
+             WHERE user_totp.confirmed = FALSE",
         )
         .bind(user_id)
         .bind(secret_sealed)
@@ -600,8 +663,8 @@ impl MfaStore for SqlStore {
     ) -> StoreResult<bool> {
         let mut tx = self.write_transaction().await?;
         let confirmed = sqlx::query(
-            "UPDATE user_totp SET confirmed = 1, last_used_step = ?, failures = 0
-             WHERE user_id = ? AND confirmed = 0",
+            "UPDATE user_totp SET confirmed = TRUE, last_used_step = $1, failures = 0
+             WHERE user_id = $2 AND confirmed = FALSE",
         )
         .bind(step)
         .bind(user_id)
@@ -611,13 +674,13 @@ impl MfaStore for SqlStore {
         if confirmed.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
         for hash in recovery_code_hashes {
-            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)")
+            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
                 .bind(user_id)
                 .bind(hash)
                 .execute(&mut *tx)
@@ -630,8 +693,8 @@ impl MfaStore for SqlStore {
 
     async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
         let done = sqlx::query(
-            "UPDATE user_totp SET last_used_step = ?1, failures = 0
-             WHERE user_id = ?2 AND confirmed = 1 AND last_used_step < ?1",
+            "UPDATE user_totp SET last_used_step = $1, failures = 0
+             WHERE user_id = $2 AND confirmed = TRUE AND last_used_step < $1",
         )
         .bind(step)
         .bind(user_id)
@@ -642,7 +705,7 @@ impl MfaStore for SqlStore {
     }
 
     async fn use_recovery_code(&self, user_id: &str, code_hash: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM recovery_codes WHERE user_id = ? AND code_hash = ?")
+        let done = sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2")
             .bind(user_id)
             .bind(code_hash)
             .execute(&self.pool)
@@ -659,9 +722,9 @@ impl MfaStore for SqlStore {
     ) -> StoreResult<u32> {
         let failures: Option<i64> = sqlx::query_scalar(
             "UPDATE user_totp SET
-                 failures = CASE WHEN failures_since < ?2 THEN 1 ELSE failures + 1 END,
-                 failures_since = CASE WHEN failures_since < ?2 THEN ?1 ELSE failures_since END
-             WHERE user_id = ?3
+                 failures = CASE WHEN failures_since < $2 THEN 1 ELSE failures + 1 END,
+                 failures_since = CASE WHEN failures_since < $2 THEN $1 ELSE failures_since END
+             WHERE user_id = $3
              RETURNING failures",
         )
         .bind(now)
@@ -675,12 +738,12 @@ impl MfaStore for SqlStore {
 
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
         let mut tx = self.write_transaction().await?;
-        let deleted = sqlx::query("DELETE FROM user_totp WHERE user_id = ?")
+        let deleted = sqlx::query("DELETE FROM user_totp WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await
@@ -701,22 +764,22 @@ impl Purge for SqlStore {
         let statements = [
             (
                 "DELETE FROM auth_codes WHERE code_hash IN
-              (SELECT code_hash FROM auth_codes WHERE expires_at < ? LIMIT ?)",
+              (SELECT code_hash FROM auth_codes WHERE expires_at < $1 LIMIT $2)",
                 codes_expired_before,
             ),
             (
                 "DELETE FROM tokens WHERE token_hash IN
-              (SELECT token_hash FROM tokens WHERE expires_at < ? LIMIT ?)",
+              (SELECT token_hash FROM tokens WHERE expires_at < $1 LIMIT $2)",
                 now,
             ),
             (
                 "DELETE FROM refresh_tokens WHERE token_hash IN
-              (SELECT token_hash FROM refresh_tokens WHERE expires_at < ? LIMIT ?)",
+              (SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)",
                 now,
             ),
             (
                 "DELETE FROM artifacts WHERE (kind, id_hash) IN
-              (SELECT kind, id_hash FROM artifacts WHERE expires_at < ? LIMIT ?)",
+              (SELECT kind, id_hash FROM artifacts WHERE expires_at < $1 LIMIT $2)",
                 now,
             ),
         ];
@@ -724,7 +787,7 @@ impl Purge for SqlStore {
         for (statement, before) in statements {
             let done = sqlx::query(statement)
                 .bind(before)
-                .bind(batch)
+                .bind(i64::from(batch))
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
@@ -746,7 +809,7 @@ impl ArtifactStore for SqlStore {
     ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO artifacts (kind, id_hash, user_id, payload, expires_at)
-             VALUES (?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (kind, id_hash) DO UPDATE SET user_id = excluded.user_id,
                                                        payload = excluded.payload,
                                                        expires_at = excluded.expires_at",
@@ -769,7 +832,7 @@ impl ArtifactStore for SqlStore {
         now: UnixTime,
     ) -> StoreResult<Option<String>> {
         sqlx::query_scalar(
-            "SELECT payload FROM artifacts WHERE kind = ? AND id_hash = ? AND expires_at > ?",
+            "SELECT payload FROM artifacts WHERE kind = $1 AND id_hash = $2 AND expires_at > $3",
         )
         .bind(kind.as_str())
         .bind(id_hash)
@@ -780,7 +843,7 @@ impl ArtifactStore for SqlStore {
     }
 
     async fn delete_artifact(&self, kind: ArtifactKind, id_hash: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM artifacts WHERE kind = ? AND id_hash = ?")
+        let done = sqlx::query("DELETE FROM artifacts WHERE kind = $1 AND id_hash = $2")
             .bind(kind.as_str())
             .bind(id_hash)
             .execute(&self.pool)
@@ -793,9 +856,10 @@ impl ArtifactStore for SqlStore {
 #[async_trait]
 impl KeyStore for SqlStore {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        let rows = sqlx::query(
-            "SELECT kid, alg, private_pem, created_at FROM signing_keys ORDER BY rowid",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT kid, alg, private_pem, created_at FROM signing_keys ORDER BY {}",
+            self.dialect.insertion_order()
+        ))
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
@@ -812,7 +876,7 @@ impl KeyStore for SqlStore {
 
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_pem, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO signing_keys (kid, alg, private_pem, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(&key.kid)
         .bind(&key.alg)
@@ -825,7 +889,7 @@ impl KeyStore for SqlStore {
     }
 
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM signing_keys WHERE kid = ?")
+        sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
             .bind(kid)
             .execute(&self.pool)
             .await

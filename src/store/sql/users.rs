@@ -1,11 +1,10 @@
 //! Users: the OIDC subject and the SCIM `User` resource (RFC 7643 §4.1).
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use super::filter::{common_location, Elements, Layout, Location, Scalar, Table};
-use super::groups::MEMBER_DISPLAY;
-use super::{backend, conflict_or_backend, SqlStore};
+use super::{backend, conflict_or_backend, flag, SqlStore};
 use crate::store::query::{Attr, ListQuery, Page};
 use crate::store::*;
 
@@ -13,19 +12,19 @@ const USER_COLUMNS: &str =
     "id, username, password_hash, active, attributes, version, created_at, updated_at";
 
 pub(super) fn attributes_from_text(text: &str) -> StoreResult<Attributes> {
-    serde_json::from_str(text).map_err(|e| StoreError::Backend(Box::new(e)))
+    serde_json::from_str(text).map_err(backend)
 }
 
 pub(super) fn attributes_to_text(attributes: &Attributes) -> String {
     serde_json::Value::Object(attributes.clone()).to_string()
 }
 
-fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
+fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     Ok(User {
         id: row.get("id"),
         username: row.get("username"),
         password_hash: row.get("password_hash"),
-        active: row.get("active"),
+        active: flag(row, "active")?,
         attributes: attributes_from_text(row.get("attributes"))?,
         version: row.get("version"),
         created_at: row.get("created_at"),
@@ -54,7 +53,7 @@ impl Layout for UserLayout {
             (None, "groups", _) => Some(Location::Elements(Elements::Relation {
                 from: "FROM group_members m JOIN groups g ON g.id = m.group_id
                        WHERE m.user_id = users.id",
-                column: |sub| match sub {
+                column: |_, sub| match sub {
                     None | Some("value") => Some("g.id"),
                     Some("display") => Some("g.display_name"),
                     _ => None,
@@ -67,14 +66,14 @@ impl Layout for UserLayout {
 
 /// Ends everything a user holds: tokens, refresh tokens, unredeemed codes and sessions.
 async fn end_access(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     user_id: &str,
     now: UnixTime,
 ) -> StoreResult<()> {
     for statement in [
-        "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-        "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-        "UPDATE auth_codes SET consumed_at = ? WHERE user_id = ? AND consumed_at IS NULL",
+        "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        "UPDATE auth_codes SET consumed_at = $1 WHERE user_id = $2 AND consumed_at IS NULL",
     ] {
         sqlx::query(statement)
             .bind(now)
@@ -83,7 +82,7 @@ async fn end_access(
             .await
             .map_err(backend)?;
     }
-    sqlx::query("DELETE FROM artifacts WHERE user_id = ?")
+    sqlx::query("DELETE FROM artifacts WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut **tx)
         .await
@@ -97,7 +96,7 @@ impl UserStore for SqlStore {
         sqlx::query(
             "INSERT INTO users (id, username, username_normalized, password_hash, active,
                                 attributes, version, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&user.id)
         .bind(&user.username)
@@ -115,7 +114,7 @@ impl UserStore for SqlStore {
     }
 
     async fn user(&self, id: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -125,7 +124,7 @@ impl UserStore for SqlStore {
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE username_normalized = ?"
+            "SELECT {USER_COLUMNS} FROM users WHERE username_normalized = $1"
         ))
         .bind(username.to_lowercase())
         .fetch_optional(&self.pool)
@@ -142,16 +141,17 @@ impl UserStore for SqlStore {
     ) -> StoreResult<Update> {
         let mut tx = self.write_transaction().await?;
         let old_display: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT {MEMBER_DISPLAY} FROM users u WHERE u.id = ?"
+            "SELECT {} FROM users u WHERE u.id = $1",
+            self.dialect.member_display()
         ))
         .bind(&user.id)
         .fetch_optional(&mut *tx)
         .await
         .map_err(backend)?;
         let done = sqlx::query(
-            "UPDATE users SET username = ?, username_normalized = ?, password_hash = ?, active = ?,
-                              attributes = ?, version = ?, updated_at = ?
-             WHERE id = ? AND version = ?",
+            "UPDATE users SET username = $1, username_normalized = $2, password_hash = $3, active = $4,
+                              attributes = $5, version = $6, updated_at = $7
+             WHERE id = $8 AND version = $9",
         )
         .bind(&user.username)
         .bind(user.username.to_lowercase())
@@ -171,8 +171,8 @@ impl UserStore for SqlStore {
         if old_display.as_deref() != Some(user.display_name()) {
             // The user's groups show this name for the member.
             sqlx::query(
-                "UPDATE groups SET version = version + 1, updated_at = ?
-                 WHERE id IN (SELECT group_id FROM group_members WHERE user_id = ?)",
+                "UPDATE groups SET version = version + 1, updated_at = $1
+                 WHERE id IN (SELECT group_id FROM group_members WHERE user_id = $2)",
             )
             .bind(now)
             .bind(&user.id)
@@ -192,15 +192,15 @@ impl UserStore for SqlStore {
         end_access(&mut tx, id, now).await?;
         // The user's groups lose a member: their representation changes.
         sqlx::query(
-            "UPDATE groups SET version = version + 1, updated_at = ?
-             WHERE id IN (SELECT group_id FROM group_members WHERE user_id = ?)",
+            "UPDATE groups SET version = version + 1, updated_at = $1
+             WHERE id IN (SELECT group_id FROM group_members WHERE user_id = $2)",
         )
         .bind(now)
         .bind(id)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        let done = sqlx::query("DELETE FROM users WHERE id = ?")
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await
@@ -218,13 +218,15 @@ impl UserStore for SqlStore {
     }
 
     async fn memberships(&self, user_ids: &[String]) -> StoreResult<Vec<GroupRef>> {
-        let ids = serde_json::to_string(user_ids).map_err(|e| StoreError::Backend(Box::new(e)))?;
-        let rows = sqlx::query(
+        let ids = serde_json::to_string(user_ids).map_err(backend)?;
+        let rows = sqlx::query(&format!(
             "SELECT m.user_id, g.id, g.display_name
              FROM group_members m JOIN groups g ON g.id = m.group_id
-             WHERE m.user_id IN (SELECT value FROM json_each(?))
-             ORDER BY g.display_name, g.id",
-        )
+             WHERE m.user_id IN (SELECT value FROM {})
+             ORDER BY {}, g.id",
+            self.dialect.json_list("$1"),
+            self.dialect.binary_order("g.display_name")
+        ))
         .bind(ids)
         .fetch_all(&self.pool)
         .await

@@ -1,0 +1,269 @@
+//! Several Tessera processes behind one load balancer: two real `tessera serve` processes on
+//! different ports share one PostgreSQL database, and any request may land on either.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use openidconnect::PkceCodeChallenge;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::harness::{decode_segment, http_client, run_cli, Browser, Landing, REDIRECT_URI};
+use crate::servers;
+
+/// One `tessera serve` process, killed when dropped.
+struct Instance {
+    base: String,
+    child: Child,
+}
+
+impl Instance {
+    /// Starts `tessera serve` on a free port of 127.0.0.1, answering for the shared `issuer`.
+    fn spawn(database_url: &str, issuer: &str, port: u16) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("TESSERA_ISSUER", issuer)
+            .env("TESSERA_BIND", format!("127.0.0.1:{port}"))
+            .env("TESSERA_KEY_RELOAD_SECONDS", "1")
+            .env("TESSERA_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start tessera serve");
+        Instance {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = http_client().get(self.url("/readyz")).send().await {
+                if response.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never became ready",
+                self.base
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn jwks(&self) -> Value {
+        http_client()
+            .get(self.url("/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Posts a form to this instance's `path` (token, revocation, introspection) as the client.
+    async fn post(&self, path: &str, secret: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let response = http_client()
+            .post(self.url(path))
+            .basic_auth("web", Some(secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits until both instances publish the same key set containing `kid`.
+async fn wait_for_same_jwks(a: &Instance, b: &Instance, kid: Option<&str>) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (ja, jb) = (a.jwks().await, b.jwks().await);
+        if ja == jb && kid.is_none_or(|kid| kids(&ja).iter().any(|k| k == kid)) {
+            return ja;
+        }
+        assert!(Instant::now() < deadline, "JWKS differ: {ja} / {jb}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Signs in on instance A through the login page; returns the authorization code and verifier.
+async fn authorize_on(a: &Instance, browser: &Browser) -> (String, String) {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut url = url::Url::parse(&a.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "web")
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("scope", "openid offline_access")
+        .append_pair("state", "s")
+        .append_pair("nonce", "n")
+        .append_pair("code_challenge", challenge.as_str())
+        .append_pair("code_challenge_method", "S256");
+    let mut landing = browser.visit(url.as_str()).await;
+    if let Landing::Page { body, .. } = &landing {
+        landing = browser.log_in(body, "ada").await;
+    }
+    let redirect = landing.left();
+    let code = crate::harness::query(&redirect)["code"].clone();
+    (code, verifier.secret().clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_share_codes_tokens_and_keys() {
+    let database = servers::postgres().database();
+    let (port_a, port_b) = (free_port(), free_port());
+    // Behind a load balancer every instance answers for the one public issuer.
+    let issuer = format!("http://127.0.0.1:{port_a}");
+    // Both start at once on an empty database: the migration lock lets one migrate.
+    let a = Instance::spawn(&database, &issuer, port_a);
+    let b = Instance::spawn(&database, &issuer, port_b);
+    a.wait_ready().await;
+    b.wait_ready().await;
+
+    let created = run_cli(
+        &database,
+        &["user", "create", "--username", "ada", "--password-stdin"],
+        &format!("{}\n", crate::harness::PASSWORD),
+    );
+    assert!(created.status.success());
+    let client = run_cli(
+        &database,
+        &[
+            "client",
+            "create",
+            "--client-id",
+            "web",
+            "--redirect-uri",
+            REDIRECT_URI,
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "refresh_token",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "openid offline_access",
+            "--skip-consent",
+            "--json",
+        ],
+        "",
+    );
+    let client: Value = serde_json::from_slice(&client.stdout).unwrap();
+    let secret = client["client_secret"].as_str().unwrap().to_string();
+
+    // Keys generated by either instance at start-up end up published by both.
+    let jwks = wait_for_same_jwks(&a, &b, None).await;
+
+    // Authorize on A, redeem the code on B.
+    let browser = Browser::for_issuer(&issuer);
+    let (code, verifier) = authorize_on(&a, &browser).await;
+    let (status, tokens) = b
+        .post(
+            "/token",
+            &secret,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let id_token_kid = decode_segment(tokens["id_token"].as_str().unwrap(), 0)["kid"].clone();
+    assert!(kids(&jwks).contains(&id_token_kid.as_str().unwrap().to_string()));
+    // Refresh on A; presenting the old refresh token again on B is reuse and kills the family.
+    let first = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
+    let (status, rotated) = a.post("/token", &secret, &first).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let (status, reuse) = b.post("/token", &secret, &first).await;
+    assert_eq!(
+        (status, reuse["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let second = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rotated["refresh_token"].as_str().unwrap()),
+    ];
+    let (status, _) = a.post("/token", &secret, &second).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the family died with the reuse"
+    );
+
+    // Revoke on A, and B sees it.
+    let (code, verifier) = authorize_on(&a, &browser).await;
+    let (_, tokens) = a
+        .post(
+            "/token",
+            &secret,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let (_, live) = b.post("/introspect", &secret, &[("token", access)]).await;
+    assert_eq!(live["active"], true);
+    let (status, _) = a.post("/revoke", &secret, &[("token", access)]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, revoked) = b.post("/introspect", &secret, &[("token", access)]).await;
+    assert_eq!(revoked["active"], false);
+
+    // A key rotation by the CLI reaches both instances, and new tokens are signed with it.
+    let rotated = run_cli(&database, &["keys", "rotate"], "");
+    let rotated = String::from_utf8(rotated.stdout).unwrap();
+    let new_es256 = rotated
+        .lines()
+        .find_map(|line| line.strip_prefix("ES256 "))
+        .expect("the CLI prints the new ES256 key")
+        .to_string();
+    wait_for_same_jwks(&a, &b, Some(&new_es256)).await;
+    let (status, issued) = b
+        .post("/token", &secret, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{issued}");
+    let header = decode_segment(issued["access_token"].as_str().unwrap(), 0);
+    assert_eq!(header["kid"], new_es256.as_str());
+}
