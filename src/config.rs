@@ -20,6 +20,8 @@ pub struct Config {
     pub database_url: String,
     pub pool: crate::store::PoolSettings,
     pub redis_url: Option<String>,
+    /// `TESSERA_SEED_FILE`: users and clients applied at start-up ([`crate::seed`]).
+    pub seed_file: Option<String>,
     pub log_filter: String,
     pub log_json: bool,
     pub access_token_ttl: Duration,
@@ -60,6 +62,7 @@ impl Default for Config {
             database_url: "sqlite://tessera.db?mode=rwc".into(),
             pool: crate::store::PoolSettings::default(),
             redis_url: None,
+            seed_file: None,
             log_filter: "info".into(),
             log_json: false,
             access_token_ttl: Duration::from_secs(600),
@@ -136,6 +139,7 @@ impl Config {
             config.key_reload_interval = Duration::from_secs(seconds);
         }
         config.redis_url = var("REDIS_URL");
+        config.seed_file = var("TESSERA_SEED_FILE");
         if let Some(filter) = var("TESSERA_LOG") {
             config.log_filter = filter;
         }
@@ -173,11 +177,6 @@ impl Config {
                 "TESSERA_ENCRYPTION_KEY is required unless the issuer is a loopback http URL \
                  (development); generate one with: head -c 32 /dev/urandom | base64"
                     .into(),
-            ));
-        }
-        if self.store_backend != StoreBackend::Sql {
-            return Err(ConfigError(
-                "only STORE_BACKEND=sql is available in this build".into(),
             ));
         }
         Ok(())

@@ -14,6 +14,7 @@ pub mod oidc;
 pub mod scim;
 pub mod sealing;
 pub mod secret;
+pub mod seed;
 pub mod state;
 pub mod store;
 pub mod tasks;
@@ -28,9 +29,10 @@ use tokio::net::TcpListener;
 pub use config::Config;
 
 use crate::account::password::PasswordHasher;
+use crate::config::StoreBackend;
 use crate::keys::KeyRing;
 use crate::state::{AppState, Inner};
-use crate::store::{SqlStore, Store};
+use crate::store::{HybridStore, MemoryStore, RedisStore, SqlStore, Store};
 
 /// A server bound to its address, not yet serving.
 pub struct App {
@@ -41,10 +43,25 @@ pub struct App {
 
 /// Opens the store named by the configuration (running migrations).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let store = SqlStore::connect(&config.database_url, &config.pool)
-        .await
-        .with_context(|| "opening the database")?;
-    Ok(Arc::new(store))
+    Ok(match config.store_backend {
+        StoreBackend::Sql => Arc::new(
+            SqlStore::connect(&config.database_url, &config.pool)
+                .await
+                .context("opening the database")?,
+        ),
+        StoreBackend::Memory => Arc::new(MemoryStore::new()),
+        StoreBackend::Hybrid => {
+            let shared = match &config.redis_url {
+                Some(url) => Some(
+                    RedisStore::connect(url, "tessera:")
+                        .await
+                        .context("connecting to Redis")?,
+                ),
+                None => None,
+            };
+            Arc::new(HybridStore::new(MemoryStore::new(), shared))
+        }
+    })
 }
 
 /// Binds `config.bind` and prepares the server.
@@ -58,6 +75,12 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 /// Prepares the server on an already bound listener (tests bind port 0 first to learn the issuer).
 pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<App> {
     let store = open_store(&config).await?;
+    let passwords = PasswordHasher::for_this_machine();
+    if let Some(path) = &config.seed_file {
+        seed::apply_file(store.as_ref(), &passwords, path)
+            .await
+            .with_context(|| format!("applying the seed file {path}"))?;
+    }
     let longest_ttl = config.longest_token_ttl().as_secs() as i64;
     let keys = KeyRing::load_or_generate(store.as_ref(), longest_ttl)
         .await
@@ -69,7 +92,7 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
         config,
         store,
         keys: arc_swap::ArcSwap::from_pointee(keys),
-        passwords: PasswordHasher::for_this_machine(),
+        passwords,
         sealer,
         discovery_json: discovery_json.into(),
     });

@@ -44,8 +44,8 @@ fn validate(user: &NewUser) -> Result<(), CreateUserError> {
     Ok(())
 }
 
-/// The SCIM form (RFC 7643 §4.1) of the profile the CLI takes.
-fn scim_attributes(new: &NewUser) -> Attributes {
+/// The SCIM form (RFC 7643 §4.1) of the profile the CLI and the seed file take.
+pub fn scim_attributes(new: &NewUser) -> Attributes {
     let mut attributes = Attributes::new();
     let mut name = Attributes::new();
     for (key, value) in [

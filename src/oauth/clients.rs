@@ -124,6 +124,22 @@ pub async fn register(
     }
 }
 
+/// Validates and stores a client with the secret its operator chose (the seed file), replacing a
+/// client of the same id.
+pub async fn put(
+    store: &dyn Store,
+    reg: ClientRegistration,
+    secret: Option<&str>,
+) -> Result<Client, RegistrationError> {
+    let mut client = build(reg)?;
+    client.secret_hash = secret.map(secret::hash);
+    store
+        .put_client(&client)
+        .await
+        .map_err(RegistrationError::Store)?;
+    Ok(client)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,10 @@
 //! Every secret handed to a store is already hashed ([`crate::secret::SecretHash`]): a store never
 //! sees a code, token or session id in clear.
 
+mod hybrid;
+mod memory;
 pub mod query;
+mod redis;
 mod sql;
 
 use async_trait::async_trait;
@@ -13,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use query::{ListQuery, Page};
 
+pub use hybrid::HybridStore;
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
 pub use sql::{PoolSettings, SqlStore};
 
 /// Unix time in seconds, the unit of every timestamp in the store.
@@ -312,6 +318,8 @@ pub trait GroupStore {
 pub trait ClientStore {
     /// Fails with [`StoreError::Conflict`] when the client id is taken.
     async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    /// Inserts the client, or replaces the one with its id (declarative bootstrap).
+    async fn put_client(&self, client: &Client) -> StoreResult<()>;
     async fn client(&self, client_id: &str) -> StoreResult<Option<Client>>;
 }
 

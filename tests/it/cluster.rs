@@ -1,5 +1,6 @@
 //! Several Tessera processes behind one load balancer: two real `tessera serve` processes on
-//! different ports share one PostgreSQL database, and any request may land on either.
+//! different ports share one PostgreSQL database (or, on the hybrid backend, one Redis), and any
+//! request may land on either.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -8,21 +9,26 @@ use openidconnect::PkceCodeChallenge;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::harness::{decode_segment, http_client, run_cli, Browser, Landing, REDIRECT_URI};
+use crate::harness::{decode_segment, http_client, Browser, Landing, PASSWORD, REDIRECT_URI};
 use crate::servers;
 
-/// One `tessera serve` process, killed when dropped.
-struct Instance {
-    base: String,
-    child: Child,
+/// The configuration every process of one deployment shares: instances and the CLI alike.
+struct Deployment {
+    env: Vec<(&'static str, String)>,
 }
 
-impl Instance {
-    /// Starts `tessera serve` on a free port of 127.0.0.1, answering for the shared `issuer`.
-    fn spawn(database_url: &str, issuer: &str, port: u16) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+impl Deployment {
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// Starts `tessera serve` on `port` of 127.0.0.1, answering for the shared `issuer`.
+    fn spawn(&self, issuer: &str, port: u16) -> Instance {
+        let child = self
+            .command()
             .arg("serve")
-            .env("DATABASE_URL", database_url)
             .env("TESSERA_ISSUER", issuer)
             .env("TESSERA_BIND", format!("127.0.0.1:{port}"))
             .env("TESSERA_KEY_RELOAD_SECONDS", "1")
@@ -36,6 +42,47 @@ impl Instance {
         }
     }
 
+    /// Runs the CLI with `stdin`; returns its standard output.
+    fn cli(&self, args: &[&str], stdin: &str) -> String {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run the CLI");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "tessera {args:?} failed");
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Two instances behind one public issuer, started at once, both ready.
+    async fn start_two(&self) -> (Instance, Instance) {
+        let (port_a, port_b) = (free_port(), free_port());
+        // Behind a load balancer every instance answers for the one public issuer.
+        let issuer = format!("http://127.0.0.1:{port_a}");
+        let a = self.spawn(&issuer, port_a);
+        let b = self.spawn(&issuer, port_b);
+        a.wait_ready().await;
+        b.wait_ready().await;
+        (a, b)
+    }
+}
+
+/// One `tessera serve` process, killed when dropped.
+struct Instance {
+    base: String,
+    child: Child,
+}
+
+impl Instance {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -144,24 +191,16 @@ async fn authorize_on(a: &Instance, browser: &Browser) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_postgres_share_codes_tokens_and_keys() {
-    let database = servers::postgres().database();
-    let (port_a, port_b) = (free_port(), free_port());
-    // Behind a load balancer every instance answers for the one public issuer.
-    let issuer = format!("http://127.0.0.1:{port_a}");
+    let deployment = Deployment {
+        env: vec![("DATABASE_URL", servers::postgres().database())],
+    };
     // Both start at once on an empty database: the migration lock lets one migrate.
-    let a = Instance::spawn(&database, &issuer, port_a);
-    let b = Instance::spawn(&database, &issuer, port_b);
-    a.wait_ready().await;
-    b.wait_ready().await;
-
-    let created = run_cli(
-        &database,
+    let (a, b) = deployment.start_two().await;
+    deployment.cli(
         &["user", "create", "--username", "ada", "--password-stdin"],
-        &format!("{}\n", crate::harness::PASSWORD),
+        &format!("{PASSWORD}\n"),
     );
-    assert!(created.status.success());
-    let client = run_cli(
-        &database,
+    let client = deployment.cli(
         &[
             "client",
             "create",
@@ -182,19 +221,65 @@ async fn two_instances_on_one_postgres_share_codes_tokens_and_keys() {
         ],
         "",
     );
-    let client: Value = serde_json::from_slice(&client.stdout).unwrap();
-    let secret = client["client_secret"].as_str().unwrap().to_string();
+    let client: Value = serde_json::from_str(&client).unwrap();
+    let secret = client["client_secret"].as_str().unwrap();
+    instances_share_everything(&deployment, &a, &b, secret).await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hybrid_instances_on_one_redis_share_codes_tokens_and_keys() {
+    let redis = servers::Redis::new();
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.toml");
+    let secret = "a-client-secret-of-at-least-32-characters";
+    std::fs::write(
+        &seed,
+        format!(
+            r#"
+[[users]]
+username = "ada"
+password = "{PASSWORD}"
+email = "ada@example.com"
+
+[[clients]]
+client_id = "web"
+client_secret = "{secret}"
+redirect_uris = ["{REDIRECT_URI}"]
+grant_types = ["authorization_code", "refresh_token", "client_credentials"]
+scope = "openid offline_access"
+skip_consent = true
+"#
+        ),
+    )
+    .unwrap();
+    let deployment = Deployment {
+        env: vec![
+            ("STORE_BACKEND", "hybrid".into()),
+            ("REDIS_URL", redis.url()),
+            ("TESSERA_SEED_FILE", seed.display().to_string()),
+        ],
+    };
+    let (a, b) = deployment.start_two().await;
+    instances_share_everything(&deployment, &a, &b, secret).await;
+}
+
+/// Any request may land on either instance: what one issues or revokes, the other honours.
+async fn instances_share_everything(
+    deployment: &Deployment,
+    a: &Instance,
+    b: &Instance,
+    secret: &str,
+) {
     // Keys generated by either instance at start-up end up published by both.
-    let jwks = wait_for_same_jwks(&a, &b, None).await;
+    let jwks = wait_for_same_jwks(a, b, None).await;
 
     // Authorize on A, redeem the code on B.
-    let browser = Browser::for_issuer(&issuer);
-    let (code, verifier) = authorize_on(&a, &browser).await;
+    let browser = Browser::for_issuer(&a.base);
+    let (code, verifier) = authorize_on(a, &browser).await;
     let (status, tokens) = b
         .post(
             "/token",
-            &secret,
+            secret,
             &[
                 ("grant_type", "authorization_code"),
                 ("code", &code),
@@ -211,9 +296,9 @@ async fn two_instances_on_one_postgres_share_codes_tokens_and_keys() {
         ("grant_type", "refresh_token"),
         ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
     ];
-    let (status, rotated) = a.post("/token", &secret, &first).await;
+    let (status, rotated) = a.post("/token", secret, &first).await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
-    let (status, reuse) = b.post("/token", &secret, &first).await;
+    let (status, reuse) = b.post("/token", secret, &first).await;
     assert_eq!(
         (status, reuse["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
@@ -222,7 +307,7 @@ async fn two_instances_on_one_postgres_share_codes_tokens_and_keys() {
         ("grant_type", "refresh_token"),
         ("refresh_token", rotated["refresh_token"].as_str().unwrap()),
     ];
-    let (status, _) = a.post("/token", &secret, &second).await;
+    let (status, _) = a.post("/token", secret, &second).await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,
@@ -230,11 +315,11 @@ async fn two_instances_on_one_postgres_share_codes_tokens_and_keys() {
     );
 
     // Revoke on A, and B sees it.
-    let (code, verifier) = authorize_on(&a, &browser).await;
+    let (code, verifier) = authorize_on(a, &browser).await;
     let (_, tokens) = a
         .post(
             "/token",
-            &secret,
+            secret,
             &[
                 ("grant_type", "authorization_code"),
                 ("code", &code),
@@ -244,24 +329,23 @@ async fn two_instances_on_one_postgres_share_codes_tokens_and_keys() {
         )
         .await;
     let access = tokens["access_token"].as_str().unwrap();
-    let (_, live) = b.post("/introspect", &secret, &[("token", access)]).await;
+    let (_, live) = b.post("/introspect", secret, &[("token", access)]).await;
     assert_eq!(live["active"], true);
-    let (status, _) = a.post("/revoke", &secret, &[("token", access)]).await;
+    let (status, _) = a.post("/revoke", secret, &[("token", access)]).await;
     assert_eq!(status, StatusCode::OK);
-    let (_, revoked) = b.post("/introspect", &secret, &[("token", access)]).await;
+    let (_, revoked) = b.post("/introspect", secret, &[("token", access)]).await;
     assert_eq!(revoked["active"], false);
 
     // A key rotation by the CLI reaches both instances, and new tokens are signed with it.
-    let rotated = run_cli(&database, &["keys", "rotate"], "");
-    let rotated = String::from_utf8(rotated.stdout).unwrap();
+    let rotated = deployment.cli(&["keys", "rotate"], "");
     let new_es256 = rotated
         .lines()
         .find_map(|line| line.strip_prefix("ES256 "))
         .expect("the CLI prints the new ES256 key")
         .to_string();
-    wait_for_same_jwks(&a, &b, Some(&new_es256)).await;
+    wait_for_same_jwks(a, b, Some(&new_es256)).await;
     let (status, issued) = b
-        .post("/token", &secret, &[("grant_type", "client_credentials")])
+        .post("/token", secret, &[("grant_type", "client_credentials")])
         .await;
     assert_eq!(status, StatusCode::OK, "{issued}");
     let header = decode_segment(issued["access_token"].as_str().unwrap(), 0);

@@ -201,29 +201,48 @@ impl SqlStore {
     }
 }
 
-#[async_trait]
-impl ClientStore for SqlStore {
-    async fn insert_client(&self, client: &Client) -> StoreResult<()> {
-        sqlx::query(
+impl SqlStore {
+    /// Writes a client; `on_conflict` says what a taken client id does.
+    async fn write_client(&self, client: &Client, on_conflict: &str) -> Result<(), sqlx::Error> {
+        let statement = format!(
             "INSERT INTO clients (client_id, secret_hash, redirect_uris, post_logout_redirect_uris,
                                   grant_types, scope, id_token_signed_response_alg, require_mfa,
                                   skip_consent, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&client.client_id)
-        .bind(&client.secret_hash)
-        .bind(to_json(&client.redirect_uris))
-        .bind(to_json(&client.post_logout_redirect_uris))
-        .bind(to_json(&client.grant_types))
-        .bind(&client.scope)
-        .bind(&client.id_token_signed_response_alg)
-        .bind(client.require_mfa)
-        .bind(client.skip_consent)
-        .bind(crate::clock::now())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict_or_backend(e, &format!("client {}", client.client_id)))?;
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) {on_conflict}"
+        );
+        sqlx::query(&statement)
+            .bind(&client.client_id)
+            .bind(&client.secret_hash)
+            .bind(to_json(&client.redirect_uris))
+            .bind(to_json(&client.post_logout_redirect_uris))
+            .bind(to_json(&client.grant_types))
+            .bind(&client.scope)
+            .bind(&client.id_token_signed_response_alg)
+            .bind(client.require_mfa)
+            .bind(client.skip_consent)
+            .bind(crate::clock::now())
+            .execute(&self.pool)
+            .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ClientStore for SqlStore {
+    async fn insert_client(&self, client: &Client) -> StoreResult<()> {
+        self.write_client(client, "")
+            .await
+            .map_err(|e| conflict_or_backend(e, &format!("client {}", client.client_id)))
+    }
+
+    async fn put_client(&self, client: &Client) -> StoreResult<()> {
+        let replace = "ON CONFLICT (client_id) DO UPDATE SET
+            secret_hash = excluded.secret_hash, redirect_uris = excluded.redirect_uris,
+            post_logout_redirect_uris = excluded.post_logout_redirect_uris,
+            grant_types = excluded.grant_types, scope = excluded.scope,
+            id_token_signed_response_alg = excluded.id_token_signed_response_alg,
+            require_mfa = excluded.require_mfa, skip_consent = excluded.skip_consent";
+        self.write_client(client, replace).await.map_err(backend)
     }
 
     async fn client(&self, client_id: &str) -> StoreResult<Option<Client>> {

@@ -1,0 +1,363 @@
+//! The hybrid backend (the seed's behaviour): users, groups, clients, consents and MFA live in this
+//! process's memory and are lost when it stops; codes, tokens, refresh tokens, sessions and signing
+//! keys live in Redis when `REDIS_URL` is set, so every instance sees them, and in memory otherwise.
+//! Declare users and clients in the seed file (`TESSERA_SEED_FILE`), which every instance applies at
+//! start-up.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::query::{ListQuery, Page};
+use super::*;
+
+/// What the hybrid backend keeps in its shared half.
+trait Shared:
+    CodeStore + TokenStore + RefreshTokenStore + ArtifactStore + KeyStore + Purge + Send + Sync
+{
+}
+
+impl<T> Shared for T where
+    T: CodeStore + TokenStore + RefreshTokenStore + ArtifactStore + KeyStore + Purge + Send + Sync
+{
+}
+
+pub struct HybridStore {
+    memory: Arc<MemoryStore>,
+    /// Redis when configured, else the same memory.
+    shared: Arc<dyn Shared>,
+    redis: Option<Arc<RedisStore>>,
+}
+
+impl HybridStore {
+    pub fn new(memory: MemoryStore, redis: Option<RedisStore>) -> Self {
+        let memory = Arc::new(memory);
+        let redis = redis.map(Arc::new);
+        let shared: Arc<dyn Shared> = match &redis {
+            Some(redis) => redis.clone(),
+            None => memory.clone(),
+        };
+        HybridStore {
+            memory,
+            shared,
+            redis,
+        }
+    }
+
+    /// A deactivated or deleted user's tokens, codes and sessions end on every instance (the
+    /// memory half ends its own copies in `update_user` / `delete_user`).
+    async fn end_shared_access(&self, user_id: &str, now: UnixTime) -> StoreResult<()> {
+        match &self.redis {
+            Some(redis) => redis.end_user_access(user_id, now).await,
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl UserStore for HybridStore {
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        self.memory.insert_user(user).await
+    }
+
+    async fn user(&self, id: &str) -> StoreResult<Option<User>> {
+        self.memory.user(id).await
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        self.memory.user_by_username(username).await
+    }
+
+    async fn update_user(
+        &self,
+        user: &User,
+        expected_version: i64,
+        now: UnixTime,
+    ) -> StoreResult<Update> {
+        let outcome = self.memory.update_user(user, expected_version, now).await?;
+        if outcome == Update::Done && !user.active {
+            self.end_shared_access(&user.id, now).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn delete_user(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        let deleted = self.memory.delete_user(id, now).await?;
+        self.end_shared_access(id, now).await?;
+        Ok(deleted)
+    }
+
+    async fn list_users(&self, query: &ListQuery) -> StoreResult<Page<User>> {
+        self.memory.list_users(query).await
+    }
+
+    async fn memberships(&self, user_ids: &[String]) -> StoreResult<Vec<GroupRef>> {
+        self.memory.memberships(user_ids).await
+    }
+}
+
+#[async_trait]
+impl GroupStore for HybridStore {
+    async fn insert_group(&self, group: &Group) -> StoreResult<()> {
+        self.memory.insert_group(group).await
+    }
+
+    async fn group(&self, id: &str) -> StoreResult<Option<Group>> {
+        self.memory.group(id).await
+    }
+
+    async fn update_group(
+        &self,
+        group: &Group,
+        expected_version: i64,
+        now: UnixTime,
+    ) -> StoreResult<Update> {
+        self.memory.update_group(group, expected_version, now).await
+    }
+
+    async fn delete_group(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        self.memory.delete_group(id, now).await
+    }
+
+    async fn list_groups(&self, query: &ListQuery, members: bool) -> StoreResult<Page<Group>> {
+        self.memory.list_groups(query, members).await
+    }
+}
+
+#[async_trait]
+impl ClientStore for HybridStore {
+    async fn insert_client(&self, client: &Client) -> StoreResult<()> {
+        self.memory.insert_client(client).await
+    }
+
+    async fn put_client(&self, client: &Client) -> StoreResult<()> {
+        self.memory.put_client(client).await
+    }
+
+    async fn client(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        self.memory.client(client_id).await
+    }
+}
+
+#[async_trait]
+impl ConsentStore for HybridStore {
+    async fn granted_scope(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
+        self.memory.granted_scope(user_id, client_id).await
+    }
+
+    async fn record_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        self.memory
+            .record_consent(user_id, client_id, scope, now)
+            .await
+    }
+}
+
+#[async_trait]
+impl MfaStore for HybridStore {
+    async fn totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>> {
+        self.memory.totp(user_id).await
+    }
+
+    async fn put_pending_totp(
+        &self,
+        user_id: &str,
+        secret_sealed: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        self.memory
+            .put_pending_totp(user_id, secret_sealed, now)
+            .await
+    }
+
+    async fn confirm_totp(
+        &self,
+        user_id: &str,
+        step: i64,
+        recovery_code_hashes: &[String],
+    ) -> StoreResult<bool> {
+        self.memory
+            .confirm_totp(user_id, step, recovery_code_hashes)
+            .await
+    }
+
+    async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
+        self.memory.use_totp_step(user_id, step).await
+    }
+
+    async fn use_recovery_code(&self, user_id: &str, code_hash: &str) -> StoreResult<bool> {
+        self.memory.use_recovery_code(user_id, code_hash).await
+    }
+
+    async fn record_mfa_failure(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+        window_start: UnixTime,
+    ) -> StoreResult<u32> {
+        self.memory
+            .record_mfa_failure(user_id, now, window_start)
+            .await
+    }
+
+    async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
+        self.memory.delete_mfa(user_id).await
+    }
+}
+
+#[async_trait]
+impl CodeStore for HybridStore {
+    async fn insert_code(&self, code_hash: &str, code: &AuthCode) -> StoreResult<()> {
+        self.shared.insert_code(code_hash, code).await
+    }
+
+    async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption> {
+        self.shared.redeem_code(code_hash, now).await
+    }
+}
+
+#[async_trait]
+impl TokenStore for HybridStore {
+    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        self.shared.insert_token(token).await
+    }
+
+    async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        self.shared.token_by_hash(token_hash).await
+    }
+
+    async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()> {
+        self.shared.revoke_token(token_hash, now).await
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
+        self.shared.revoke_grant(grant_id, now).await
+    }
+}
+
+#[async_trait]
+impl RefreshTokenStore for HybridStore {
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()> {
+        self.shared.insert_refresh_token(token).await
+    }
+
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
+        self.shared.refresh_token(token_hash).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: UnixTime,
+    ) -> StoreResult<Rotation> {
+        self.shared.rotate_refresh_token(old_hash, new, now).await
+    }
+
+    async fn replace_successor(
+        &self,
+        old_hash: &str,
+        rotated_since: UnixTime,
+        new: &RefreshTokenRecord,
+        now: UnixTime,
+    ) -> StoreResult<Rotation> {
+        self.shared
+            .replace_successor(old_hash, rotated_since, new, now)
+            .await
+    }
+
+    async fn record_refresh_reuse(
+        &self,
+        family_id: &str,
+        client_id: &str,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        self.shared
+            .record_refresh_reuse(family_id, client_id, user_id, now)
+            .await
+    }
+
+    async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>> {
+        self.shared.grants_of_session(session_id).await
+    }
+}
+
+#[async_trait]
+impl ArtifactStore for HybridStore {
+    async fn put_artifact(
+        &self,
+        kind: ArtifactKind,
+        id_hash: &str,
+        user_id: Option<&str>,
+        payload: &str,
+        expires_at: UnixTime,
+    ) -> StoreResult<()> {
+        self.shared
+            .put_artifact(kind, id_hash, user_id, payload, expires_at)
+            .await
+    }
+
+    async fn artifact(
+        &self,
+        kind: ArtifactKind,
+        id_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<String>> {
+        self.shared.artifact(kind, id_hash, now).await
+    }
+
+    async fn delete_artifact(&self, kind: ArtifactKind, id_hash: &str) -> StoreResult<bool> {
+        self.shared.delete_artifact(kind, id_hash).await
+    }
+}
+
+#[async_trait]
+impl KeyStore for HybridStore {
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        self.shared.signing_keys().await
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        self.shared.insert_signing_key(key).await
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
+        self.shared.delete_signing_key(kid).await
+    }
+}
+#[async_trait]
+impl Purge for HybridStore {
+    async fn purge_expired(
+        &self,
+        now: UnixTime,
+        codes_expired_before: UnixTime,
+        batch: u32,
+    ) -> StoreResult<u64> {
+        let mut purged = self
+            .memory
+            .purge_expired(now, codes_expired_before, batch)
+            .await?;
+        if let Some(redis) = &self.redis {
+            purged += redis
+                .purge_expired(now, codes_expired_before, batch)
+                .await?;
+        }
+        Ok(purged)
+    }
+}
+
+#[async_trait]
+impl Store for HybridStore {
+    async fn ping(&self) -> StoreResult<()> {
+        match &self.redis {
+            Some(redis) => redis.ping().await,
+            None => Ok(()),
+        }
+    }
+}
