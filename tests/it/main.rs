@@ -14,6 +14,6 @@ mod scim;
 mod seed;
 mod servers;
 mod sessions_and_keys;
-//mod store_suite;
+mod store_suite;
 mod token_errors;
 mod token_lifecycle;
