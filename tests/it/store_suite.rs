@@ -86,7 +86,10 @@ async fn hybrid_store() -> (Arc<dyn Store>, ()) {
     let redis = RedisStore::connect(&crate::servers::redis().url(), &prefix)
         .await
         .expect("connect to Redis");
-    (Arc::new(HybridStore::new(MemoryStore::new(), Some(redis))), ())
+    (
+        Arc::new(HybridStore::new(MemoryStore::new(), Some(redis))),
+        (),
+    )
 }
 
 /// A SQLite store in its own temp dir (the guard).
