@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tessera::account::password::PasswordHasher;
 use tessera::account::users::{self, NewUser};
+use tessera::config::StoreBackend;
 use tessera::oauth::clients::{self, ClientRegistration};
 use tessera::Config;
 
@@ -140,6 +141,18 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
+/// Users and clients written by the CLI must land where the servers read them: on the memory and
+/// hybrid backends they live in each server's own memory, out of this process's reach.
+fn refuse_without_shared_users(config: &Config) -> anyhow::Result<()> {
+    match config.store_backend {
+        StoreBackend::Sql => Ok(()),
+        StoreBackend::Hybrid | StoreBackend::Memory => anyhow::bail!(
+            "on the hybrid and memory backends users and clients live in each server's memory; \
+             declare them in TESSERA_SEED_FILE instead"
+        ),
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     init_logging(&config, matches!(cli.command, Command::Serve));
@@ -154,6 +167,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::Create(args)) => {
+            refuse_without_shared_users(&config)?;
             let store = tessera::open_store(&config).await?;
             let new = NewUser {
                 username: args.username,
@@ -168,6 +182,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::ResetMfa { username }) => {
+            refuse_without_shared_users(&config)?;
             let store = tessera::open_store(&config).await?;
             let user = store
                 .user_by_username(&username)
@@ -181,6 +196,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Client(ClientCommand::Create(args)) => {
+            refuse_without_shared_users(&config)?;
             let store = tessera::open_store(&config).await?;
             let registration = ClientRegistration {
                 client_id: args.client_id,

@@ -174,3 +174,22 @@ fn password_stdin_strips_exactly_one_trailing_newline() {
         assert!(ok("pw").await.unwrap().is_none());
     });
 }
+
+#[test]
+fn the_cli_refuses_to_create_users_or_clients_on_backends_that_keep_them_in_server_memory() {
+    for backend in ["memory", "hybrid"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args([
+                "client",
+                "create",
+                "--client-id",
+                "svc",
+                "--grant",
+                "client_credentials",
+            ])
+            .env("STORE_BACKEND", backend)
+            .output()
+            .unwrap();
+        fails_with_one_line(&output, "TESSERA_SEED_FILE");
+    }
+}

@@ -115,6 +115,19 @@ impl Instance {
             .unwrap()
     }
 
+    /// Exchanges an authorization code here; the exchange must succeed.
+    async fn redeem(&self, secret: &str, code: &str, verifier: &str) -> Value {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", verifier),
+        ];
+        let (status, tokens) = self.post("/token", secret, &form).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        tokens
+    }
+
     /// Posts a form to this instance's `path` (token, revocation, introspection) as the client.
     async fn post(&self, path: &str, secret: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
         let response = http_client()
@@ -276,19 +289,7 @@ async fn instances_share_everything(
     // Authorize on A, redeem the code on B.
     let browser = Browser::for_issuer(&a.base);
     let (code, verifier) = authorize_on(a, &browser).await;
-    let (status, tokens) = b
-        .post(
-            "/token",
-            secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT_URI),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let tokens = b.redeem(secret, &code, &verifier).await;
     let id_token_kid = decode_segment(tokens["id_token"].as_str().unwrap(), 0)["kid"].clone();
     assert!(kids(&jwks).contains(&id_token_kid.as_str().unwrap().to_string()));
     // Refresh on A; presenting the old refresh token again on B is reuse and kills the family.
@@ -316,18 +317,7 @@ async fn instances_share_everything(
 
     // Revoke on A, and B sees it.
     let (code, verifier) = authorize_on(a, &browser).await;
-    let (_, tokens) = a
-        .post(
-            "/token",
-            secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT_URI),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await;
+    let tokens = a.redeem(secret, &code, &verifier).await;
     let access = tokens["access_token"].as_str().unwrap();
     let (_, live) = b.post("/introspect", secret, &[("token", access)]).await;
     assert_eq!(live["active"], true);
