@@ -39,9 +39,9 @@ mod scripts;
 #[cfg(test)]
 mod tests;
 
-/// How long after `expires_at` Redis keeps a record by itself. Longer than the purge keeps
-/// expired codes (one access-token lifetime, so a late replay still revokes its grant), or
-/// Redis would drop them first; at least a day, so a lagging purge is no loss.
+/// How long after `expires_at` Redis keeps a record by itself. It must exceed how long the purge
+/// keeps expired codes (one access-token lifetime, so a late replay still revokes its grant), or
+/// Redis would drop them first; a day covers any sensible token lifetime and a lagging purge.
 const EXPIRY_MARGIN: UnixTime = 24 * 3600;
 
 /// Latest Unix time Redis accepts for `EXPIREAT` without overflowing milliseconds, with room:
@@ -53,9 +53,10 @@ const LATEST_EXPIRY: UnixTime = 253_402_300_799;
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 /// A command without an answer after this long fails (a server that stopped answering).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Attempts after the first when (re)connecting; the connection manager retries with exponential
-/// backoff from 100 ms, so one retry keeps a failed reconnect short.
-const CONNECT_RETRIES: usize = 1;
+/// Attempts after the first when (re)connecting. None: a retry waits a second or more (the
+/// manager's backoff), and every request during an outage would wait with it; without, the
+/// request fails at once and the next one tries to reconnect again.
+const CONNECT_RETRIES: usize = 0;
 
 #[derive(Clone)]
 pub struct RedisStore {

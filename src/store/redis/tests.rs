@@ -771,3 +771,33 @@ async fn requests_fail_fast_during_an_outage_and_recover_after() {
         CodeRedemption::Invalid
     );
 }
+
+#[tokio::test]
+async fn a_hung_server_fails_requests_after_the_response_timeout() {
+    let (store, server) = store().await;
+    store.ping().await.unwrap();
+    let pid = server.child.as_ref().expect("running").id().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill").args([name, &pid]).status().unwrap();
+        assert!(status.success(), "kill {name}");
+    };
+    signal("-STOP");
+    let started = Instant::now();
+    let err = store.ping().await.unwrap_err();
+    let waited = started.elapsed();
+    signal("-CONT");
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(
+        waited < RESPONSE_TIMEOUT + Duration::from_secs(2),
+        "{waited:?}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.ping().await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after the server resumed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
