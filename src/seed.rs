@@ -116,14 +116,10 @@ async fn apply_user(
             )))
         }
         // Keep the stored hash when it already matches, so a restart changes nothing.
-        (Some(password), None) => {
-            let current = existing.as_ref().and_then(|u| u.password_hash.clone());
-            if current.is_some() && hasher.verify(password.clone(), current.clone()).await? {
-                current.unwrap_or_default()
-            } else {
-                hasher.hash(password).await?
-            }
-        }
+        (Some(password), None) => match existing.as_ref().and_then(|u| u.password_hash.clone()) {
+            Some(hash) if hasher.verify(password.clone(), Some(hash.clone())).await? => hash,
+            _ => hasher.hash(password).await?,
+        },
     };
     let attributes = scim_attributes(&NewUser {
         username: name.clone(),
