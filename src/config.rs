@@ -47,6 +47,14 @@ pub struct Config {
     /// refused, right code included, until the window ends.
     pub mfa_max_failures: u32,
     pub mfa_failure_window: Duration,
+    /// Brute-force limits on passwords, second-factor codes and client secrets.
+    pub limits: crate::throttle::Limits,
+    /// How many reverse proxies in front of Tessera append to `X-Forwarded-For`; 0 trusts none
+    /// and takes the client IP from the connection.
+    pub trusted_proxies: usize,
+    /// How long Redis may cache an access token's record (sql backend with `REDIS_URL`); 0 turns
+    /// the cache off.
+    pub token_cache_ttl: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +86,9 @@ impl Default for Config {
             encryption_key: None,
             mfa_max_failures: 5,
             mfa_failure_window: Duration::from_secs(300),
+            limits: crate::throttle::Limits::default(),
+            trusted_proxies: 0,
+            token_cache_ttl: Duration::from_secs(30),
         }
     }
 }
@@ -115,28 +126,42 @@ impl Config {
         if let Some(url) = var("DATABASE_URL") {
             config.database_url = url;
         }
-        if let Some(max) = var("DATABASE_MAX_CONNECTIONS") {
-            config.pool.max_connections = max.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                ConfigError(format!(
-                    "DATABASE_MAX_CONNECTIONS={max:?} is not a positive number"
-                ))
-            })?;
+        let positive = |name: &str| whole_number(&var, name, 1);
+        let number = |name: &str| whole_number(&var, name, 0);
+        if let Some(max) = positive("DATABASE_MAX_CONNECTIONS")? {
+            config.pool.max_connections = max as u32;
         }
-        if let Some(seconds) = var("DATABASE_ACQUIRE_TIMEOUT_SECONDS") {
-            let seconds: u64 = seconds.parse().map_err(|_| {
-                ConfigError(format!(
-                    "DATABASE_ACQUIRE_TIMEOUT_SECONDS={seconds:?} is not a number of seconds"
-                ))
-            })?;
+        if let Some(seconds) = number("DATABASE_ACQUIRE_TIMEOUT_SECONDS")? {
             config.pool.acquire_timeout = Duration::from_secs(seconds);
         }
-        if let Some(seconds) = var("TESSERA_KEY_RELOAD_SECONDS") {
-            let seconds: u64 = seconds.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                ConfigError(format!(
-                    "TESSERA_KEY_RELOAD_SECONDS={seconds:?} is not a positive number of seconds"
-                ))
-            })?;
+        if let Some(seconds) = positive("TESSERA_KEY_RELOAD_SECONDS")? {
             config.key_reload_interval = Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = number("TESSERA_TOKEN_CACHE_SECONDS")? {
+            config.token_cache_ttl = Duration::from_secs(seconds);
+        }
+        if let Some(hops) = number("TESSERA_TRUSTED_PROXIES")? {
+            config.trusted_proxies = hops as usize;
+        }
+        let limits = &mut config.limits;
+        for (name, rule) in [
+            ("TESSERA_ACCOUNT_MAX_FAILURES", &mut limits.account),
+            ("TESSERA_IP_MAX_FAILURES", &mut limits.ip),
+            ("TESSERA_CLIENT_IP_MAX_FAILURES", &mut limits.client_ip),
+        ] {
+            if let Some(max) = positive(name)? {
+                rule.max_failures = max as u32;
+            }
+        }
+        let window = positive("TESSERA_FAILURE_WINDOW_SECONDS")?;
+        let lockout = positive("TESSERA_LOCKOUT_SECONDS")?;
+        for rule in [&mut limits.account, &mut limits.ip, &mut limits.client_ip] {
+            if let Some(seconds) = window {
+                rule.window = Duration::from_secs(seconds);
+            }
+            if let Some(seconds) = lockout {
+                rule.lockout = Duration::from_secs(seconds);
+            }
         }
         config.redis_url = var("REDIS_URL");
         config.seed_file = var("TESSERA_SEED_FILE");
@@ -147,12 +172,7 @@ impl Config {
         if let Some(key) = var("TESSERA_ENCRYPTION_KEY") {
             config.encryption_key = Some(parse_key(&key)?);
         }
-        if let Some(seconds) = var("TESSERA_REFRESH_REUSE_GRACE_SECONDS") {
-            let seconds: u64 = seconds.parse().map_err(|_| {
-                ConfigError(format!(
-                    "TESSERA_REFRESH_REUSE_GRACE_SECONDS={seconds:?} is not a number of seconds"
-                ))
-            })?;
+        if let Some(seconds) = number("TESSERA_REFRESH_REUSE_GRACE_SECONDS")? {
             config.refresh_reuse_grace = (seconds > 0).then(|| Duration::from_secs(seconds));
         }
         config.validate()?;
@@ -205,6 +225,26 @@ impl Config {
     /// An absolute URL under the issuer, e.g. `endpoint("/token")`.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
+    }
+}
+
+/// The whole number in variable `name`, if set; refused below `min`.
+fn whole_number(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    min: u64,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(text) = var(name) else {
+        return Ok(None);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(n) if n >= min => Ok(Some(n)),
+        _ if min > 0 => Err(ConfigError(format!(
+            "{name}={text:?} is not a whole number of at least {min}"
+        ))),
+        _ => Err(ConfigError(format!(
+            "{name}={text:?} is not a whole number"
+        ))),
     }
 }
 
@@ -268,6 +308,9 @@ mod tests {
             ("TESSERA_BIND", "nowhere"),
             ("STORE_BACKEND", "mongo"),
             ("TESSERA_REFRESH_REUSE_GRACE_SECONDS", "soon"),
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("TESSERA_LOCKOUT_SECONDS", "-1"),
+            ("TESSERA_TRUSTED_PROXIES", "one"),
         ] {
             let err = from(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");

@@ -84,6 +84,9 @@ pub enum Error {
     /// carries no error code).
     #[error("a bearer token is required")]
     MissingBearerToken,
+    /// Too many failed attempts from this caller: 429 with `Retry-After` (RFC 6585 §4).
+    #[error("too many failed attempts")]
+    Throttled { retry_after: std::time::Duration },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -124,6 +127,10 @@ impl Error {
             Error::MissingBearerToken => {
                 (ErrorCode::InvalidToken, "a bearer token is required".into())
             }
+            Error::Throttled { .. } => (
+                ErrorCode::TemporarilyUnavailable,
+                "too many failed attempts from this address; retry later".into(),
+            ),
             Error::Store(err) => {
                 tracing::error!(error = %err, "store failure");
                 (
@@ -144,16 +151,27 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let basic = matches!(self, Error::InvalidClient { basic: true });
         let missing_token = matches!(self, Error::MissingBearerToken);
+        let retry_after = match self {
+            Error::Throttled { retry_after } => Some(retry_after),
+            _ => None,
+        };
         let (code, description) = self.public_parts();
         let body = serde_json::json!({
             "error": code.as_str(),
             "error_description": description,
             "request_id": request_id::current(),
         });
-        let mut response = (code.status(), Json(body)).into_response();
+        let status = match retry_after {
+            Some(_) => StatusCode::TOO_MANY_REQUESTS,
+            None => code.status(),
+        };
+        let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(wait) = retry_after {
+            headers.insert(header::RETRY_AFTER, crate::http::retry_after(wait));
+        }
         if basic {
             headers.insert(
                 header::WWW_AUTHENTICATE,

@@ -18,6 +18,7 @@ pub mod seed;
 pub mod state;
 pub mod store;
 pub mod tasks;
+pub mod throttle;
 pub mod ui;
 
 use std::net::SocketAddr;
@@ -33,6 +34,9 @@ use crate::config::StoreBackend;
 use crate::keys::KeyRing;
 use crate::state::{AppState, Inner};
 use crate::store::{HybridStore, MemoryStore, RedisStore, SqlStore, Store};
+
+/// Every Redis key Tessera writes starts with this.
+const REDIS_PREFIX: &str = "tessera:";
 
 /// A server bound to its address, not yet serving.
 pub struct App {
@@ -53,7 +57,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         StoreBackend::Hybrid => {
             let shared = match &config.redis_url {
                 Some(url) => Some(
-                    RedisStore::connect(url, "tessera:")
+                    RedisStore::connect(url, REDIS_PREFIX)
                         .await
                         .context("connecting to Redis")?,
                 ),
@@ -61,6 +65,19 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             };
             Arc::new(HybridStore::new(MemoryStore::new(), shared))
         }
+    })
+}
+
+/// Brute-force counters: shared through Redis when it is configured, else this process's own.
+async fn open_throttle(config: &Config) -> anyhow::Result<throttle::Throttle> {
+    Ok(match &config.redis_url {
+        Some(url) => throttle::Throttle::shared(
+            config.limits,
+            throttle::RedisCounters::connect(url, REDIS_PREFIX)
+                .await
+                .context("connecting to Redis")?,
+        ),
+        None => throttle::Throttle::local(config.limits),
     })
 }
 
@@ -88,12 +105,14 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
     let discovery_json = oidc::discovery::document(&config)
         .map_err(|e| anyhow::anyhow!("building the discovery document: {e}"))?;
     let sealer = sealing::Sealer::new(config.encryption_key);
+    let throttle = open_throttle(&config).await?;
     let state = AppState::new(Inner {
         config,
         store,
         keys: arc_swap::ArcSwap::from_pointee(keys),
         passwords,
         sealer,
+        throttle,
         discovery_json: discovery_json.into(),
     });
     Ok(App {

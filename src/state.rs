@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::sealing::Sealer;
 use crate::store::Store;
+use crate::throttle::Throttle;
 
 pub struct Inner {
     pub config: Config,
@@ -19,6 +20,7 @@ pub struct Inner {
     pub keys: ArcSwap<KeyRing>,
     pub passwords: PasswordHasher,
     pub sealer: Sealer,
+    pub throttle: Throttle,
     /// The discovery document, serialized once at start-up (cloning `Bytes` copies nothing).
     pub discovery_json: Bytes,
 }

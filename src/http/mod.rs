@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, middleware, static assets.
 
+pub mod client_ip;
 pub mod cookies;
 pub mod csrf;
 pub mod request_id;
@@ -56,6 +57,13 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(request_id::middleware))
         .with_state(state)
+}
+
+/// A `Retry-After` value (RFC 9110 §10.2.3) in whole seconds, rounded up so a client that waits
+/// exactly that long is not refused again.
+pub fn retry_after(wait: std::time::Duration) -> HeaderValue {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HeaderValue::from(seconds.max(1))
 }
 
 /// Ready when the store answers.

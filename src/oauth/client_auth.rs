@@ -1,5 +1,12 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3): `client_secret_basic`,
 //! `client_secret_post`, or `none` for public clients, which only identify themselves.
+//!
+//! Failures are throttled per client IP (RFC 6749 §10.10). Only failures consult the throttle: a
+//! locked address gets 429 for every wrong secret, but a client that presents its right secret
+//! still gets through, so an attacker behind the same NAT as a real client cannot lock it out
+//! (and guessing a 256-bit secret is hopeless anyway). The hot path pays nothing.
+
+use std::net::IpAddr;
 
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
@@ -71,6 +78,7 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented> {
 /// The authenticated client, or `invalid_client` (401) for anything short of a clear success.
 pub async fn authenticate(
     state: &AppState,
+    ip: IpAddr,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Client> {
@@ -78,19 +86,22 @@ pub async fn authenticate(
     let refused = Error::InvalidClient {
         basic: presented.basic,
     };
-    let Some(client) = state.store.client(&presented.client_id).await? else {
-        return Err(refused);
-    };
-    let authenticated = match (&client.secret_hash, &presented.secret) {
-        (Some(stored), Some(secret)) => secret::matches_hash(secret, stored),
-        // A public client proves nothing but its id; PKCE protects its codes.
-        (None, None) => true,
-        _ => false,
-    };
-    if authenticated {
-        Ok(client)
-    } else {
-        Err(refused)
+    let client = state.store.client(&presented.client_id).await?;
+    let authenticated = client.filter(|client| {
+        match (&client.secret_hash, &presented.secret) {
+            (Some(stored), Some(secret)) => secret::matches_hash(secret, stored),
+            // A public client proves nothing but its id; PKCE protects its codes.
+            (None, None) => true,
+            _ => false,
+        }
+    });
+    if let Some(client) = authenticated {
+        return Ok(client);
+    }
+    let key = state.throttle.client_ip(ip);
+    match state.throttle.record_failure(&[key]).await {
+        Some(retry_after) => Err(Error::Throttled { retry_after }),
+        None => Err(refused),
     }
 }
 

@@ -1,5 +1,7 @@
 //! The introspection endpoint (RFC 7662) for resource servers, which are confidential clients.
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -9,6 +11,7 @@ use serde::Serialize;
 use crate::account::session;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::http::client_ip::ClientIp;
 use crate::oauth::client_auth;
 use crate::oauth::lookup::{self, KnownToken};
 use crate::oauth::params::Params;
@@ -39,18 +42,24 @@ struct Active<'a> {
 
 pub async fn introspect(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    match describe(&state, &headers, &body).await {
+    match describe(&state, ip, &headers, &body).await {
         Ok(answer) => ([(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response(),
         Err(err) => err.into_response(),
     }
 }
 
-async fn describe(state: &AppState, headers: &HeaderMap, body: &str) -> Result<serde_json::Value> {
+async fn describe(
+    state: &AppState,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    body: &str,
+) -> Result<serde_json::Value> {
     let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, headers, &params).await?;
+    let client = client_auth::authenticate(state, ip, headers, &params).await?;
     if client.is_public() {
         // A public client has no credentials to prove it is a resource server.
         return Err(Error::InvalidClient { basic: false });

@@ -1,8 +1,15 @@
 //! The login steps of an interaction: the password page, then the TOTP page when the user has
 //! TOTP or the request demands MFA.
+//!
+//! Both steps are throttled ([`crate::throttle`]): wrong passwords per user name and per client
+//! IP, wrong codes per client IP (and per account in [`mfa::verify`]). A locked user name gets
+//! the same answer whether or not the user exists, and its right password is refused too.
 
 use axum::extract::{Form, Query, State};
-use axum::http::StatusCode;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
@@ -11,7 +18,8 @@ use crate::account::mfa::{self, Verdict};
 use crate::account::session::Authentication;
 use crate::account::users;
 use crate::clock;
-use crate::http::csrf;
+use crate::http::client_ip::ClientIp;
+use crate::http::{csrf, retry_after};
 use crate::oauth::interaction::{self, check_csrf, Interaction, InteractionQuery, Refusal};
 use crate::state::AppState;
 use crate::store::Client;
@@ -57,35 +65,69 @@ pub struct LoginForm {
 
 pub async fn login_submit(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    login(state, jar, form)
+    login(state, ip, jar, form)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn login(state: AppState, jar: CookieJar, form: LoginForm) -> Result<Response, Refusal> {
+async fn login(
+    state: AppState,
+    ip: IpAddr,
+    jar: CookieJar,
+    form: LoginForm,
+) -> Result<Response, Refusal> {
     check_csrf(&jar, form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
     let (interaction, client) = interaction::load(&state, &jar, &id).await?;
     let username = form.username.unwrap_or_default();
     let password = form.password.unwrap_or_default();
-    let user =
-        users::authenticate(state.store.as_ref(), &state.passwords, &username, password).await?;
-    let Some(user) = user else {
-        // One message for unknown users, wrong passwords and disabled accounts.
-        tracing::info!("login failed");
+    let login_page = |status, error| {
         let page = LoginPage {
             client_id: audience(&client),
             interaction: &id,
             csrf_token: csrf::cookie_token(&jar).unwrap_or_default(),
             username: &username,
-            error: Some("Incorrect username or password."),
+            error: Some(error),
         };
-        return Ok(ui::render(StatusCode::UNAUTHORIZED, &page));
+        ui::render(status, &page)
     };
+    let keys = [state.throttle.account(&username), state.throttle.ip(ip)];
+    if let Some(wait) = state.throttle.locked(&keys).await {
+        tracing::info!("login refused: too many failures");
+        return Ok(locked(login_page, wait));
+    }
+    let user =
+        users::authenticate(state.store.as_ref(), &state.passwords, &username, password).await?;
+    let Some(user) = user else {
+        // One message for unknown users, wrong passwords and disabled accounts.
+        tracing::info!("login failed");
+        if let Some(wait) = state.throttle.record_failure(&keys).await {
+            return Ok(locked(login_page, wait));
+        }
+        return Ok(login_page(
+            StatusCode::UNAUTHORIZED,
+            "Incorrect username or password.",
+        ));
+    };
+    let [account, _] = &keys;
+    state.throttle.clear(account).await;
     interaction::after_password(&state, jar, &id, interaction, client, &user.id).await
+}
+
+/// The page for a locked user name or address: 429 with `Retry-After` (RFC 6585 §4).
+fn locked(page: impl FnOnce(StatusCode, &'static str) -> Response, wait: Duration) -> Response {
+    let mut response = page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many failed sign-in attempts. Wait a few minutes, then try again.",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, retry_after(wait));
+    response
 }
 
 /// The TOTP step's interaction, provided someone passed the password step for it.
@@ -136,18 +178,29 @@ pub struct MfaForm {
 
 pub async fn mfa_step_submit(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     Form(form): Form<MfaForm>,
 ) -> Response {
-    mfa_step(state, jar, form)
+    mfa_step(state, ip, jar, form)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn mfa_step(state: AppState, jar: CookieJar, form: MfaForm) -> Result<Response, Refusal> {
+async fn mfa_step(
+    state: AppState,
+    ip: IpAddr,
+    jar: CookieJar,
+    form: MfaForm,
+) -> Result<Response, Refusal> {
     check_csrf(&jar, form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
     let (interaction, client, user_id) = pending(&state, &jar, &id).await?;
+    let page = |status, error| mfa_page(&jar, &id, &client, status, Some(error));
+    let ip_key = [state.throttle.ip(ip)];
+    if let Some(wait) = state.throttle.locked(&ip_key).await {
+        return Ok(locked(page, wait));
+    }
     let user = state
         .store
         .user(&user_id)
@@ -169,19 +222,13 @@ async fn mfa_step(state: AppState, jar: CookieJar, form: MfaForm) -> Result<Resp
             )
             .await
         }
-        Verdict::Rejected => Ok(mfa_page(
-            &jar,
-            &id,
-            &client,
-            StatusCode::UNAUTHORIZED,
-            Some("That code is not valid."),
-        )),
-        Verdict::LockedOut => Ok(mfa_page(
-            &jar,
-            &id,
-            &client,
+        Verdict::Rejected => Ok(match state.throttle.record_failure(&ip_key).await {
+            Some(wait) => locked(page, wait),
+            None => page(StatusCode::UNAUTHORIZED, "That code is not valid."),
+        }),
+        Verdict::LockedOut => Ok(page(
             StatusCode::TOO_MANY_REQUESTS,
-            Some("Too many wrong codes. Wait a few minutes, then try again."),
+            "Too many wrong codes. Wait a few minutes, then try again.",
         )),
     }
 }

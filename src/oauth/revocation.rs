@@ -1,26 +1,34 @@
 //! The revocation endpoint (RFC 7009).
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::clock;
 use crate::error::{Error, ErrorCode, Result};
+use crate::http::client_ip::ClientIp;
 use crate::oauth::client_auth;
 use crate::oauth::lookup::{self, KnownToken};
 use crate::oauth::params::Params;
 use crate::state::AppState;
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {
-    match revoke_token(&state, &headers, &body).await {
+pub async fn revoke(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    match revoke_token(&state, ip, &headers, &body).await {
         Ok(()) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response(),
         Err(err) => err.into_response(),
     }
 }
 
-async fn revoke_token(state: &AppState, headers: &HeaderMap, body: &str) -> Result<()> {
+async fn revoke_token(state: &AppState, ip: IpAddr, headers: &HeaderMap, body: &str) -> Result<()> {
     let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, headers, &params).await?;
+    let client = client_auth::authenticate(state, ip, headers, &params).await?;
     let token = params
         .get("token")
         .ok_or_else(|| Error::invalid_request("token is required"))?;

@@ -1,6 +1,8 @@
 //! The token endpoint (RFC 6749 §3.2): authenticates the client, then hands the request to the
 //! grant handler that claims its `grant_type` (the fosite pattern: a new grant is a new file).
 
+use std::net::IpAddr;
+
 use async_trait::async_trait;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -10,6 +12,7 @@ use serde::Serialize;
 
 use crate::account::session::Authentication;
 use crate::error::{Error, ErrorCode, Result};
+use crate::http::client_ip::ClientIp;
 use crate::oauth::access_token::{self, Grant, Issued};
 use crate::oauth::client_auth;
 use crate::oauth::grants::authorization_code::AuthorizationCodeGrant;
@@ -131,8 +134,13 @@ pub async fn user_tokens(
     ))
 }
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {
-    match exchange(&state, &headers, &body).await {
+pub async fn token(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    match exchange(&state, ip, &headers, &body).await {
         // §5.1: token responses must not be cached.
         Ok(response) => (
             [
@@ -146,9 +154,14 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Stri
     }
 }
 
-async fn exchange(state: &AppState, headers: &HeaderMap, body: &str) -> Result<TokenResponse> {
+async fn exchange(
+    state: &AppState,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    body: &str,
+) -> Result<TokenResponse> {
     let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, headers, &params).await?;
+    let client = client_auth::authenticate(state, ip, headers, &params).await?;
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| Error::invalid_request("grant_type is required"))?;

@@ -131,8 +131,12 @@ pub fn web_registration(client_id: &str) -> ClientRegistration {
 /// Where a browser ends up after following the provider's own redirects.
 #[derive(Debug)]
 pub enum Landing {
-    /// A page served by the provider.
-    Page { status: StatusCode, body: String },
+    /// A page served by the provider, with its `Retry-After` header if it had one.
+    Page {
+        status: StatusCode,
+        body: String,
+        retry_after: Option<u64>,
+    },
     /// A redirect away from the provider (to the client).
     Left(Url),
 }
@@ -140,7 +144,7 @@ pub enum Landing {
 impl Landing {
     pub fn page(self) -> (StatusCode, String) {
         match self {
-            Landing::Page { status, body } => (status, body),
+            Landing::Page { status, body, .. } => (status, body),
             Landing::Left(url) => panic!("expected a page, was sent to {url}"),
         }
     }
@@ -148,7 +152,9 @@ impl Landing {
     pub fn left(self) -> Url {
         match self {
             Landing::Left(url) => url,
-            Landing::Page { status, body } => panic!("expected a redirect, got {status}: {body}"),
+            Landing::Page { status, body, .. } => {
+                panic!("expected a redirect, got {status}: {body}")
+            }
         }
     }
 }
@@ -209,8 +215,13 @@ impl Browser {
         loop {
             if !response.status().is_redirection() {
                 let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().parse().unwrap());
                 return Landing::Page {
                     status,
+                    retry_after,
                     body: response.text().await.unwrap(),
                 };
             }

@@ -15,5 +15,6 @@ mod seed;
 mod servers;
 mod sessions_and_keys;
 mod store_suite;
+mod throttle;
 mod token_errors;
 mod token_lifecycle;

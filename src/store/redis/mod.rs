@@ -284,20 +284,25 @@ impl Stored {
     }
 }
 
+/// A self-reconnecting connection to `url` (`redis://HOST:PORT/DB`) with the timeouts every Redis
+/// user of Tessera shares: the store, the shared throttle and the token cache.
+pub async fn connection(url: &str) -> StoreResult<ConnectionManager> {
+    let client = ::redis::Client::open(url).map_err(backend)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(CONNECTION_TIMEOUT)
+        .set_response_timeout(RESPONSE_TIMEOUT)
+        .set_number_of_retries(CONNECT_RETRIES);
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(backend)
+}
+
 impl RedisStore {
     /// Connects to `url` (`redis://HOST:PORT/DB`). Every key starts with `prefix`, so several
     /// deployments (or tests) can share one server.
     pub async fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
-        let client = ::redis::Client::open(url).map_err(backend)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECTION_TIMEOUT)
-            .set_response_timeout(RESPONSE_TIMEOUT)
-            .set_number_of_retries(CONNECT_RETRIES);
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(backend)?;
         Ok(RedisStore {
-            conn,
+            conn: connection(url).await?,
             prefix: prefix.to_string(),
         })
     }

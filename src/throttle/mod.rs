@@ -1,0 +1,165 @@
+//! Brute-force throttling of credentials: failed attempts are counted per key (an account, a client
+//! IP) in a sliding window, and a key that reaches its limit is locked for a while. A locked key is
+//! refused before its credentials are checked, so while an account is locked the right password is
+//! refused too (OWASP Authentication Cheat Sheet, "Account Lockout"; RFC 6749 §10.10 asks for
+//! protection against guessing).
+//!
+//! Counters live in process memory, or in Redis when `REDIS_URL` is set so that every instance
+//! behind the load balancer shares them. If Redis does not answer, the in-process counters take
+//! over: limits stay enforced, per instance, until Redis is back.
+
+mod local;
+mod redis;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::secret;
+
+use local::LocalCounters;
+pub use redis::RedisCounters;
+
+/// How many failures a key may collect in `window` before it is locked for `lockout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub max_failures: u32,
+    pub window: Duration,
+    pub lockout: Duration,
+}
+
+/// The limits of each kind of key (`TESSERA_*` variables, see the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wrong passwords for one user name, whether or not such a user exists.
+    pub account: Rule,
+    /// Wrong passwords and second-factor codes from one client IP.
+    pub ip: Rule,
+    /// Failed client authentications at the token, introspection and revocation endpoints from one
+    /// client IP.
+    pub client_ip: Rule,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let rule = |max_failures, minutes: u64| Rule {
+            max_failures,
+            window: Duration::from_secs(minutes * 60),
+            lockout: Duration::from_secs(minutes * 60),
+        };
+        Limits {
+            account: rule(5, 15),
+            ip: rule(50, 15),
+            client_ip: rule(50, 15),
+        }
+    }
+}
+
+/// What is counted: a rule and a name. The name is hashed, so user names typed at the login page
+/// (sometimes a password typed into the wrong field) never reach Redis or memory dumps as text.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub(crate) name: String,
+    pub(crate) rule: Rule,
+}
+
+/// The throttle every handler uses. Its answers never fail: see the module documentation.
+pub struct Throttle {
+    limits: Limits,
+    shared: Option<RedisCounters>,
+    local: LocalCounters,
+}
+
+impl Throttle {
+    /// Counters in this process only.
+    pub fn local(limits: Limits) -> Self {
+        Throttle {
+            limits,
+            shared: None,
+            local: LocalCounters::default(),
+        }
+    }
+
+    /// Counters shared through `shared`, with this process's own as the fallback.
+    pub fn shared(limits: Limits, shared: RedisCounters) -> Self {
+        Throttle {
+            shared: Some(shared),
+            ..Throttle::local(limits)
+        }
+    }
+
+    /// The key of a user name as typed, folded as the store folds user names.
+    pub fn account(&self, username: &str) -> Key {
+        self.key("account", &username.to_lowercase(), self.limits.account)
+    }
+
+    /// The key of a client IP for interactive sign-in (passwords and second-factor codes).
+    pub fn ip(&self, ip: IpAddr) -> Key {
+        self.key("ip", &ip.to_string(), self.limits.ip)
+    }
+
+    /// The key of a client IP for client authentication.
+    pub fn client_ip(&self, ip: IpAddr) -> Key {
+        self.key("client-ip", &ip.to_string(), self.limits.client_ip)
+    }
+
+    fn key(&self, kind: &str, value: &str, rule: Rule) -> Key {
+        Key {
+            name: format!("{kind}:{}", secret::hash(value)),
+            rule,
+        }
+    }
+
+    /// How long the caller must wait, if any of `keys` is locked.
+    pub async fn locked(&self, keys: &[Key]) -> Option<Duration> {
+        if let Some(shared) = &self.shared {
+            if let Some(answer) = answered(shared.locked(keys).await) {
+                return answer;
+            }
+        }
+        self.local.locked(keys)
+    }
+
+    /// Counts a failure on every key; returns how long the caller must now wait, if a key is
+    /// locked.
+    pub async fn record_failure(&self, keys: &[Key]) -> Option<Duration> {
+        if let Some(shared) = &self.shared {
+            if let Some(answer) = answered(shared.record_failure(keys).await) {
+                return answer;
+            }
+        }
+        self.local.record_failure(keys)
+    }
+
+    /// Forgets the failures counted on `key` (not a running lockout) after a success.
+    pub async fn clear(&self, key: &Key) {
+        if let Some(shared) = &self.shared {
+            if answered(shared.clear(key).await).is_some() {
+                return;
+            }
+        }
+        self.local.clear(key);
+    }
+}
+
+/// The shared counters' answer, or `None` (logged) when Redis failed.
+fn answered<T>(result: Result<T, crate::store::StoreError>) -> Option<T> {
+    result
+        .inspect_err(|err| tracing::warn!(error = %err, "Redis throttle counters failed; using this instance's own"))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_hide_the_name_and_fold_case() {
+        let throttle = Throttle::local(Limits::default());
+        let key = throttle.account("Alice");
+        assert!(!key.name.contains("lice"));
+        assert_eq!(key.name, throttle.account("alice").name);
+        assert_ne!(key.name, throttle.account("bob").name);
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_ne!(throttle.ip(ip).name, throttle.client_ip(ip).name);
+    }
+}
