@@ -33,7 +33,7 @@ use crate::account::password::PasswordHasher;
 use crate::config::StoreBackend;
 use crate::keys::KeyRing;
 use crate::state::{AppState, Inner};
-use crate::store::{HybridStore, MemoryStore, RedisStore, SqlStore, Store};
+use crate::store::{HybridStore, MemoryStore, RedisStore, SqlStore, Store, TokenCache};
 
 /// Every Redis key Tessera writes starts with this.
 const REDIS_PREFIX: &str = "tessera:";
@@ -48,11 +48,20 @@ pub struct App {
 /// Opens the store named by the configuration (running migrations).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match config.store_backend {
-        StoreBackend::Sql => Arc::new(
-            SqlStore::connect(&config.database_url, &config.pool)
+        StoreBackend::Sql => {
+            let store = SqlStore::connect(&config.database_url, &config.pool)
                 .await
-                .context("opening the database")?,
-        ),
+                .context("opening the database")?;
+            match &config.redis_url {
+                Some(url) if !config.token_cache_ttl.is_zero() => {
+                    let cache = TokenCache::connect(url, REDIS_PREFIX, config.token_cache_ttl)
+                        .await
+                        .context("connecting to Redis")?;
+                    Arc::new(store.with_token_cache(cache))
+                }
+                _ => Arc::new(store),
+            }
+        }
         StoreBackend::Memory => Arc::new(MemoryStore::new()),
         StoreBackend::Hybrid => {
             let shared = match &config.redis_url {

@@ -66,14 +66,20 @@ pub fn retry_after(wait: std::time::Duration) -> HeaderValue {
     HeaderValue::from(seconds.max(1))
 }
 
-/// Ready when the store answers.
+/// Ready when the store answers (on the hybrid backend that includes Redis). Redis beside the
+/// sql backend only shares throttle counters and caches tokens, so losing it degrades this
+/// instance (per-instance limits, no cache) without making it unready.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(err) => {
-            tracing::warn!(error = %err, "store not reachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+    if let Err(err) = state.store.ping().await {
+        tracing::warn!(error = %err, "store not reachable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response();
+    }
+    match state.throttle.shared_reachable().await {
+        Some(false) => {
+            "ready; Redis unreachable: throttle counters per instance, token cache bypassed"
+                .into_response()
         }
+        _ => "ready".into_response(),
     }
 }
 

@@ -18,7 +18,7 @@ use query::{ListQuery, Page};
 
 pub use hybrid::HybridStore;
 pub use memory::MemoryStore;
-pub use redis::{connection as redis_connection, RedisStore};
+pub use redis::{connection as redis_connection, RedisStore, TokenCache};
 pub use sql::{PoolSettings, SqlStore};
 
 /// Unix time in seconds, the unit of every timestamp in the store.

@@ -109,6 +109,11 @@ impl Throttle {
         }
     }
 
+    /// Whether the shared counters answer; `None` when there are none.
+    pub async fn shared_reachable(&self) -> Option<bool> {
+        Some(self.shared.as_ref()?.ping().await.is_ok())
+    }
+
     /// How long the caller must wait, if any of `keys` is locked.
     pub async fn locked(&self, keys: &[Key]) -> Option<Duration> {
         if let Some(shared) = &self.shared {

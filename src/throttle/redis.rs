@@ -98,6 +98,15 @@ impl RedisCounters {
         self.run(&call).await
     }
 
+    pub async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     pub async fn clear(&self, key: &Key) -> StoreResult<()> {
         let mut conn = self.conn.clone();
         redis::cmd("DEL")

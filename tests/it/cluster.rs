@@ -202,10 +202,16 @@ async fn authorize_on(a: &Instance, browser: &Browser) -> (String, String) {
     (code, verifier.secret().clone())
 }
 
+/// With Redis beside PostgreSQL, as in production: Redis holds the shared throttle counters and
+/// the token cache, so B's introspection below is answered from the cache until A revokes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_instances_on_one_postgres_share_codes_tokens_and_keys() {
+async fn two_instances_on_one_postgres_and_redis_share_codes_tokens_and_keys() {
+    let redis = servers::Redis::new();
     let deployment = Deployment {
-        env: vec![("DATABASE_URL", servers::postgres().database())],
+        env: vec![
+            ("DATABASE_URL", servers::postgres().database()),
+            ("REDIS_URL", redis.url()),
+        ],
     };
     // Both start at once on an empty database: the migration lock lets one migrate.
     let (a, b) = deployment.start_two().await;

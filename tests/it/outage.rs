@@ -1,5 +1,6 @@
 //! Store outages: while the database (or the hybrid backend's Redis) is down Tessera fails closed
-//! (503, nothing issued), `/readyz` says so, and service comes back by itself when it does.
+//! (503, nothing issued), `/readyz` says so, and service comes back by itself when it does. Redis
+//! beside the database holds no data of its own: losing it changes nothing a client sees.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use tessera::oauth::clients::ClientRegistration;
 
 use crate::harness::{http_client, post_token, TestServer};
 use crate::servers::{OwnedPostgres, Redis};
+use crate::throttle::{rule, LOCKED};
 
 async fn readyz(server: &TestServer) -> StatusCode {
     http_client()
@@ -94,4 +96,54 @@ async fn fails_closed_while_down(server: &TestServer, stop: impl FnOnce(), start
     }
     let (status, _, body) = post_token(server, Some(("svc", &secret)), &grant).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_redis_the_sql_backend_keeps_serving_from_the_database() {
+    let redis = Redis::new();
+    let server = TestServer::start_with(|config| {
+        config.redis_url = Some(redis.url());
+        config.limits.account = rule(2, 60);
+    })
+    .await;
+    server.user("ada").await;
+    let rs_secret = server.resource_server_secret().await;
+    let grant = [("grant_type", "client_credentials")];
+    let issue = || async {
+        let (status, _, body) = post_token(&server, Some(("rs", &rs_secret)), &grant).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    };
+    let cached = issue().await;
+    assert_eq!(server.introspect(&cached).await["active"], true);
+
+    redis.stop();
+    let ready = http_client()
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK, "Redis is no store here");
+    assert!(ready.text().await.unwrap().contains("Redis unreachable"));
+    let token = issue().await;
+    assert_eq!(server.introspect(&token).await["active"], true);
+    let response = http_client()
+        .post(server.url("/revoke"))
+        .basic_auth("rs", Some(&rs_secret))
+        .form(&[("token", cached.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(server.introspect(&cached).await["active"], false);
+
+    // The lockout still holds, counted by this instance alone.
+    let browser = crate::harness::Browser::new(&server);
+    let page = crate::throttle::login_page(&server, &browser).await;
+    for _ in 0..2 {
+        crate::throttle::attempt(&browser, &page, "ada", "wrong").await;
+    }
+    let (status, body) = browser.log_in(&page, "ada").await.page();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(body.contains(LOCKED));
 }

@@ -68,6 +68,7 @@ backend_suite!(sqlite, sqlite_store().await);
 backend_suite!(postgres, postgres_store().await);
 backend_suite!(memory, (Arc::new(MemoryStore::new()) as Arc<dyn Store>, ()));
 backend_suite!(hybrid_redis, hybrid_store().await);
+backend_suite!(sqlite_token_cache, sqlite_with_token_cache().await);
 
 /// A fresh database on the run's PostgreSQL server.
 async fn postgres_store() -> (Arc<dyn Store>, ()) {
@@ -78,12 +79,16 @@ async fn postgres_store() -> (Arc<dyn Store>, ()) {
     (Arc::new(store), ())
 }
 
-/// Users in memory, the rest in the run's Redis under a key prefix of its own.
-async fn hybrid_store() -> (Arc<dyn Store>, ()) {
+/// A Redis key prefix no other test uses.
+fn redis_prefix() -> String {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let prefix = format!("suite:{}:{n}:", std::process::id());
-    let redis = RedisStore::connect(&crate::servers::redis().url(), &prefix)
+    format!("suite:{}:{n}:", std::process::id())
+}
+
+/// Users in memory, the rest in the run's Redis under a key prefix of its own.
+async fn hybrid_store() -> (Arc<dyn Store>, ()) {
+    let redis = RedisStore::connect(&crate::servers::redis().url(), &redis_prefix())
         .await
         .expect("connect to Redis");
     (
@@ -94,6 +99,21 @@ async fn hybrid_store() -> (Arc<dyn Store>, ()) {
 
 /// A SQLite store in its own temp dir (the guard).
 async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let (store, dir) = open_sqlite().await;
+    (Arc::new(store), dir)
+}
+
+/// A SQLite store whose access-token lookups go through a Redis cache.
+async fn sqlite_with_token_cache() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let (store, dir) = open_sqlite().await;
+    let ttl = std::time::Duration::from_secs(600);
+    let cache = TokenCache::connect(&crate::servers::redis().url(), &redis_prefix(), ttl)
+        .await
+        .expect("connect to Redis");
+    (Arc::new(store.with_token_cache(cache)), dir)
+}
+
+async fn open_sqlite() -> (SqlStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!(
         "sqlite://{}?mode=rwc",
@@ -102,7 +122,7 @@ async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
     let store = SqlStore::connect(&url, &PoolSettings::default())
         .await
         .expect("open the SQLite store");
-    (Arc::new(store), dir)
+    (store, dir)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -514,7 +534,8 @@ async fn revoke_grant_ends_the_whole_grant(store: Arc<dyn Store>) {
         .await
         .unwrap();
 
-    // g-a1, g-r1, g-r2 and the unredeemed code.
+    // g-a1, g-r1, g-r2 and the unredeemed code. (Reading g-a1 first puts it in a token cache.)
+    assert!(!token_revoked(&store, "g-a1").await);
     assert_eq!(store.revoke_grant("g", NOW).await.unwrap(), 4);
     assert!(token_revoked(&store, "g-a1").await);
     assert!(token_revoked(&store, "g-a2").await);
@@ -1427,6 +1448,7 @@ async fn user_deletion_ends_access_and_membership(store: Arc<dyn Store>) {
         .unwrap();
     let group_version = store.group("g1").await.unwrap().unwrap().version;
 
+    assert!(!token_revoked(&store, "at-u1").await, "read (and cached)");
     assert!(store.delete_user("u1", NOW).await.unwrap());
     assert_eq!(store.user("u1").await.unwrap(), None);
     assert_eq!(store.user_by_username("alice").await.unwrap(), None);
@@ -2144,4 +2166,50 @@ async fn scim_group_listing(store: Arc<dyn Store>) {
         (3, vec!["Engineering".to_string()])
     );
     assert_eq!(second.items[0].members.len(), 3);
+}
+
+/// The token cache really answers reads (a change made behind its back is not seen), yet every
+/// revocation through the store shows at once, and without Redis reads go to the database.
+#[tokio::test]
+async fn the_token_cache_answers_reads_but_never_hides_a_revocation() {
+    let redis = crate::servers::Redis::new();
+    let (store, dir) = open_sqlite().await;
+    let ttl = std::time::Duration::from_secs(600);
+    let cache = TokenCache::connect(&redis.url(), "cache-test:", ttl)
+        .await
+        .unwrap();
+    let store = store.with_token_cache(cache);
+    let token = access("t1", "g1", Some("u1"), NOW + HOUR);
+    store.insert_token(&token).await.unwrap();
+    assert_eq!(
+        store.token_by_hash("t1").await.unwrap(),
+        Some(token.clone())
+    );
+
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let database = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE tokens SET scope = 'changed behind the cache'")
+        .execute(&database)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_by_hash("t1").await.unwrap(),
+        Some(token.clone()),
+        "served from the cache"
+    );
+
+    store.revoke_token("t1", NOW).await.unwrap();
+    let read = store.token_by_hash("t1").await.unwrap().unwrap();
+    assert!(read.revoked);
+    assert_eq!(
+        read.scope, "changed behind the cache",
+        "read from the database"
+    );
+
+    redis.stop();
+    let other = access("t2", "g2", None, NOW + HOUR);
+    store.insert_token(&other).await.unwrap();
+    assert_eq!(store.token_by_hash("t2").await.unwrap(), Some(other));
+    store.revoke_grant("g2", NOW).await.unwrap();
+    assert!(store.token_by_hash("t2").await.unwrap().unwrap().revoked);
 }

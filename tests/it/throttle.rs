@@ -10,9 +10,9 @@ use tessera::throttle::{Limits, RedisCounters, Rule, Throttle};
 use crate::harness::*;
 use crate::servers::Redis;
 
-const LOCKED: &str = "Too many failed sign-in attempts.";
+pub const LOCKED: &str = "Too many failed sign-in attempts.";
 
-fn rule(max_failures: u32, lockout_secs: u64) -> Rule {
+pub fn rule(max_failures: u32, lockout_secs: u64) -> Rule {
     Rule {
         max_failures,
         window: Duration::from_secs(60),
@@ -21,7 +21,7 @@ fn rule(max_failures: u32, lockout_secs: u64) -> Rule {
 }
 
 /// A fresh login page of `webapp` (created on first use).
-async fn login_page(server: &TestServer, browser: &Browser) -> String {
+pub async fn login_page(server: &TestServer, browser: &Browser) -> String {
     if server.state.store.client("webapp").await.unwrap().is_none() {
         server.web_client("webapp").await;
     }
@@ -34,7 +34,7 @@ async fn login_page(server: &TestServer, browser: &Browser) -> String {
     page
 }
 
-async fn attempt(browser: &Browser, page: &str, username: &str, password: &str) -> Landing {
+pub async fn attempt(browser: &Browser, page: &str, username: &str, password: &str) -> Landing {
     browser
         .submit(
             page,

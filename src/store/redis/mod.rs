@@ -36,6 +36,9 @@ use super::{
 use crate::clock;
 
 mod scripts;
+mod token_cache;
+
+pub use token_cache::{Revocation, TokenCache};
 #[cfg(test)]
 mod tests;
 

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+use super::redis::{Revocation, TokenCache};
 use super::*;
+use crate::clock;
 use dialect::{numbered, Dialect};
 
 mod dialect;
@@ -20,6 +22,8 @@ mod users;
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// Access-token records cached in Redis, when configured.
+    token_cache: Option<TokenCache>,
 }
 
 /// Connection pool settings (`DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECONDS`).
@@ -114,7 +118,27 @@ impl SqlStore {
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         migrator.run(&pool).await.map_err(backend)?;
-        Ok(SqlStore { pool, dialect })
+        Ok(SqlStore {
+            pool,
+            dialect,
+            token_cache: None,
+        })
+    }
+
+    /// Serves access-token lookups from `cache` when it can (see [`TokenCache`]).
+    pub fn with_token_cache(mut self, cache: TokenCache) -> Self {
+        self.token_cache = Some(cache);
+        self
+    }
+
+    /// Writes the cache's revocation marker before the database revokes. A failure is logged and
+    /// the revocation goes on: the database is the copy that counts.
+    async fn mark_revoked(&self, revocation: Revocation<'_>) {
+        if let Some(cache) = &self.token_cache {
+            if let Err(err) = cache.revoke(revocation).await {
+                tracing::error!(error = %err, "token cache: revocation marker not written");
+            }
+        }
     }
 
     /// A transaction that will write (see [`Dialect::begin_write`]).
@@ -404,6 +428,62 @@ impl TokenStore for SqlStore {
     }
 
     async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let Some(cache) = &self.token_cache else {
+            return self.token_row(token_hash).await;
+        };
+        match cache.get(token_hash).await {
+            Ok(Some(token)) => return Ok(Some(token)),
+            Ok(None) => {}
+            Err(err) => tracing::debug!(error = %err, "token cache unavailable"),
+        }
+        let token = self.token_row(token_hash).await?;
+        if let Some(token) = &token {
+            if let Err(err) = cache.put(token, clock::now()).await {
+                tracing::debug!(error = %err, "token cache unavailable");
+            }
+        }
+        Ok(token)
+    }
+
+    async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()> {
+        self.mark_revoked(Revocation::Token(token_hash)).await;
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
+        self.mark_revoked(Revocation::Grant(grant_id)).await;
+        let mut tx = self.write_transaction().await?;
+        let mut revoked = 0;
+        for statement in [
+            "UPDATE tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+            // An unredeemed code of the grant dies too; redeeming it later counts as a replay.
+            "UPDATE auth_codes SET consumed_at = $1 WHERE grant_id = $2 AND consumed_at IS NULL",
+        ] {
+            let done = sqlx::query(statement)
+                .bind(now)
+                .bind(grant_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            revoked += done.rows_affected();
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(revoked)
+    }
+}
+
+impl SqlStore {
+    /// An access token's row, read from the database.
+    async fn token_row(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
         let Some(row) = sqlx::query(
             "SELECT token_hash, jti, grant_id, client_id, user_id, scope, mfa_verified, acr, amr,
                     auth_time, issued_at, expires_at, revoked_at IS NOT NULL AS revoked
@@ -431,39 +511,6 @@ impl TokenStore for SqlStore {
             expires_at: row.get("expires_at"),
             revoked: flag(&row, "revoked")?,
         }))
-    }
-
-    async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(token_hash)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
-        let mut tx = self.write_transaction().await?;
-        let mut revoked = 0;
-        for statement in [
-            "UPDATE tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
-            // An unredeemed code of the grant dies too; redeeming it later counts as a replay.
-            "UPDATE auth_codes SET consumed_at = $1 WHERE grant_id = $2 AND consumed_at IS NULL",
-        ] {
-            let done = sqlx::query(statement)
-                .bind(now)
-                .bind(grant_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            revoked += done.rows_affected();
-        }
-        tx.commit().await.map_err(backend)?;
-        Ok(revoked)
     }
 }
 
@@ -787,11 +834,6 @@ impl Purge for SqlStore {
                 codes_expired_before,
             ),
             (
-                "DELETE FROM tokens WHERE token_hash IN
-              (SELECT token_hash FROM tokens WHERE expires_at < $1 LIMIT $2)",
-                now,
-            ),
-            (
                 "DELETE FROM refresh_tokens WHERE token_hash IN
               (SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)",
                 now,
@@ -812,7 +854,24 @@ impl Purge for SqlStore {
                 .map_err(backend)?;
             purged += done.rows_affected();
         }
-        Ok(purged)
+        let tokens: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM tokens WHERE token_hash IN
+              (SELECT token_hash FROM tokens WHERE expires_at < $1 LIMIT $2)
+             RETURNING token_hash",
+        )
+        .bind(now)
+        .bind(i64::from(batch))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        if let Some(cache) = &self.token_cache {
+            // Only needed when `now` runs ahead of the wall clock (a cached entry never
+            // outlives its token), but then a purged token must not be read back either.
+            if let Err(err) = cache.evict(&tokens).await {
+                tracing::debug!(error = %err, "token cache unavailable");
+            }
+        }
+        Ok(purged + tokens.len() as u64)
     }
 }
 

@@ -6,6 +6,7 @@ use sqlx::{Any, Row, Transaction};
 use super::filter::{common_location, Elements, Layout, Location, Scalar, Table};
 use super::{backend, conflict_or_backend, flag, SqlStore};
 use crate::store::query::{Attr, ListQuery, Page};
+use crate::store::redis::Revocation;
 use crate::store::*;
 
 const USER_COLUMNS: &str =
@@ -139,6 +140,13 @@ impl UserStore for SqlStore {
         expected_version: i64,
         now: UnixTime,
     ) -> StoreResult<Update> {
+        if !user.active {
+            self.mark_revoked(Revocation::User {
+                id: &user.id,
+                at: now,
+            })
+            .await;
+        }
         let mut tx = self.write_transaction().await?;
         let old_display: Option<String> = sqlx::query_scalar(&format!(
             "SELECT {} FROM users u WHERE u.id = $1",
@@ -188,6 +196,7 @@ impl UserStore for SqlStore {
     }
 
     async fn delete_user(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
+        self.mark_revoked(Revocation::User { id, at: now }).await;
         let mut tx = self.write_transaction().await?;
         end_access(&mut tx, id, now).await?;
         // The user's groups lose a member: their representation changes.

@@ -1,0 +1,151 @@
+//! A Redis cache of access-token records in front of the SQL store (`REDIS_URL` on the sql
+//! backend), so resource servers introspecting the same token again and again do not each cost a
+//! database query. The database stays the only copy: a cache entry can always be dropped, and
+//! every failure here falls back to the database.
+//!
+//! Revocation must never be hidden by the cache. Before the database revokes anything, a marker
+//! is written: `P cache:revoked:token:{hash}`, `… :grant:{grant_id}` or `… :user:{user_id}` (with
+//! the revocation time, which a user's later tokens are newer than). A cached record is served
+//! only if no marker covers it, checked in the same script that reads it, so an entry written by
+//! a read that raced the revocation is refused too. Markers outlive every entry that could
+//! predate them. If a marker cannot be written (Redis unreachable), the revocation goes ahead in
+//! the database and a cached entry may be served until it expires, at most the cache lifetime.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use ::redis::aio::ConnectionManager;
+use ::redis::Script;
+
+use super::{backend, connection, token_record, Stored};
+use crate::store::{StoreResult, TokenRecord, UnixTime};
+
+/// A marker for a token or grant: every record it names is older.
+const FOREVER: UnixTime = i64::MAX;
+
+/// ARGV: prefix, token hash. Returns the cached record's field/value pairs, or nothing when it is
+/// not cached or a revocation marker covers it.
+static LOOKUP: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local P, hash = ARGV[1], ARGV[2]
+local fields = redis.call('HGETALL', P .. 'cache:token:' .. hash)
+if #fields == 0 then return fields end
+local f = {}
+for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+local issued = tonumber(f['issued_at'])
+local function revoked(kind, id)
+  if not id then return false end
+  local at = redis.call('GET', P .. 'cache:revoked:' .. kind .. ':' .. id)
+  return at and tonumber(at) >= issued
+end
+if revoked('token', hash) or revoked('grant', f['grant_id']) or revoked('user', f['user_id']) then
+  return {}
+end
+return fields
+"#,
+    )
+});
+
+/// What a revocation covers, named by the marker written for it.
+#[derive(Debug, Clone, Copy)]
+pub enum Revocation<'a> {
+    Token(&'a str),
+    Grant(&'a str),
+    /// A user deactivated or deleted: their tokens issued until `at`.
+    User {
+        id: &'a str,
+        at: UnixTime,
+    },
+}
+
+#[derive(Clone)]
+pub struct TokenCache {
+    conn: ConnectionManager,
+    prefix: String,
+    /// How long an entry may live.
+    ttl: Duration,
+}
+
+impl TokenCache {
+    pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> StoreResult<Self> {
+        Ok(TokenCache {
+            conn: connection(url).await?,
+            prefix: prefix.to_string(),
+            ttl,
+        })
+    }
+
+    /// The cached record of a live token, unless a revocation marker covers it.
+    pub async fn get(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let mut conn = self.conn.clone();
+        let pairs: Vec<String> = LOOKUP
+            .prepare_invoke()
+            .arg(&self.prefix)
+            .arg(token_hash)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(backend)?;
+        if pairs.is_empty() {
+            return Ok(None);
+        }
+        Stored::from_pairs(&pairs).token(token_hash).map(Some)
+    }
+
+    /// Caches an active token's record until it expires, at most for the cache lifetime.
+    pub async fn put(&self, token: &TokenRecord, now: UnixTime) -> StoreResult<()> {
+        let left = token.expires_at.saturating_sub(now);
+        if !token.is_active(now) || left <= 0 {
+            return Ok(());
+        }
+        let seconds = (left as u64).min(self.ttl.as_secs()).max(1);
+        let key = format!("{}cache:token:{}", self.prefix, token.token_hash);
+        let mut conn = self.conn.clone();
+        ::redis::pipe()
+            .atomic()
+            .del(&key)
+            .hset_multiple(&key, &token_record(token).fields)
+            .expire(&key, seconds as i64)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(backend)
+    }
+
+    /// Drops the entries of these tokens.
+    pub async fn evict(&self, token_hashes: &[String]) -> StoreResult<()> {
+        if token_hashes.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = token_hashes
+            .iter()
+            .map(|hash| format!("{}cache:token:{hash}", self.prefix))
+            .collect();
+        let mut conn = self.conn.clone();
+        ::redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(backend)
+    }
+
+    /// Writes the marker of `revocation`; call it before the database revokes.
+    pub async fn revoke(&self, revocation: Revocation<'_>) -> StoreResult<()> {
+        let (kind, id, at) = match revocation {
+            Revocation::Token(hash) => ("token", hash, FOREVER),
+            Revocation::Grant(id) => ("grant", id, FOREVER),
+            Revocation::User { id, at } => ("user", id, at),
+        };
+        let key = format!("{}cache:revoked:{kind}:{id}", self.prefix);
+        // An entry read before the marker may be written just after it; it lives at most `ttl`.
+        let marker_life = self.ttl.as_secs() + 60;
+        let mut conn = self.conn.clone();
+        ::redis::cmd("SET")
+            .arg(&key)
+            .arg(at)
+            .arg("EX")
+            .arg(marker_life)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(backend)
+    }
+}
