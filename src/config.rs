@@ -55,6 +55,10 @@ pub struct Config {
     /// How long Redis may cache an access token's record (sql backend with `REDIS_URL`); 0 turns
     /// the cache off.
     pub token_cache_ttl: Duration,
+    /// Store failures in a row that open the circuit breaker, and how long it then stays open
+    /// before a trial request.
+    pub circuit_failures: u32,
+    pub circuit_open: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +93,8 @@ impl Default for Config {
             limits: crate::throttle::Limits::default(),
             trusted_proxies: 0,
             token_cache_ttl: Duration::from_secs(30),
+            circuit_failures: 5,
+            circuit_open: Duration::from_secs(5),
         }
     }
 }
@@ -139,6 +145,12 @@ impl Config {
         }
         if let Some(seconds) = number("TESSERA_TOKEN_CACHE_SECONDS")? {
             config.token_cache_ttl = Duration::from_secs(seconds);
+        }
+        if let Some(failures) = positive("TESSERA_CIRCUIT_FAILURES")? {
+            config.circuit_failures = failures as u32;
+        }
+        if let Some(seconds) = positive("TESSERA_CIRCUIT_OPEN_SECONDS")? {
+            config.circuit_open = Duration::from_secs(seconds);
         }
         if let Some(hops) = number("TESSERA_TRUSTED_PROXIES")? {
             config.trusted_proxies = hops as usize;

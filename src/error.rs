@@ -89,6 +89,9 @@ pub enum Error {
     Throttled { retry_after: std::time::Duration },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The store circuit breaker is open: refused without trying the store.
+    #[error("the store circuit is open")]
+    Unavailable,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -133,11 +136,16 @@ impl Error {
             ),
             Error::Store(err) => {
                 tracing::error!(error = %err, "store failure");
+                crate::http::observe::note_store_failure();
                 (
                     ErrorCode::TemporarilyUnavailable,
                     "the service is temporarily unavailable, try again".into(),
                 )
             }
+            Error::Unavailable => (
+                ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable, try again".into(),
+            ),
             Error::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 (ErrorCode::ServerError, "internal server error".into())

@@ -4,11 +4,13 @@
 //! the server the same way.
 
 pub mod account;
+pub mod circuit;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod oauth;
 pub mod oidc;
 pub mod scim;
@@ -115,6 +117,7 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
         .map_err(|e| anyhow::anyhow!("building the discovery document: {e}"))?;
     let sealer = sealing::Sealer::new(config.encryption_key);
     let throttle = open_throttle(&config).await?;
+    let circuit = circuit::Breaker::new(config.circuit_failures, config.circuit_open);
     let state = AppState::new(Inner {
         config,
         store,
@@ -122,6 +125,8 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
         passwords,
         sealer,
         throttle,
+        metrics: metrics::Metrics::default(),
+        circuit,
         discovery_json: discovery_json.into(),
     });
     Ok(App {

@@ -7,8 +7,10 @@ use arc_swap::{ArcSwap, Guard};
 use bytes::Bytes;
 
 use crate::account::password::PasswordHasher;
+use crate::circuit::Breaker;
 use crate::config::Config;
 use crate::keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::sealing::Sealer;
 use crate::store::Store;
 use crate::throttle::Throttle;
@@ -21,6 +23,9 @@ pub struct Inner {
     pub passwords: PasswordHasher,
     pub sealer: Sealer,
     pub throttle: Throttle,
+    pub metrics: Metrics,
+    /// Opens when the store keeps failing, so requests fail fast ([`crate::circuit`]).
+    pub circuit: Breaker,
     /// The discovery document, serialized once at start-up (cloning `Bytes` copies nothing).
     pub discovery_json: Bytes,
 }

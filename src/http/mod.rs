@@ -3,6 +3,7 @@
 pub mod client_ip;
 pub mod cookies;
 pub mod csrf;
+pub mod observe;
 pub mod request_id;
 
 use axum::extract::{Request, State};
@@ -47,10 +48,15 @@ pub fn router(state: AppState) -> Router {
         .route("/logout/confirm", post(logout::confirm))
         .route("/userinfo", get(userinfo::get).post(userinfo::post))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
         .route("/static/tessera.css", get(stylesheet))
         .nest(crate::scim::BASE_PATH, crate::scim::router(state.clone()))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::middleware,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,
@@ -81,6 +87,18 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }
         _ => "ready".into_response(),
     }
+}
+
+/// Prometheus metrics in the OpenMetrics text format. Contains no secrets; restrict it at the
+/// proxy if the numbers themselves are sensitive.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {

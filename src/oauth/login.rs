@@ -20,6 +20,7 @@ use crate::account::users;
 use crate::clock;
 use crate::http::client_ip::ClientIp;
 use crate::http::{csrf, retry_after};
+use crate::metrics::LoginOutcome;
 use crate::oauth::interaction::{self, check_csrf, Interaction, InteractionQuery, Refusal};
 use crate::state::AppState;
 use crate::store::Client;
@@ -98,6 +99,7 @@ async fn login(
     let keys = [state.throttle.account(&username), state.throttle.ip(ip)];
     if let Some(wait) = state.throttle.locked(&keys).await {
         tracing::info!("login refused: too many failures");
+        state.metrics.login(LoginOutcome::Locked);
         return Ok(locked(login_page, wait));
     }
     let user =
@@ -105,6 +107,7 @@ async fn login(
     let Some(user) = user else {
         // One message for unknown users, wrong passwords and disabled accounts.
         tracing::info!("login failed");
+        state.metrics.login(LoginOutcome::Failure);
         if let Some(wait) = state.throttle.record_failure(&keys).await {
             return Ok(locked(login_page, wait));
         }
@@ -115,6 +118,7 @@ async fn login(
     };
     let [account, _] = &keys;
     state.throttle.clear(account).await;
+    state.metrics.login(LoginOutcome::Success);
     interaction::after_password(&state, jar, &id, interaction, client, &user.id).await
 }
 

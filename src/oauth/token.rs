@@ -180,5 +180,7 @@ async fn exchange(
             "the client is not registered for this grant type",
         ));
     }
-    handler.handle(state, &client, &params).await
+    let response = handler.handle(state, &client, &params).await?;
+    state.metrics.token_issued(grant_type);
+    Ok(response)
 }

@@ -109,6 +109,17 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     )
 }
 
+/// Whether a route pattern serves pages to a browser (so its errors are pages too).
+pub fn is_page(route: &str) -> bool {
+    ["/authorize", "/login", "/consent", "/account", "/logout"]
+        .iter()
+        .any(|page| {
+            route
+                .strip_prefix(page)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+}
+
 /// The HTML rendering of an [`Error`] on a page the user sees.
 pub fn error_response(err: Error) -> Response {
     let (code, description) = err.public_parts();

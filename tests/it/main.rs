@@ -9,6 +9,7 @@ mod harness;
 mod login;
 mod mfa;
 mod oidc_flow;
+mod operations;
 mod outage;
 mod scim;
 mod seed;

@@ -67,6 +67,7 @@ async fn revoke_reused_family(state: &AppState, record: &RefreshTokenRecord) -> 
     let now = clock::now();
     let revoked = state.store.revoke_grant(&record.family_id, now).await?;
     if revoked > 0 {
+        state.metrics.refresh_reuse_detected();
         state
             .store
             .record_refresh_reuse(&record.family_id, &record.client_id, &record.user_id, now)
