@@ -59,6 +59,9 @@ pub struct Config {
     /// before a trial request.
     pub circuit_failures: u32,
     pub circuit_open: Duration,
+    /// `TESSERA_CORS_ORIGINS`: who may call discovery, JWKS, token, userinfo and revocation from
+    /// a browser on another origin.
+    pub cors_origins: crate::http::cors::CorsOrigins,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +98,7 @@ impl Default for Config {
             token_cache_ttl: Duration::from_secs(30),
             circuit_failures: 5,
             circuit_open: Duration::from_secs(5),
+            cors_origins: crate::http::cors::CorsOrigins::None,
         }
     }
 }
@@ -174,6 +178,10 @@ impl Config {
             if let Some(seconds) = lockout {
                 rule.lockout = Duration::from_secs(seconds);
             }
+        }
+        if let Some(origins) = var("TESSERA_CORS_ORIGINS") {
+            config.cors_origins = crate::http::cors::CorsOrigins::parse(&origins)
+                .map_err(|e| ConfigError(format!("TESSERA_CORS_ORIGINS: {e}")))?;
         }
         config.redis_url = var("REDIS_URL");
         config.seed_file = var("TESSERA_SEED_FILE");

@@ -2,6 +2,7 @@
 
 pub mod client_ip;
 pub mod cookies;
+pub mod cors;
 pub mod csrf;
 pub mod observe;
 pub mod request_id;
@@ -19,12 +20,13 @@ use crate::state::AppState;
 use crate::ui::account;
 
 pub fn router(state: AppState) -> Router {
+    let cors = state.config.cors_origins.layer();
     Router::new()
         .route(
             "/.well-known/openid-configuration",
-            get(discovery::discovery),
+            cors::allow(get(discovery::discovery), &cors),
         )
-        .route("/jwks", get(jwks::jwks))
+        .route("/jwks", cors::allow(get(jwks::jwks), &cors))
         .route("/authorize", get(authorize::get).post(authorize::post))
         .route("/login", get(login::login_page).post(login::login_submit))
         .route(
@@ -41,12 +43,15 @@ pub fn router(state: AppState) -> Router {
             get(account::enroll_page).post(account::enroll_confirm),
         )
         .route("/account/mfa/totp/disable", post(account::disable_totp))
-        .route("/token", post(token::token))
-        .route("/revoke", post(revocation::revoke))
+        .route("/token", cors::allow(post(token::token), &cors))
+        .route("/revoke", cors::allow(post(revocation::revoke), &cors))
         .route("/introspect", post(introspection::introspect))
         .route("/logout", get(logout::get).post(logout::post))
         .route("/logout/confirm", post(logout::confirm))
-        .route("/userinfo", get(userinfo::get).post(userinfo::post))
+        .route(
+            "/userinfo",
+            cors::allow(get(userinfo::get).post(userinfo::post), &cors),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))

@@ -5,6 +5,7 @@ mod authorize_errors;
 mod browser;
 mod cli;
 mod cluster;
+mod cors;
 mod harness;
 mod login;
 mod mfa;
