@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod logging;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;

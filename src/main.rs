@@ -109,25 +109,13 @@ struct ClientCreate {
 
 fn init_logging(config: &Config, serving: bool) {
     // Bootstrap commands keep stdout for their result; only warnings go to stderr.
-    let filter = if serving {
-        config.log_filter.as_str()
+    let subscriber = if serving {
+        tessera::logging::subscriber(&config.log_filter, config.log_json, std::io::stdout)
     } else {
-        "warn"
+        tessera::logging::subscriber("warn", false, std::io::stderr)
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if !serving {
-        builder.with_writer(std::io::stderr).init();
-    } else if config.log_json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init();
-    } else {
-        builder.init();
-    }
+    // `init` also routes the `log` records of dependencies into the subscriber.
+    tracing_subscriber::util::SubscriberInitExt::init(subscriber);
 }
 
 fn read_password() -> anyhow::Result<String> {

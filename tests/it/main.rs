@@ -8,6 +8,7 @@ mod cluster;
 mod cors;
 mod harness;
 mod login;
+mod logs;
 mod mfa;
 mod oidc_flow;
 mod operations;

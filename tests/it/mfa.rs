@@ -19,7 +19,7 @@ fn now_step() -> u64 {
 }
 
 /// The code for `offset` steps from now (the server accepts one step of skew either way).
-fn code(totp: &Totp, offset: u64) -> String {
+pub fn code(totp: &Totp, offset: u64) -> String {
     totp.generate((now_step() + offset) * 30).to_string()
 }
 
@@ -37,7 +37,7 @@ fn wrong(code: &str) -> String {
 
 /// Signs `username` in to the account console in `browser` and enrolls TOTP; returns the app's
 /// TOTP, the recovery codes and the base32 seed.
-async fn enroll(
+pub async fn enroll(
     server: &TestServer,
     browser: &Browser,
     username: &str,
