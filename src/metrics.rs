@@ -12,6 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::store::LoginOutcome;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
@@ -27,15 +29,6 @@ struct GrantLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LoginLabels {
     outcome: &'static str,
-}
-
-/// How a sign-in attempt (password step) ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginOutcome {
-    Success,
-    Failure,
-    /// Refused without checking the password: the name or address is locked.
-    Locked,
 }
 
 type HistogramFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
@@ -129,11 +122,7 @@ impl Metrics {
     }
 
     pub fn login(&self, outcome: LoginOutcome) {
-        let outcome = match outcome {
-            LoginOutcome::Success => "success",
-            LoginOutcome::Failure => "failure",
-            LoginOutcome::Locked => "locked",
-        };
+        let outcome = outcome.as_str();
         self.logins.get_or_create(&LoginLabels { outcome }).inc();
     }
 

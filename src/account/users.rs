@@ -93,6 +93,12 @@ pub async fn create_user(
 
 /// The active user with this name and password. Unknown users, inactive users and wrong passwords
 /// are indistinguishable to the caller, and cost the same time.
+/// The hash that stands for a user name as typed in `login_attempts`: folded as the store folds
+/// user names, so "Ada" and "ada" are one name.
+pub fn username_hash(username: &str) -> String {
+    crate::secret::hash(&username.to_lowercase())
+}
+
 pub async fn authenticate(
     store: &dyn Store,
     hasher: &PasswordHasher,

@@ -20,10 +20,9 @@ use crate::account::users;
 use crate::clock;
 use crate::http::client_ip::ClientIp;
 use crate::http::{csrf, retry_after};
-use crate::metrics::LoginOutcome;
 use crate::oauth::interaction::{self, check_csrf, Interaction, InteractionQuery, Refusal};
 use crate::state::AppState;
-use crate::store::Client;
+use crate::store::{Client, LoginAttempt, LoginOutcome};
 use crate::ui::{self, LoginPage, MfaPage};
 
 /// Whom the login page names: the client, or the account console.
@@ -99,7 +98,7 @@ async fn login(
     let keys = [state.throttle.account(&username), state.throttle.ip(ip)];
     if let Some(wait) = state.throttle.locked(&keys).await {
         tracing::info!("login refused: too many failures");
-        state.metrics.login(LoginOutcome::Locked);
+        record(&state, &username, ip, LoginOutcome::Locked).await?;
         return Ok(locked(login_page, wait));
     }
     let user =
@@ -107,7 +106,7 @@ async fn login(
     let Some(user) = user else {
         // One message for unknown users, wrong passwords and disabled accounts.
         tracing::info!("login failed");
-        state.metrics.login(LoginOutcome::Failure);
+        record(&state, &username, ip, LoginOutcome::Failure).await?;
         if let Some(wait) = state.throttle.record_failure(&keys).await {
             return Ok(locked(login_page, wait));
         }
@@ -118,8 +117,26 @@ async fn login(
     };
     let [account, _] = &keys;
     state.throttle.clear(account).await;
-    state.metrics.login(LoginOutcome::Success);
+    record(&state, &username, ip, LoginOutcome::Success).await?;
     interaction::after_password(&state, jar, &id, interaction, client, &user.id).await
+}
+
+/// Counts the attempt in the metrics and keeps it in `login_attempts`.
+async fn record(
+    state: &AppState,
+    username: &str,
+    ip: IpAddr,
+    outcome: LoginOutcome,
+) -> Result<(), Refusal> {
+    state.metrics.login(outcome);
+    let attempt = LoginAttempt {
+        username_hash: users::username_hash(username),
+        ip: ip.to_string(),
+        outcome,
+        at: clock::now(),
+    };
+    state.store.record_login_attempt(&attempt).await?;
+    Ok(())
 }
 
 /// The page for a locked user name or address: 429 with `Retry-After` (RFC 6585 §4).

@@ -159,6 +159,21 @@ impl ConsentStore for HybridStore {
 }
 
 #[async_trait]
+impl LoginAttemptStore for HybridStore {
+    async fn record_login_attempt(&self, attempt: &LoginAttempt) -> StoreResult<()> {
+        self.memory.record_login_attempt(attempt).await
+    }
+
+    async fn login_attempts(
+        &self,
+        username_hash: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<LoginAttempt>> {
+        self.memory.login_attempts(username_hash, limit).await
+    }
+}
+
+#[async_trait]
 impl MfaStore for HybridStore {
     async fn totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>> {
         self.memory.totp(user_id).await

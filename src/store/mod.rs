@@ -455,12 +455,64 @@ pub trait MfaStore {
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool>;
 }
 
+/// How a password sign-in attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Success,
+    /// Wrong password, unknown user name or inactive account: the login page does not say which.
+    Failure,
+    /// Refused unchecked: the user name or the client IP was locked.
+    Locked,
+}
+
+impl LoginOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginOutcome::Success => "success",
+            LoginOutcome::Failure => "failure",
+            LoginOutcome::Locked => "locked",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Success, Self::Failure, Self::Locked]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == text)
+    }
+}
+
+/// One password sign-in attempt (`login_attempts`), kept [`LOGIN_ATTEMPT_RETENTION`] seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAttempt {
+    /// SHA-256 of the user name as typed, case-folded: attempts on one name are found together,
+    /// whether or not it names a user, and what was typed (sometimes a password) is not kept.
+    pub username_hash: String,
+    pub ip: String,
+    pub outcome: LoginOutcome,
+    pub at: UnixTime,
+}
+
+/// How long login attempts are kept: 30 days.
+pub const LOGIN_ATTEMPT_RETENTION: UnixTime = 30 * 24 * 3600;
+
+#[async_trait]
+pub trait LoginAttemptStore {
+    async fn record_login_attempt(&self, attempt: &LoginAttempt) -> StoreResult<()>;
+    /// The newest `limit` attempts on a user name hash, newest first.
+    async fn login_attempts(
+        &self,
+        username_hash: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<LoginAttempt>>;
+}
+
 /// Removal of what has expired, in bounded batches so no statement holds the database for long.
 #[async_trait]
 pub trait Purge {
     /// Deletes up to `batch` expired rows of each table: codes that expired before
     /// `codes_expired_before` (kept a while longer so a replay can still revoke what they issued),
-    /// everything else once expired at `now`. Returns how many rows went.
+    /// login attempts [`LOGIN_ATTEMPT_RETENTION`] after they were made, everything else once
+    /// expired at `now`. Returns how many rows went.
     async fn purge_expired(
         &self,
         now: UnixTime,
@@ -482,6 +534,7 @@ pub trait Store:
     + ArtifactStore
     + KeyStore
     + MfaStore
+    + LoginAttemptStore
     + Purge
     + Send
     + Sync

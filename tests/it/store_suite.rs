@@ -47,6 +47,7 @@ macro_rules! backend_suite {
                 mfa_enrollment_steps_recovery_and_failures,
                 purge_removes_expired_rows_in_batches,
                 purge_removes_expired_artifacts,
+                login_attempts_recorded_listed_and_purged,
                 users_insert_read_update_and_conflicts,
                 user_deactivation_ends_access,
                 user_deletion_ends_access_and_membership,
@@ -1188,6 +1189,62 @@ async fn purge_removes_expired_rows_in_batches(store: Arc<dyn Store>) {
         assert_eq!(store.refresh_token(hash).await.unwrap(), None);
     }
     assert!(store.refresh_token("r-live").await.unwrap().is_some());
+}
+
+async fn login_attempts_recorded_listed_and_purged(store: Arc<dyn Store>) {
+    let attempt = |name: &str, outcome, at| LoginAttempt {
+        username_hash: format!("hash-of-{name}"),
+        ip: "192.0.2.1".into(),
+        outcome,
+        at,
+    };
+    let old = attempt(
+        "ada",
+        LoginOutcome::Failure,
+        NOW - LOGIN_ATTEMPT_RETENTION - 10,
+    );
+    let recent = [
+        attempt("ada", LoginOutcome::Failure, NOW - 20),
+        attempt("ada", LoginOutcome::Locked, NOW - 10),
+        attempt("grace", LoginOutcome::Success, NOW - 5),
+        attempt("ada", LoginOutcome::Success, NOW),
+    ];
+    for entry in recent.iter().chain([&old]) {
+        store.record_login_attempt(entry).await.unwrap();
+    }
+    let newest_first = vec![
+        recent[3].clone(),
+        recent[1].clone(),
+        recent[0].clone(),
+        old.clone(),
+    ];
+    assert_eq!(
+        store.login_attempts("hash-of-ada", 10).await.unwrap(),
+        newest_first
+    );
+    assert_eq!(
+        store.login_attempts("hash-of-ada", 2).await.unwrap(),
+        newest_first[..2]
+    );
+    assert!(store
+        .login_attempts("hash-of-nobody", 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    assert_eq!(
+        store.purge_expired(NOW, NOW - HOUR, 100).await.unwrap(),
+        1,
+        "only the attempt older than the retention"
+    );
+    assert_eq!(
+        store.login_attempts("hash-of-ada", 10).await.unwrap(),
+        newest_first[..3]
+    );
+    assert_eq!(
+        store.login_attempts("hash-of-grace", 10).await.unwrap(),
+        [recent[2].clone()]
+    );
 }
 
 async fn purge_removes_expired_artifacts(store: Arc<dyn Store>) {

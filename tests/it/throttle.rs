@@ -97,6 +97,18 @@ async fn repeated_wrong_passwords_lock_the_account_for_the_right_password_and_un
     let (status, consent) = browser.log_in(&page, "ada").await.page();
     assert_eq!(status, StatusCode::OK);
     assert!(consent.contains("name=\"decision\""));
+
+    // Every attempt on the name is in `login_attempts`, newest first, however it was typed.
+    let attempts = server
+        .state
+        .store
+        .login_attempts(&tessera::account::users::username_hash("Ada"), 10)
+        .await
+        .unwrap();
+    let outcomes: Vec<_> = attempts.iter().map(|a| a.outcome).collect();
+    use tessera::store::LoginOutcome::*;
+    assert_eq!(outcomes, [Success, Locked, Failure, Failure, Failure]);
+    assert!(attempts.iter().all(|a| a.ip == "127.0.0.1"));
 }
 
 #[tokio::test]

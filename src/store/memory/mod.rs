@@ -53,6 +53,8 @@ struct Data {
     totp: HashMap<String, TotpRecord>,
     /// (user id, code hash) pairs.
     recovery_codes: BTreeSet<(String, String)>,
+    /// Oldest first.
+    login_attempts: Vec<LoginAttempt>,
 }
 
 struct StoredCode {
@@ -572,7 +574,44 @@ impl Purge for MemoryStore {
         }
         let refresh = take_expired(&mut data.refresh_tokens, batch, |t| t.expires_at < now);
         let artifacts = take_expired(&mut data.artifacts, batch, |a| a.expires_at < now);
-        Ok((codes.len() + tokens.len() + refresh.len() + artifacts.len()) as u64)
+        let kept_after = now - LOGIN_ATTEMPT_RETENTION;
+        let old_attempts = data
+            .login_attempts
+            .iter()
+            .take(batch)
+            .take_while(|attempt| attempt.at < kept_after)
+            .count();
+        data.login_attempts.drain(..old_attempts);
+        Ok((codes.len() + tokens.len() + refresh.len() + artifacts.len() + old_attempts) as u64)
+    }
+}
+
+#[async_trait]
+impl LoginAttemptStore for MemoryStore {
+    async fn record_login_attempt(&self, attempt: &LoginAttempt) -> StoreResult<()> {
+        let mut data = self.data()?;
+        // Kept in order of time (the purge takes from the front), ties in arrival order.
+        let at = data
+            .login_attempts
+            .partition_point(|stored| stored.at <= attempt.at);
+        data.login_attempts.insert(at, attempt.clone());
+        Ok(())
+    }
+
+    async fn login_attempts(
+        &self,
+        username_hash: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<LoginAttempt>> {
+        let data = self.data()?;
+        Ok(data
+            .login_attempts
+            .iter()
+            .rev()
+            .filter(|attempt| attempt.username_hash == username_hash)
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 }
 

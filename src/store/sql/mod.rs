@@ -820,6 +820,52 @@ impl MfaStore for SqlStore {
 }
 
 #[async_trait]
+impl LoginAttemptStore for SqlStore {
+    async fn record_login_attempt(&self, attempt: &LoginAttempt) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO login_attempts (username_hash, ip, outcome, at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&attempt.username_hash)
+        .bind(&attempt.ip)
+        .bind(attempt.outcome.as_str())
+        .bind(attempt.at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn login_attempts(
+        &self,
+        username_hash: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<LoginAttempt>> {
+        let rows = sqlx::query(
+            "SELECT username_hash, ip, outcome, at FROM login_attempts
+             WHERE username_hash = $1 ORDER BY at DESC, id DESC LIMIT $2",
+        )
+        .bind(username_hash)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let outcome: String = row.get("outcome");
+                Ok(LoginAttempt {
+                    username_hash: row.get("username_hash"),
+                    ip: row.get("ip"),
+                    outcome: LoginOutcome::parse(&outcome).ok_or_else(|| {
+                        StoreError::Backend(format!("login outcome {outcome:?}").into())
+                    })?,
+                    at: row.get("at"),
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
 impl Purge for SqlStore {
     async fn purge_expired(
         &self,
@@ -842,6 +888,11 @@ impl Purge for SqlStore {
                 "DELETE FROM artifacts WHERE (kind, id_hash) IN
               (SELECT kind, id_hash FROM artifacts WHERE expires_at < $1 LIMIT $2)",
                 now,
+            ),
+            (
+                "DELETE FROM login_attempts WHERE id IN
+              (SELECT id FROM login_attempts WHERE at < $1 LIMIT $2)",
+                now - LOGIN_ATTEMPT_RETENTION,
             ),
         ];
         let mut purged = 0;
