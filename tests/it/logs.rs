@@ -1,52 +1,85 @@
-//! Logs: JSON lines that carry the request id, and never a secret. The test captures, at the most
-//! verbose level, everything logged on its own runtime (a current-thread runtime runs the server's
-//! tasks on the test's thread) while it walks through every flow that handles a secret.
+//! Logs: JSON lines that carry the request id, and never a secret. A real `tessera serve` logs at
+//! the most verbose level to a file while the test walks through every flow that handles a
+//! secret; then the file is searched for each of them.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 
-use openidconnect::{OAuth2TokenResponse, PkceCodeVerifier};
+use openidconnect::PkceCodeChallenge;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::harness::*;
 use crate::mfa::enroll;
-use crate::token_lifecycle::{offline_client, refresh, OFFLINE};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use crate::process::{free_port, Deployment};
 
 const WRONG_PASSWORD: &str = "not-the-password-but-close";
 const SCIM_PASSWORD: &str = "a password set through SCIM";
+const WEB_SECRET: &str = "the-web-client-secret-of-32-characters-or-more";
+const ADMIN_SECRET: &str = "the-admin-client-secret-of-32-characters-or-more";
 
-#[tokio::test]
+fn seed_file(dir: &std::path::Path) -> String {
+    let path = dir.join("seed.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[[users]]
+username = "ada"
+password = "{PASSWORD}"
+
+[[clients]]
+client_id = "web"
+client_secret = "{WEB_SECRET}"
+redirect_uris = ["{REDIRECT_URI}"]
+grant_types = ["authorization_code", "refresh_token"]
+scope = "openid profile offline_access"
+skip_consent = true
+
+[[clients]]
+client_id = "admin"
+client_secret = "{ADMIN_SECRET}"
+grant_types = ["client_credentials"]
+scope = "scim"
+"#
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_request_ids_and_no_secret_of_any_flow() {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tessera::logging::subscriber("trace", true, move || sink.clone());
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = Deployment {
+        env: vec![
+            ("DATABASE_URL", test_database(dir.path())),
+            ("TESSERA_SEED_FILE", seed_file(dir.path())),
+            ("TESSERA_LOG", "trace".into()),
+            ("TESSERA_LOG_FORMAT", "json".into()),
+        ],
+    };
+    let log_path = dir.path().join("serve.log");
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = deployment.spawn_with_stdout(&issuer, port, Stdio::from(log));
+    server.wait_ready().await;
 
-    let server = TestServer::start().await;
-    server.user("ada").await;
-    let secret = server.client(offline_client("app")).await.unwrap();
-    let rp = RelyingParty::discover(&server, "app", Some(secret.clone())).await;
-    let (_, recovery_codes, seed) = enroll(&server, &Browser::new(&server), "ada").await;
+    let (_, recovery_codes, seed) = enroll(&issuer, &Browser::for_issuer(&issuer), "ada").await;
 
-    // A code flow with a wrong password first, then the password and a recovery code.
-    let browser = Browser::new(&server);
-    let pending = rp.authorize(&["profile", OFFLINE], &[]);
-    let (_, login) = browser.visit(pending.url.as_str()).await.page();
+    // A code flow: a wrong password first, then the password and a recovery code.
+    let browser = Browser::for_issuer(&issuer);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut authorize = url::Url::parse(&server.url("/authorize")).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "web")
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("scope", "openid profile offline_access")
+        .append_pair("code_challenge", challenge.as_str())
+        .append_pair("code_challenge_method", "S256");
+    let (_, login) = browser.visit(authorize.as_str()).await.page();
     let csrf = form_inputs(&login)["csrf_token"].clone();
     let (status, _) = browser
         .submit(
@@ -61,21 +94,27 @@ async fn json_logs_carry_request_ids_and_no_secret_of_any_flow() {
     let landing = browser
         .submit(&second_step, "/login/mfa", &[("code", &recovery_codes[0])])
         .await;
-    let code = rp.code_from(&server, &pending, &landing.left());
-    let verifier = pending.verifier.secret().clone();
-    let tokens = rp
-        .exchange(code.clone(), PkceCodeVerifier::new(verifier.clone()))
+    let code = query(&landing.left())["code"].clone();
+    let verifier = verifier.secret().clone();
+    let tokens = server.redeem(WEB_SECRET, &code, &verifier).await;
+    let text_of = |value: &Value, name: &str| value[name].as_str().unwrap().to_string();
+    let (access, id_token) = (
+        text_of(&tokens, "access_token"),
+        text_of(&tokens, "id_token"),
+    );
+    let first_refresh = text_of(&tokens, "refresh_token");
+
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", first_refresh.as_str()),
+    ];
+    let (status, refreshed) = server.post("/token", WEB_SECRET, &refresh).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let second_refresh = text_of(&refreshed, "refresh_token");
+    let (_, introspection) = server
+        .post("/introspect", WEB_SECRET, &[("token", &access)])
         .await;
-    let access = tokens.access_token().secret().clone();
-    let first_refresh = tokens.refresh_token().unwrap().secret().clone();
-    let id_token = serde_json::to_value(&tokens).unwrap()["id_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (status, refreshed) = refresh(&server, ("app", &secret), &first_refresh, &[]).await;
-    assert_eq!(status, StatusCode::OK);
-    let second_refresh = refreshed["refresh_token"].as_str().unwrap().to_string();
-    assert_eq!(server.introspect(&access).await["active"], true);
+    assert_eq!(introspection["active"], true);
     let userinfo = http_client()
         .get(server.url("/userinfo"))
         .bearer_auth(&access)
@@ -83,27 +122,33 @@ async fn json_logs_carry_request_ids_and_no_secret_of_any_flow() {
         .await
         .unwrap();
     assert_eq!(userinfo.status(), StatusCode::OK);
-    let (status, _, _) = post_token(
-        &server,
-        Some(("app", "a wrong client secret")),
-        &[("grant_type", "client_credentials")],
-    )
-    .await;
+    let wrong_secret = "a wrong client secret";
+    let (status, _) = server.post("/token", wrong_secret, &refresh).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let revoked = http_client()
-        .post(server.url("/revoke"))
-        .basic_auth("app", Some(&secret))
-        .form(&[("token", second_refresh.as_str())])
+    let (status, _) = server
+        .post("/revoke", WEB_SECRET, &[("token", &second_refresh)])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let admin = http_client()
+        .post(server.url("/token"))
+        .basic_auth("admin", Some(ADMIN_SECRET))
+        .form(&[("grant_type", "client_credentials"), ("scope", "scim")])
         .send()
         .await
         .unwrap();
-    assert_eq!(revoked.status(), StatusCode::OK);
-    let scim = server.scim().await;
-    scim.create_user(serde_json::json!({"userName": "grace", "password": SCIM_PASSWORD}))
-        .await;
+    let admin_token = text_of(&admin.json().await.unwrap(), "access_token");
+    let created = http_client()
+        .post(server.url("/scim/v2/Users"))
+        .bearer_auth(&admin_token)
+        .json(&json!({"userName": "grace", "password": SCIM_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    drop(server);
 
-    drop(_logging);
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = std::fs::read_to_string(&log_path).unwrap();
     let lines: Vec<Value> = text
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
@@ -122,9 +167,10 @@ async fn json_logs_carry_request_ids_and_no_secret_of_any_flow() {
         ("the password", PASSWORD.to_string()),
         ("a wrong password", WRONG_PASSWORD.to_string()),
         ("a SCIM password", SCIM_PASSWORD.to_string()),
-        ("the client secret", secret.clone()),
-        ("the SCIM admin's token", scim.token().to_string()),
-        ("a wrong client secret", "a wrong client secret".to_string()),
+        ("the client secret", WEB_SECRET.to_string()),
+        ("a wrong client secret", wrong_secret.to_string()),
+        ("the SCIM admin's secret", ADMIN_SECRET.to_string()),
+        ("the SCIM admin's token", admin_token),
         ("the authorization code", code),
         ("the PKCE verifier", verifier),
         ("the access token", access),
@@ -132,7 +178,7 @@ async fn json_logs_carry_request_ids_and_no_secret_of_any_flow() {
         ("the second refresh token", second_refresh),
         ("the ID token", id_token),
         ("the TOTP seed", seed),
-        ("a recovery code", recovery_codes[0].clone()),
+        ("a used recovery code", recovery_codes[0].clone()),
         ("an unused recovery code", recovery_codes[1].clone()),
         ("the CSRF token", csrf),
     ];

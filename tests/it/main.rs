@@ -13,6 +13,7 @@ mod mfa;
 mod oidc_flow;
 mod operations;
 mod outage;
+mod process;
 mod scim;
 mod seed;
 mod servers;

@@ -38,18 +38,21 @@ fn wrong(code: &str) -> String {
 /// Signs `username` in to the account console in `browser` and enrolls TOTP; returns the app's
 /// TOTP, the recovery codes and the base32 seed.
 pub async fn enroll(
-    server: &TestServer,
+    issuer: &str,
     browser: &Browser,
     username: &str,
 ) -> (Totp, Vec<String>, String) {
-    let landing = browser.visit(&server.url("/account")).await;
+    let landing = browser.visit(&format!("{issuer}/account")).await;
     if let Landing::Page { body, .. } = &landing {
         if body.contains("name=\"password\"") {
             let (_, account) = browser.log_in(body, username).await.page();
             assert!(account.contains("Your account"), "{account}");
         }
     }
-    let (status, page) = browser.visit(&server.url("/account/mfa/totp")).await.page();
+    let (status, page) = browser
+        .visit(&format!("{issuer}/account/mfa/totp"))
+        .await
+        .page();
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("<svg"), "the QR code is in the page");
     let start = page
@@ -115,7 +118,7 @@ async fn setup() -> (TestServer, RelyingParty, String) {
 async fn enrollment_shows_ten_single_use_recovery_codes_and_stores_the_seed_sealed() {
     let (server, _, _) = setup().await;
     let browser = Browser::new(&server);
-    let (_, codes, secret_b32) = enroll(&server, &browser, "ada").await;
+    let (_, codes, secret_b32) = enroll(&server.issuer, &browser, "ada").await;
     assert_eq!(codes.len(), 10);
     assert_eq!(
         codes.iter().collect::<std::collections::HashSet<_>>().len(),
@@ -150,7 +153,7 @@ async fn enrollment_shows_ten_single_use_recovery_codes_and_stores_the_seed_seal
 #[tokio::test]
 async fn login_with_totp_yields_mfa_bound_tokens_that_refresh_keeps() {
     let (server, rp, secret) = setup().await;
-    let (totp, _, _) = enroll(&server, &Browser::new(&server), "ada").await;
+    let (totp, _, _) = enroll(&server.issuer, &Browser::new(&server), "ada").await;
 
     let browser = Browser::new(&server);
     let pending = rp.authorize(&[OFFLINE], &[]);
@@ -205,7 +208,7 @@ async fn login_with_totp_yields_mfa_bound_tokens_that_refresh_keeps() {
 #[tokio::test]
 async fn a_totp_code_is_refused_the_second_time() {
     let (server, rp, _) = setup().await;
-    let (totp, _, _) = enroll(&server, &Browser::new(&server), "ada").await;
+    let (totp, _, _) = enroll(&server.issuer, &Browser::new(&server), "ada").await;
     let once = code(&totp, 1);
     let first = Browser::new(&server);
     let pending = rp.authorize(&[], &[]);
@@ -233,7 +236,7 @@ async fn a_totp_code_is_refused_the_second_time() {
 #[tokio::test]
 async fn a_recovery_code_replaces_the_totp_code_once() {
     let (server, rp, _) = setup().await;
-    let (_, codes, _) = enroll(&server, &Browser::new(&server), "ada").await;
+    let (_, codes, _) = enroll(&server.issuer, &Browser::new(&server), "ada").await;
     let recovery = codes[3].to_lowercase();
     let browser = Browser::new(&server);
     let pending = rp.authorize(&[], &[]);
@@ -261,7 +264,7 @@ async fn a_recovery_code_replaces_the_totp_code_once() {
 #[tokio::test]
 async fn wrong_codes_lock_the_step_even_for_the_right_code() {
     let (server, rp, _) = setup().await;
-    let (totp, _, _) = enroll(&server, &Browser::new(&server), "ada").await;
+    let (totp, _, _) = enroll(&server.issuer, &Browser::new(&server), "ada").await;
     let browser = Browser::new(&server);
     let pending = rp.authorize(&[], &[]);
     let page = to_totp_page(&browser, &pending).await;
@@ -301,7 +304,7 @@ async fn acr_values_mfa_steps_up_a_password_session_with_the_totp_step_only() {
     );
     assert_eq!(claims.auth_context_ref().unwrap().as_str(), "pwd");
     // Enrolled in the same (password-only) session.
-    let (totp, _, _) = enroll(&server, &browser, "ada").await;
+    let (totp, _, _) = enroll(&server.issuer, &browser, "ada").await;
 
     let silent = rp.authorize(&[], &[("acr_values", "mfa"), ("prompt", "none")]);
     assert_eq!(
@@ -368,7 +371,7 @@ async fn a_require_mfa_client_sends_an_enrolled_user_through_the_totp_step() {
         })
         .await;
     let vault = RelyingParty::discover(&server, "vault", secret).await;
-    let (totp, _, _) = enroll(&server, &Browser::new(&server), "ada").await;
+    let (totp, _, _) = enroll(&server.issuer, &Browser::new(&server), "ada").await;
     let browser = Browser::new(&server);
     let pending = vault.authorize(&[], &[]);
     let page = to_totp_page(&browser, &pending).await;
@@ -383,7 +386,7 @@ async fn a_require_mfa_client_sends_an_enrolled_user_through_the_totp_step() {
 async fn totp_can_be_turned_off_with_a_code_and_reset_by_an_admin() {
     let (server, rp, _) = setup().await;
     let browser = Browser::new(&server);
-    let (totp, _, _) = enroll(&server, &browser, "ada").await;
+    let (totp, _, _) = enroll(&server.issuer, &browser, "ada").await;
     let (_, account) = browser.visit(&server.url("/account")).await.page();
     let (status, _) = browser
         .submit_all(
@@ -405,7 +408,7 @@ async fn totp_can_be_turned_off_with_a_code_and_reset_by_an_admin() {
     assert!(after.contains("Set up an authenticator app"), "{after}");
 
     // Enrolled again, then reset by an operator: the next login asks for the password only.
-    enroll(&server, &browser, "ada").await;
+    enroll(&server.issuer, &browser, "ada").await;
     server.cli(&["user", "reset-mfa", "--username", "ada"]);
     let fresh = Browser::new(&server);
     let pending = rp.authorize(&[], &[]);
