@@ -330,6 +330,15 @@ impl ArtifactStore for HybridStore {
     async fn delete_artifact(&self, kind: ArtifactKind, id_hash: &str) -> StoreResult<bool> {
         self.shared.delete_artifact(kind, id_hash).await
     }
+
+    async fn user_artifacts(
+        &self,
+        kind: ArtifactKind,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<(String, String)>> {
+        self.shared.user_artifacts(kind, user_id, now).await
+    }
 }
 
 #[async_trait]

@@ -409,6 +409,14 @@ pub trait ArtifactStore {
     ) -> StoreResult<Option<String>>;
     /// Returns whether there was something to delete: of concurrent deletions, one gets `true`.
     async fn delete_artifact(&self, kind: ArtifactKind, id_hash: &str) -> StoreResult<bool>;
+    /// The live artifacts of `kind` that belong to `user_id`, as (id hash, payload), ordered by
+    /// id hash.
+    async fn user_artifacts(
+        &self,
+        kind: ArtifactKind,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<(String, String)>>;
 }
 
 #[async_trait]

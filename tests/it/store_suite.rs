@@ -43,6 +43,7 @@ macro_rules! backend_suite {
                 refresh_grace_window_replaces_successor_once,
                 grants_of_session_lists_each_grant_once,
                 artifacts_upsert_expire_and_delete,
+                user_artifacts_lists_the_live_ones_of_a_kind,
                 signing_keys_in_insertion_order,
                 mfa_enrollment_steps_recovery_and_failures,
                 purge_removes_expired_rows_in_batches,
@@ -910,6 +911,49 @@ async fn artifacts_upsert_expire_and_delete(store: Arc<dyn Store>) {
             .as_deref(),
         Some("interaction-1"),
         "deleting one kind leaves the other"
+    );
+}
+
+async fn user_artifacts_lists_the_live_ones_of_a_kind(store: Arc<dyn Store>) {
+    use ArtifactKind::{Interaction, Session};
+    for (kind, id, user, expires_at) in [
+        (Session, "s-b", Some("u1"), NOW + HOUR),
+        (Session, "s-a", Some("u1"), NOW + HOUR),
+        (Session, "s-expired", Some("u1"), NOW - 1),
+        (Session, "s-other", Some("u2"), NOW + HOUR),
+        (Session, "s-anonymous", None, NOW + HOUR),
+        (Interaction, "i-1", Some("u1"), NOW + HOUR),
+    ] {
+        store
+            .put_artifact(kind, id, user, &format!("payload-{id}"), expires_at)
+            .await
+            .unwrap();
+    }
+    let listed = |kind, user: &'static str| {
+        let store = store.clone();
+        async move { store.user_artifacts(kind, user, NOW).await.unwrap() }
+    };
+    let pair = |id: &str, payload: &str| (id.to_string(), payload.to_string());
+    assert_eq!(
+        listed(Session, "u1").await,
+        [pair("s-a", "payload-s-a"), pair("s-b", "payload-s-b")]
+    );
+    assert_eq!(
+        listed(Interaction, "u1").await,
+        [pair("i-1", "payload-i-1")]
+    );
+    assert!(listed(Session, "nobody").await.is_empty());
+
+    assert!(store.delete_artifact(Session, "s-a").await.unwrap());
+    // Re-putting an artifact for another user moves it.
+    store
+        .put_artifact(Session, "s-b", Some("u2"), "moved", NOW + HOUR)
+        .await
+        .unwrap();
+    assert!(listed(Session, "u1").await.is_empty());
+    assert_eq!(
+        listed(Session, "u2").await,
+        [pair("s-b", "moved"), pair("s-other", "payload-s-other")]
     );
 }
 

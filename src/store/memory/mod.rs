@@ -410,6 +410,23 @@ impl ArtifactStore for MemoryStore {
         let key = (kind.as_str(), id_hash.to_string());
         Ok(self.data()?.artifacts.remove(&key).is_some())
     }
+
+    async fn user_artifacts(
+        &self,
+        kind: ArtifactKind,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let data = self.data()?;
+        Ok(data
+            .artifacts
+            .iter()
+            .filter(|((k, _), a)| {
+                *k == kind.as_str() && a.user_id.as_deref() == Some(user_id) && a.expires_at > now
+            })
+            .map(|((_, id_hash), a)| (id_hash.clone(), a.payload.clone()))
+            .collect())
+    }
 }
 
 #[async_trait]

@@ -536,6 +536,25 @@ impl ArtifactStore for RedisStore {
         call.arg(artifact_id(kind, id_hash));
         self.run(&call).await
     }
+
+    async fn user_artifacts(
+        &self,
+        kind: ArtifactKind,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let mut call = self.call(&scripts::USER_ARTIFACTS);
+        call.arg(user_id)
+            .arg(format!("{}:", kind.as_str()))
+            .arg(now);
+        let flat: Vec<String> = self.run(&call).await?;
+        let mut found: Vec<(String, String)> = flat
+            .chunks_exact(2)
+            .map(|pair| (pair[0].clone(), pair[1].clone()))
+            .collect();
+        found.sort();
+        Ok(found)
+    }
 }
 
 #[async_trait]

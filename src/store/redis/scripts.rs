@@ -277,6 +277,27 @@ return 1
     )
 });
 
+/// The artifacts of user `ARGV[2]` whose id starts with `ARGV[3]` (`{kind}:`) and that are live
+/// at `ARGV[4]`: a flat list of id hash, payload, id hash, payload, …
+pub(super) static USER_ARTIFACTS: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local user, kind, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local found = {}
+for _, id in ipairs(owned(k('user-artifacts', user), 'artifact', 'user_id', user)) do
+  if string.sub(id, 1, #kind) == kind then
+    local fields = redis.call('HMGET', k('artifact', id), 'payload', 'expires_at')
+    if fields[1] and tonumber(fields[2]) > now then
+      found[#found + 1] = string.sub(id, #kind + 1)
+      found[#found + 1] = fields[1]
+    end
+  end
+end
+return found
+"#,
+    )
+});
+
 /// Deletes artifact `ARGV[2]`; 1 if it existed.
 pub(super) static DELETE_ARTIFACT: LazyLock<Script> =
     LazyLock::new(|| script("return remove('artifact', ARGV[2])"));

@@ -980,6 +980,29 @@ impl ArtifactStore for SqlStore {
             .map_err(backend)?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn user_artifacts(
+        &self,
+        kind: ArtifactKind,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT id_hash, payload FROM artifacts
+             WHERE kind = $1 AND user_id = $2 AND expires_at > $3 ORDER BY {}",
+            self.dialect.binary_order("id_hash")
+        ))
+        .bind(kind.as_str())
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get("id_hash"), row.get("payload")))
+            .collect())
+    }
 }
 
 #[async_trait]
