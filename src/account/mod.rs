@@ -2,5 +2,6 @@
 
 pub mod mfa;
 pub mod password;
+pub mod self_service;
 pub mod session;
 pub mod users;

@@ -80,6 +80,42 @@ pub async fn load(store: &dyn Store, cookie_value: &str, now: UnixTime) -> Resul
         .transpose()
 }
 
+/// A user's live sessions, each with the hash that names it in the store.
+pub async fn list(store: &dyn Store, user_id: &str, now: UnixTime) -> Result<Vec<Listed>> {
+    store
+        .user_artifacts(ArtifactKind::Session, user_id, now)
+        .await?
+        .into_iter()
+        .map(|(id_hash, payload)| {
+            let session = serde_json::from_str(&payload).map_err(Error::internal)?;
+            Ok(Listed { id_hash, session })
+        })
+        .collect()
+}
+
+/// A session as [`list`] finds it.
+pub struct Listed {
+    pub id_hash: String,
+    pub session: Session,
+}
+
+/// Ends a listed session and revokes the grants made in it (its refresh tokens die with it).
+pub async fn end_listed(store: &dyn Store, listed: &Listed, now: UnixTime) -> Result<()> {
+    store
+        .delete_artifact(ArtifactKind::Session, &listed.id_hash)
+        .await?;
+    revoke_grants(store, &listed.session, now).await
+}
+
+/// Revokes every grant made in `session` (OIDC RP-Initiated Logout §2: signing out ends what
+/// the session authorized).
+pub async fn revoke_grants(store: &dyn Store, session: &Session, now: UnixTime) -> Result<()> {
+    for grant_id in store.grants_of_session(&session.sid).await? {
+        store.revoke_grant(&grant_id, now).await?;
+    }
+    Ok(())
+}
+
 /// Ends the session behind a cookie value; returns it if it was live.
 pub async fn end(store: &dyn Store, cookie_value: &str, now: UnixTime) -> Result<Option<Session>> {
     let session = load(store, cookie_value, now).await?;

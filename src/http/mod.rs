@@ -43,6 +43,14 @@ pub fn router(state: AppState) -> Router {
             get(account::enroll_page).post(account::enroll_confirm),
         )
         .route("/account/mfa/totp/disable", post(account::disable_totp))
+        .route("/account/profile", post(account::update_profile))
+        .route("/account/password", post(account::change_password))
+        .route("/account/sessions/end", post(account::end_session))
+        .route(
+            "/account/sessions/end-others",
+            post(account::end_other_sessions),
+        )
+        .route("/account/deactivate", post(account::deactivate))
         .route("/token", cors::allow(post(token::token), &cors))
         .route("/revoke", cors::allow(post(revocation::revoke), &cors))
         .route("/introspect", post(introspection::introspect))

@@ -11,7 +11,7 @@ use axum_extra::extract::cookie::Cookie;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
-use crate::account::session::{self, Session};
+use crate::account::session;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::http::csrf;
@@ -211,7 +211,7 @@ async fn finish(state: &AppState, jar: CookieJar, request: &Request) -> Result<R
         if let Some(ended) =
             session::end(state.store.as_ref(), cookie.value(), clock::now()).await?
         {
-            revoke_session_grants(state, &ended).await?;
+            session::revoke_grants(state.store.as_ref(), &ended, clock::now()).await?;
             tracing::info!(user_id = %ended.user_id, "signed out");
         }
     }
@@ -231,12 +231,4 @@ async fn finish(state: &AppState, jar: CookieJar, request: &Request) -> Result<R
         target.query_pairs_mut().append_pair("state", state);
     }
     Ok((jar, Redirect::to(target.as_str())).into_response())
-}
-
-async fn revoke_session_grants(state: &AppState, session: &Session) -> Result<()> {
-    let now = clock::now();
-    for grant_id in state.store.grants_of_session(&session.sid).await? {
-        state.store.revoke_grant(&grant_id, now).await?;
-    }
-    Ok(())
 }

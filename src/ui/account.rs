@@ -1,31 +1,41 @@
-//! The signed-in user's own pages: `/account` and TOTP enrollment (CONTRACT.md).
+//! The signed-in user's own pages (CONTRACT.md): `/account` with the profile, password, TOTP,
+//! session and account-closing forms, and TOTP enrollment. Every form is CSRF-checked and acts
+//! on the user of the browser's session only.
+
+use std::future::Future;
 
 use axum::extract::{Form, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::Cookie;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
 
 use crate::account::mfa::{self, Verdict};
+use crate::account::self_service::{self, Profile, Refused};
+use crate::account::session;
 use crate::clock;
 use crate::error::Result;
-use crate::http::csrf;
-use crate::oauth::authorize;
+use crate::http::client_ip::ClientIp;
+use crate::http::{csrf, retry_after};
 use crate::oauth::interaction::{self, check_csrf, Interaction, Purpose, Refusal};
+use crate::secret;
 use crate::state::AppState;
 use crate::store::User;
-use crate::ui::{self, AccountPage, RecoveryCodesPage, TotpEnrollPage};
+use crate::ui::{self, AccountPage, NoticePage, RecoveryCodesPage, SessionView, TotpEnrollPage};
 
-/// The signed-in user, if the browser has a live session.
-async fn signed_in_user(state: &AppState, jar: &CookieJar) -> Result<Option<User>> {
-    let Some(session) = authorize::current_session(state, jar, clock::now()).await? else {
+/// The browser's signed-in user (if active), with the hash naming its session in the store.
+async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<Option<(User, String)>> {
+    let Some(cookie) = jar.get(session::COOKIE) else {
         return Ok(None);
     };
-    Ok(state
-        .store
-        .user(&session.user_id)
-        .await?
-        .filter(|u| u.active))
+    let store = state.store.as_ref();
+    let Some(session) = session::load(store, cookie.value(), clock::now()).await? else {
+        return Ok(None);
+    };
+    let user = store.user(&session.user_id).await?.filter(|u| u.active);
+    Ok(user.map(|user| (user, secret::hash(cookie.value()))))
 }
 
 /// Without a session, the account pages start a sign-in that ends back at `/account`.
@@ -35,29 +45,294 @@ async fn sign_in_first(state: &AppState, jar: CookieJar) -> Result<Response> {
     Ok((jar, Redirect::to(&format!("/login?interaction={id}"))).into_response())
 }
 
+/// What the account page reports about the last action.
+enum Shown<'a> {
+    Plain,
+    Notice(&'a str),
+    Error(StatusCode, &'a str),
+    Refused(Refused),
+}
+
 async fn overview_page(
     state: &AppState,
     jar: &CookieJar,
     user: &User,
-    status: StatusCode,
-    error: Option<&str>,
+    current_session: &str,
+    shown: Shown<'_>,
 ) -> Result<Response> {
+    let (status, error, notice) = match &shown {
+        Shown::Plain => (StatusCode::OK, None, None),
+        Shown::Notice(notice) => (StatusCode::OK, None, Some(*notice)),
+        Shown::Error(status, error) => (*status, Some(*error), None),
+        Shown::Refused(refused) => (refusal_status(refused), Some(refused.message()), None),
+    };
+    let sessions = session::list(state.store.as_ref(), &user.id, clock::now())
+        .await?
+        .into_iter()
+        .map(|listed| session_view(listed, current_session))
+        .collect();
     let page = AccountPage {
         username: &user.username,
         mfa_enabled: mfa::is_enrolled(state.store.as_ref(), &user.id).await?,
         csrf_token: csrf::cookie_token(jar).unwrap_or_default(),
         error,
+        notice,
+        profile: Profile::of(user),
+        sessions,
     };
-    Ok(ui::render(status, &page))
+    let mut response = ui::render(status, &page);
+    if let Shown::Refused(Refused::Locked(wait)) = shown {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after(wait));
+    }
+    Ok(response)
+}
+
+fn refusal_status(refused: &Refused) -> StatusCode {
+    match refused {
+        Refused::WrongPassword => StatusCode::UNAUTHORIZED,
+        Refused::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+        Refused::Invalid(_) => StatusCode::BAD_REQUEST,
+        Refused::ChangedMeanwhile => StatusCode::CONFLICT,
+    }
+}
+
+fn session_view(listed: session::Listed, current_session: &str) -> SessionView {
+    let authentication = &listed.session.authentication;
+    let signed_in_at = time::OffsetDateTime::from_unix_timestamp(authentication.auth_time)
+        .ok()
+        .and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_default();
+    SessionView {
+        current: listed.id_hash == current_session,
+        sid: listed.session.sid,
+        signed_in_at,
+        method: if session::is_mfa(&authentication.amr) {
+            "password and authenticator"
+        } else {
+            "password"
+        },
+    }
 }
 
 pub async fn overview(State(state): State<AppState>, jar: CookieJar) -> Response {
-    let shown = match signed_in_user(&state, &jar).await {
-        Ok(Some(user)) => overview_page(&state, &jar, &user, StatusCode::OK, None).await,
+    let shown = match signed_in(&state, &jar).await {
+        Ok(Some((user, current))) => {
+            overview_page(&state, &jar, &user, &current, Shown::Plain).await
+        }
         Ok(None) => sign_in_first(&state, jar).await,
         Err(err) => Err(err),
     };
     shown.unwrap_or_else(ui::error_response)
+}
+
+/// How an account action ended.
+enum Outcome {
+    Done(&'static str),
+    Refused(Refused),
+    /// A whole answer of its own (closing the account leaves the account page).
+    Respond(Response),
+}
+
+/// Runs `action` for the browser's signed-in user (and session hash) behind a CSRF-checked
+/// form, then shows the account page with what happened.
+async fn act<F, Fut>(
+    state: &AppState,
+    jar: &CookieJar,
+    csrf_token: Option<&str>,
+    action: F,
+) -> Response
+where
+    F: FnOnce(User, String) -> Fut,
+    Fut: Future<Output = Result<Outcome>>,
+{
+    let shown = async {
+        check_csrf(jar, csrf_token)?;
+        let Some((user, current)) = signed_in(state, jar).await? else {
+            return Ok(Redirect::to("/account").into_response());
+        };
+        let shown = match action(user.clone(), current.clone()).await? {
+            Outcome::Respond(response) => return Ok(response),
+            Outcome::Done(notice) => Shown::Notice(notice),
+            Outcome::Refused(refused) => Shown::Refused(refused),
+        };
+        // Show the account as it is now.
+        let user = state.store.user(&user.id).await?.unwrap_or(user);
+        Ok::<_, Refusal>(overview_page(state, jar, &user, &current, shown).await?)
+    };
+    shown.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProfileForm {
+    csrf_token: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    email: Option<String>,
+}
+
+/// POST /account/profile: the name and email Tessera owns.
+pub async fn update_profile(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ProfileForm>,
+) -> Response {
+    let profile = Profile {
+        given_name: form.given_name.unwrap_or_default(),
+        family_name: form.family_name.unwrap_or_default(),
+        email: form.email.unwrap_or_default(),
+    };
+    let (state, profile) = (&state, &profile);
+    act(
+        state,
+        &jar,
+        form.csrf_token.as_deref(),
+        |user, _| async move {
+            Ok(
+                match self_service::update_profile(state, &user, profile).await? {
+                    None => Outcome::Done("Your profile is saved."),
+                    Some(refused) => Outcome::Refused(refused),
+                },
+            )
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    csrf_token: Option<String>,
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+/// POST /account/password: takes the current password; signs out every other session.
+pub async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let passwords = (
+        form.current_password.unwrap_or_default(),
+        form.new_password.unwrap_or_default(),
+    );
+    let state = &state;
+    act(
+        state,
+        &jar,
+        form.csrf_token.as_deref(),
+        |user, current| async move {
+            let refused =
+                self_service::change_password(state, &user, &current, passwords, ip).await?;
+            Ok(match refused {
+                None => {
+                    Outcome::Done("Your password is changed. Every other session is signed out.")
+                }
+                Some(refused) => Outcome::Refused(refused),
+            })
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionForm {
+    csrf_token: Option<String>,
+    sid: Option<String>,
+}
+
+/// POST /account/sessions/end: signs out one other session of the user.
+pub async fn end_session(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<SessionForm>,
+) -> Response {
+    let sid = form.sid.unwrap_or_default();
+    let state = &state;
+    act(
+        state,
+        &jar,
+        form.csrf_token.as_deref(),
+        |user, current| async move {
+            let store = state.store.as_ref();
+            let now = clock::now();
+            let listed = session::list(store, &user.id, now).await?;
+            let Some(target) = listed.iter().find(|l| l.session.sid == sid) else {
+                return Ok(Outcome::Done("That session had already ended."));
+            };
+            if target.id_hash == current {
+                return Ok(Outcome::Refused(Refused::Invalid(
+                    "That is this browser: use Sign out instead.",
+                )));
+            }
+            session::end_listed(store, target, now).await?;
+            Ok(Outcome::Done("That session is signed out."))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf_token: Option<String>,
+}
+
+/// POST /account/sessions/end-others: signs out every session but this browser's.
+pub async fn end_other_sessions(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let state = &state;
+    act(
+        state,
+        &jar,
+        form.csrf_token.as_deref(),
+        |user, current| async move {
+            self_service::end_other_sessions(state, &user.id, &current).await?;
+            Ok(Outcome::Done("Every other session is signed out."))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CloseForm {
+    csrf_token: Option<String>,
+    password: Option<String>,
+}
+
+/// POST /account/deactivate: closes the account once the password is proven.
+pub async fn deactivate(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Form(form): Form<CloseForm>,
+) -> Response {
+    let password = form.password.unwrap_or_default();
+    let signed_out = jar.clone().remove(Cookie::build(session::COOKIE).path("/"));
+    let state = &state;
+    act(
+        state,
+        &jar,
+        form.csrf_token.as_deref(),
+        |user, _| async move {
+            if let Some(refused) = self_service::deactivate(state, &user, password, ip).await? {
+                return Ok(Outcome::Refused(refused));
+            }
+            let page = ui::render(
+                StatusCode::OK,
+                &NoticePage {
+                    title: "Account closed",
+                    message: "Your account is closed and you are signed out everywhere.",
+                },
+            );
+            Ok(Outcome::Respond((signed_out, page).into_response()))
+        },
+    )
+    .await
 }
 
 fn enroll_view(
@@ -80,7 +355,7 @@ fn enroll_view(
 /// GET /account/mfa/totp: a fresh seed, shown as a QR code and as the otpauth URI.
 pub async fn enroll_page(State(state): State<AppState>, jar: CookieJar) -> Response {
     let shown = async {
-        let Some(user) = signed_in_user(&state, &jar).await? else {
+        let Some((user, _)) = signed_in(&state, &jar).await? else {
             return Ok(Redirect::to("/account").into_response());
         };
         Ok(
@@ -112,7 +387,7 @@ pub async fn enroll_confirm(
 
 async fn confirm(state: AppState, jar: CookieJar, form: CodeForm) -> Result<Response, Refusal> {
     check_csrf(&jar, form.csrf_token.as_deref())?;
-    let Some(user) = signed_in_user(&state, &jar).await? else {
+    let Some((user, _)) = signed_in(&state, &jar).await? else {
         return Ok(Redirect::to("/account").into_response());
     };
     let code = form.code.unwrap_or_default();
@@ -145,7 +420,7 @@ pub async fn disable_totp(
 
 async fn disable(state: AppState, jar: CookieJar, form: CodeForm) -> Result<Response, Refusal> {
     check_csrf(&jar, form.csrf_token.as_deref())?;
-    let Some(user) = signed_in_user(&state, &jar).await? else {
+    let Some((user, current)) = signed_in(&state, &jar).await? else {
         return Ok(Redirect::to("/account").into_response());
     };
     let code = form.code.unwrap_or_default();
@@ -161,5 +436,5 @@ async fn disable(state: AppState, jar: CookieJar, form: CodeForm) -> Result<Resp
             "Too many wrong codes. Wait a few minutes.",
         ),
     };
-    Ok(overview_page(&state, &jar, &user, status, Some(error)).await?)
+    Ok(overview_page(&state, &jar, &user, &current, Shown::Error(status, error)).await?)
 }

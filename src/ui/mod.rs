@@ -35,6 +35,21 @@ pub struct AccountPage<'a> {
     pub mfa_enabled: bool,
     pub csrf_token: &'a str,
     pub error: Option<&'a str>,
+    /// What the last action did, when it worked.
+    pub notice: Option<&'a str>,
+    pub profile: crate::account::self_service::Profile,
+    pub sessions: Vec<SessionView>,
+}
+
+/// One signed-in session on the account page.
+pub struct SessionView {
+    /// The public session id: what the sign-out form names.
+    pub sid: String,
+    pub signed_in_at: String,
+    /// "password" or "password and authenticator".
+    pub method: &'static str,
+    /// The browser showing the page.
+    pub current: bool,
 }
 
 #[derive(Template)]

@@ -159,6 +159,11 @@ impl Landing {
     }
 }
 
+/// Whether `html` is the login page (the account page has password fields too).
+pub fn is_login_page(html: &str) -> bool {
+    html.contains("action=\"/login\"")
+}
+
 /// The query parameters of a URL, as a map.
 pub fn query(url: &Url) -> HashMap<String, String> {
     url.query_pairs().into_owned().collect()
@@ -267,10 +272,7 @@ impl Browser {
 
     /// Fills in the login page with `username` and [`PASSWORD`].
     pub async fn log_in(&self, login_page: &str, username: &str) -> Landing {
-        assert!(
-            login_page.contains("name=\"password\""),
-            "not a login page: {login_page}"
-        );
+        assert!(is_login_page(login_page), "not a login page: {login_page}");
         self.submit(
             login_page,
             "/login",
@@ -431,7 +433,7 @@ pub async fn sign_in(
     let pending = rp.authorize(scopes, &[]);
     let mut landing = browser.visit(pending.url.as_str()).await;
     if let Landing::Page { body, .. } = &landing {
-        if body.contains("name=\"password\"") {
+        if is_login_page(body) {
             landing = browser.log_in(body, username).await;
         }
     }

@@ -1,6 +1,7 @@
 //! Tessera's integration tests: one binary (linking is the slow part), real servers on
 //! 127.0.0.1:0, a real SQLite file each, and the `openidconnect` crate as the relying party.
 
+mod account;
 mod authorize_errors;
 mod browser;
 mod cli;

@@ -44,7 +44,7 @@ pub async fn enroll(
 ) -> (Totp, Vec<String>, String) {
     let landing = browser.visit(&format!("{issuer}/account")).await;
     if let Landing::Page { body, .. } = &landing {
-        if body.contains("name=\"password\"") {
+        if is_login_page(body) {
             let (_, account) = browser.log_in(body, username).await.page();
             assert!(account.contains("Your account"), "{account}");
         }
@@ -100,7 +100,7 @@ async fn to_totp_page(browser: &Browser, pending: &Pending) -> String {
     let (status, page) = browser.log_in(&login, "ada").await.page();
     assert_eq!(status, StatusCode::OK);
     assert!(
-        page.contains("name=\"code\"") && !page.contains("name=\"password\""),
+        page.contains("name=\"code\"") && !is_login_page(&page),
         "{page}"
     );
     page
@@ -315,7 +315,7 @@ async fn acr_values_mfa_steps_up_a_password_session_with_the_totp_step_only() {
     let step_up = rp.authorize(&[], &[("acr_values", "mfa")]);
     let (_, page) = browser.visit(step_up.url.as_str()).await.page();
     assert!(
-        page.contains("name=\"code\"") && !page.contains("name=\"password\""),
+        page.contains("name=\"code\"") && !is_login_page(&page),
         "TOTP only: {page}"
     );
     let redirect = browser

@@ -1,0 +1,323 @@
+//! What signed-in users may do to their own account from the account page: change their
+//! password, edit the profile fields Tessera owns, sign out their other sessions, and close the
+//! account. Proving the password again is throttled like a sign-in.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::account::session;
+use crate::clock;
+use crate::error::Result;
+use crate::state::AppState;
+use crate::store::{Attributes, Update, User};
+
+/// NIST SP 800-63B §5.1.1.2: at least 8 characters; the maximum bounds the hashing work.
+const PASSWORD_LENGTH: std::ops::RangeInclusive<usize> = 8..=1024;
+
+/// Why a change was not made, in words for the account page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    WrongPassword,
+    /// Too many wrong passwords: wait this long.
+    Locked(Duration),
+    Invalid(&'static str),
+    /// Someone (an admin over SCIM, another tab) changed the account since the page was shown.
+    ChangedMeanwhile,
+}
+
+impl Refused {
+    pub fn message(&self) -> &'static str {
+        match self {
+            Refused::WrongPassword => "Your current password is not correct.",
+            Refused::Locked(_) => "Too many wrong passwords. Wait a few minutes, then try again.",
+            Refused::Invalid(why) => why,
+            Refused::ChangedMeanwhile => "Your account changed meanwhile. Please try again.",
+        }
+    }
+}
+
+/// Checks the user's password, counting a wrong one like a failed sign-in.
+async fn prove_password(
+    state: &AppState,
+    user: &User,
+    password: String,
+    ip: IpAddr,
+) -> Result<Option<Refused>> {
+    let keys = [
+        state.throttle.account(&user.username),
+        state.throttle.ip(ip),
+    ];
+    if let Some(wait) = state.throttle.locked(&keys).await {
+        return Ok(Some(Refused::Locked(wait)));
+    }
+    if state
+        .passwords
+        .verify(password, user.password_hash.clone())
+        .await?
+    {
+        return Ok(None);
+    }
+    Ok(Some(match state.throttle.record_failure(&keys).await {
+        Some(wait) => Refused::Locked(wait),
+        None => Refused::WrongPassword,
+    }))
+}
+
+/// Saves `updated` as the next version of `user`.
+async fn save(state: &AppState, user: &User, mut updated: User) -> Result<Option<Refused>> {
+    let now = clock::now();
+    updated.version = user.version + 1;
+    updated.updated_at = now;
+    Ok(
+        match state.store.update_user(&updated, user.version, now).await? {
+            Update::Done => None,
+            Update::Stale | Update::NotFound => Some(Refused::ChangedMeanwhile),
+        },
+    )
+}
+
+/// Sets a new password once the current one is proven, then signs out every other session of
+/// the user (revoking the grants made in them, refresh tokens included): whoever knew the old
+/// password keeps nothing. `current_session` is the hash of the session that stays.
+pub async fn change_password(
+    state: &AppState,
+    user: &User,
+    current_session: &str,
+    passwords: (String, String),
+    ip: IpAddr,
+) -> Result<Option<Refused>> {
+    let (current, new) = passwords;
+    if !PASSWORD_LENGTH.contains(&new.chars().count()) {
+        return Ok(Some(Refused::Invalid(
+            "Choose a new password of at least 8 characters.",
+        )));
+    }
+    if let Some(refused) = prove_password(state, user, current, ip).await? {
+        return Ok(Some(refused));
+    }
+    let hash = state.passwords.hash(new).await?;
+    let updated = User {
+        password_hash: Some(hash),
+        ..user.clone()
+    };
+    if let Some(refused) = save(state, user, updated).await? {
+        return Ok(Some(refused));
+    }
+    end_other_sessions(state, &user.id, current_session).await?;
+    tracing::info!(user_id = %user.id, "password changed; other sessions ended");
+    Ok(None)
+}
+
+/// Signs out every session of the user but `keep` (a session hash); returns how many ended.
+pub async fn end_other_sessions(state: &AppState, user_id: &str, keep: &str) -> Result<usize> {
+    let now = clock::now();
+    let store = state.store.as_ref();
+    let others: Vec<_> = session::list(store, user_id, now)
+        .await?
+        .into_iter()
+        .filter(|listed| listed.id_hash != keep)
+        .collect();
+    for listed in &others {
+        session::end_listed(store, listed, now).await?;
+    }
+    Ok(others.len())
+}
+
+/// The profile fields Tessera owns, as the user typed them (blank clears a field).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub given_name: String,
+    pub family_name: String,
+    pub email: String,
+}
+
+impl Profile {
+    pub fn of(user: &User) -> Self {
+        let name = |part: &str| {
+            user.attributes
+                .get("name")
+                .and_then(|name| name.get(part))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Profile {
+            given_name: name("givenName"),
+            family_name: name("familyName"),
+            email: user.email().unwrap_or_default().to_string(),
+        }
+    }
+
+    /// Writes the fields into SCIM attributes (RFC 7643 §4.1.1 `name`, §4.1.2 `emails`),
+    /// leaving everything else alone: other name parts, other addresses.
+    fn apply(&self, attributes: &mut Attributes) -> std::result::Result<(), &'static str> {
+        let email = self.email.trim();
+        if !email.is_empty() && !plausible_email(email) {
+            return Err("That email address does not look right.");
+        }
+        let name = attributes
+            .entry("name")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or("Your stored name has an unexpected shape; ask an administrator.")?;
+        for (part, value) in [
+            ("givenName", &self.given_name),
+            ("familyName", &self.family_name),
+        ] {
+            match value.trim() {
+                "" => name.remove(part),
+                value => name.insert(part.into(), value.into()),
+            };
+        }
+        if name.is_empty() {
+            attributes.remove("name");
+        }
+        set_primary_email(attributes, email);
+        Ok(())
+    }
+}
+
+/// Replaces the primary address (else the first), adds one if there is none, or removes it when
+/// `email` is blank.
+fn set_primary_email(attributes: &mut Attributes, email: &str) {
+    let mut emails: Vec<Value> = attributes
+        .get("emails")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let primary = emails
+        .iter()
+        .position(|e| e.get("primary") == Some(&Value::Bool(true)))
+        .or(if emails.is_empty() { None } else { Some(0) });
+    match (primary, email) {
+        (Some(at), "") => {
+            emails.remove(at);
+        }
+        (Some(at), email) => emails[at]["value"] = email.into(),
+        (None, "") => {}
+        (None, email) => emails.push(json!({"value": email, "primary": true})),
+    }
+    if emails.is_empty() {
+        attributes.remove("emails");
+    } else {
+        attributes.insert("emails".into(), emails.into());
+    }
+}
+
+/// One `@` with something on both sides and no spaces: the checks worth making before a
+/// confirmation mail would (which Tessera does not send).
+fn plausible_email(email: &str) -> bool {
+    matches!(email.split_once('@'), Some((local, domain))
+        if !local.is_empty() && domain.contains('.') && !domain.contains('@')
+            && !email.contains(char::is_whitespace))
+}
+
+pub async fn update_profile(
+    state: &AppState,
+    user: &User,
+    profile: &Profile,
+) -> Result<Option<Refused>> {
+    let mut updated = user.clone();
+    if let Err(why) = profile.apply(&mut updated.attributes) {
+        return Ok(Some(Refused::Invalid(why)));
+    }
+    if updated.attributes == user.attributes {
+        return Ok(None);
+    }
+    save(state, user, updated).await
+}
+
+/// Closes the account once the password is proven: the user becomes inactive, which ends every
+/// session, code and token they hold (in the store's own transaction). An admin can reactivate.
+pub async fn deactivate(
+    state: &AppState,
+    user: &User,
+    password: String,
+    ip: IpAddr,
+) -> Result<Option<Refused>> {
+    if let Some(refused) = prove_password(state, user, password, ip).await? {
+        return Ok(Some(refused));
+    }
+    let updated = User {
+        active: false,
+        ..user.clone()
+    };
+    let refused = save(state, user, updated).await?;
+    if refused.is_none() {
+        tracing::info!(user_id = %user.id, "account closed by its user");
+    }
+    Ok(refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attributes(value: Value) -> Attributes {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn the_profile_changes_only_the_fields_it_owns() {
+        let mut stored = attributes(json!({
+            "name": {"givenName": "Ada", "middleName": "Augusta"},
+            "emails": [{"value": "work@example.com", "type": "work"},
+                       {"value": "ada@example.com", "primary": true}],
+            "title": "Countess",
+        }));
+        let profile = Profile {
+            given_name: " Ada ".into(),
+            family_name: "Lovelace".into(),
+            email: "ada@lovelace.example".into(),
+        };
+        profile.apply(&mut stored).unwrap();
+        assert_eq!(
+            Value::Object(stored.clone()),
+            json!({
+                "name": {"givenName": "Ada", "middleName": "Augusta", "familyName": "Lovelace"},
+                "emails": [{"value": "work@example.com", "type": "work"},
+                           {"value": "ada@lovelace.example", "primary": true}],
+                "title": "Countess",
+            })
+        );
+
+        Profile::default().apply(&mut stored).unwrap();
+        assert_eq!(
+            Value::Object(stored),
+            json!({
+                "name": {"middleName": "Augusta"},
+                "emails": [{"value": "work@example.com", "type": "work"}],
+                "title": "Countess",
+            })
+        );
+    }
+
+    #[test]
+    fn a_first_email_becomes_primary_and_nonsense_is_refused() {
+        let mut stored = Attributes::new();
+        let profile = Profile {
+            email: "grace@example.com".into(),
+            ..Profile::default()
+        };
+        profile.apply(&mut stored).unwrap();
+        assert_eq!(
+            stored["emails"],
+            json!([{"value": "grace@example.com", "primary": true}])
+        );
+        for bad in [
+            "grace",
+            "grace@",
+            "@example.com",
+            "gr ace@example.com",
+            "a@b@c.d",
+        ] {
+            let profile = Profile {
+                email: bad.into(),
+                ..Profile::default()
+            };
+            assert!(profile.apply(&mut stored).is_err(), "{bad}");
+        }
+    }
+}
