@@ -110,6 +110,30 @@ pub async fn change_password(
     Ok(None)
 }
 
+/// Signs out the user's session `sid` (the public id the account page shows), unless it is
+/// `current` (a session hash): this browser signs out through the logout endpoint. A session that
+/// already ended is no error.
+pub async fn end_session(
+    state: &AppState,
+    user_id: &str,
+    current: &str,
+    sid: &str,
+) -> Result<Option<Refused>> {
+    let now = clock::now();
+    let store = state.store.as_ref();
+    let sessions = session::list(store, user_id, now).await?;
+    match sessions.iter().find(|listed| listed.session.sid == sid) {
+        Some(listed) if listed.id_hash == current => Ok(Some(Refused::Invalid(
+            "That is this browser: use Sign out instead.",
+        ))),
+        Some(listed) => {
+            session::end_listed(store, listed, now).await?;
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
 /// Signs out every session of the user but `keep` (a session hash); returns how many ended.
 pub async fn end_other_sessions(state: &AppState, user_id: &str, keep: &str) -> Result<usize> {
     let now = clock::now();

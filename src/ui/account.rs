@@ -135,6 +135,11 @@ enum Outcome {
     Respond(Response),
 }
 
+/// `notice` unless the action was refused.
+fn done_unless(refused: Option<Refused>, notice: &'static str) -> Outcome {
+    refused.map_or(Outcome::Done(notice), Outcome::Refused)
+}
+
 /// Runs `action` for the browser's signed-in user (and session hash) behind a CSRF-checked
 /// form, then shows the account page with what happened.
 async fn act<F, Fut>(
@@ -189,12 +194,8 @@ pub async fn update_profile(
         &jar,
         form.csrf_token.as_deref(),
         |user, _| async move {
-            Ok(
-                match self_service::update_profile(state, &user, profile).await? {
-                    None => Outcome::Done("Your profile is saved."),
-                    Some(refused) => Outcome::Refused(refused),
-                },
-            )
+            let refused = self_service::update_profile(state, &user, profile).await?;
+            Ok(done_unless(refused, "Your profile is saved."))
         },
     )
     .await
@@ -226,12 +227,8 @@ pub async fn change_password(
         |user, current| async move {
             let refused =
                 self_service::change_password(state, &user, &current, passwords, ip).await?;
-            Ok(match refused {
-                None => {
-                    Outcome::Done("Your password is changed. Every other session is signed out.")
-                }
-                Some(refused) => Outcome::Refused(refused),
-            })
+            let notice = "Your password is changed. Every other session is signed out.";
+            Ok(done_unless(refused, notice))
         },
     )
     .await
@@ -256,19 +253,8 @@ pub async fn end_session(
         &jar,
         form.csrf_token.as_deref(),
         |user, current| async move {
-            let store = state.store.as_ref();
-            let now = clock::now();
-            let listed = session::list(store, &user.id, now).await?;
-            let Some(target) = listed.iter().find(|l| l.session.sid == sid) else {
-                return Ok(Outcome::Done("That session had already ended."));
-            };
-            if target.id_hash == current {
-                return Ok(Outcome::Refused(Refused::Invalid(
-                    "That is this browser: use Sign out instead.",
-                )));
-            }
-            session::end_listed(store, target, now).await?;
-            Ok(Outcome::Done("That session is signed out."))
+            let refused = self_service::end_session(state, &user.id, &current, &sid).await?;
+            Ok(done_unless(refused, "That session is signed out."))
         },
     )
     .await

@@ -159,6 +159,20 @@ impl Landing {
     }
 }
 
+/// A fresh login page of `webapp` (created on first use).
+pub async fn login_page(server: &TestServer, browser: &Browser) -> String {
+    if server.state.store.client("webapp").await.unwrap().is_none() {
+        server.web_client("webapp").await;
+    }
+    let rp = RelyingParty::discover(server, "webapp", None).await;
+    let (status, page) = browser
+        .visit(rp.authorize(&[], &[]).url.as_str())
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK);
+    page
+}
+
 /// Whether `html` is the login page (the account page has password fields too).
 pub fn is_login_page(html: &str) -> bool {
     html.contains("action=\"/login\"")

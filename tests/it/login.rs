@@ -4,17 +4,6 @@ use reqwest::StatusCode;
 
 use crate::harness::*;
 
-async fn login_page(server: &TestServer, browser: &Browser) -> String {
-    let secret = server.web_client("webapp").await;
-    let rp = RelyingParty::discover(server, "webapp", Some(secret)).await;
-    let (status, page) = browser
-        .visit(rp.authorize(&[], &[]).url.as_str())
-        .await
-        .page();
-    assert_eq!(status, StatusCode::OK);
-    page
-}
-
 #[tokio::test]
 async fn wrong_password_and_unknown_user_look_the_same() {
     let server = TestServer::start().await;

@@ -139,7 +139,7 @@ async fn without_its_redis_the_sql_backend_keeps_serving_from_the_database() {
 
     // The lockout still holds, counted by this instance alone.
     let browser = crate::harness::Browser::new(&server);
-    let page = crate::throttle::login_page(&server, &browser).await;
+    let page = crate::harness::login_page(&server, &browser).await;
     for _ in 0..2 {
         crate::throttle::attempt(&browser, &page, "ada", "wrong").await;
     }

@@ -20,20 +20,6 @@ pub fn rule(max_failures: u32, lockout_secs: u64) -> Rule {
     }
 }
 
-/// A fresh login page of `webapp` (created on first use).
-pub async fn login_page(server: &TestServer, browser: &Browser) -> String {
-    if server.state.store.client("webapp").await.unwrap().is_none() {
-        server.web_client("webapp").await;
-    }
-    let rp = RelyingParty::discover(server, "webapp", None).await;
-    let (status, page) = browser
-        .visit(rp.authorize(&[], &[]).url.as_str())
-        .await
-        .page();
-    assert_eq!(status, StatusCode::OK);
-    page
-}
-
 pub async fn attempt(browser: &Browser, page: &str, username: &str, password: &str) -> Landing {
     browser
         .submit(
