@@ -79,8 +79,9 @@ async fn save(state: &AppState, user: &User, mut updated: User) -> Result<Option
 }
 
 /// Sets a new password once the current one is proven, then signs out every other session of
-/// the user (revoking the grants made in them, refresh tokens included): whoever knew the old
-/// password keeps nothing. `current_session` is the hash of the session that stays.
+/// the user and revokes every grant holding a refresh token that was not made in this session
+/// (offline access that outlived its session included): whoever knew the old password keeps
+/// nothing. `current_session` is the hash of the session that stays.
 pub async fn change_password(
     state: &AppState,
     user: &User,
@@ -106,8 +107,27 @@ pub async fn change_password(
         return Ok(Some(refused));
     }
     end_other_sessions(state, &user.id, current_session).await?;
-    tracing::info!(user_id = %user.id, "password changed; other sessions ended");
+    revoke_other_refresh_grants(state, &user.id, current_session).await?;
+    tracing::info!(user_id = %user.id, "password changed; other sessions and grants ended");
     Ok(None)
+}
+
+/// Revokes the user's grants that hold a refresh token, but those made in session `keep` (a
+/// session hash).
+async fn revoke_other_refresh_grants(state: &AppState, user_id: &str, keep: &str) -> Result<()> {
+    let now = clock::now();
+    let store = state.store.as_ref();
+    let keep_sid = session::list(store, user_id, now)
+        .await?
+        .into_iter()
+        .find(|listed| listed.id_hash == keep)
+        .map(|listed| listed.session.sid);
+    for (grant_id, session_id) in store.refresh_grants_of_user(user_id).await? {
+        if session_id.is_none() || session_id != keep_sid {
+            store.revoke_grant(&grant_id, now).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Signs out the user's session `sid` (the public id the account page shows), unless it is

@@ -301,6 +301,13 @@ impl RefreshTokenStore for HybridStore {
     async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>> {
         self.shared.grants_of_session(session_id).await
     }
+
+    async fn refresh_grants_of_user(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<(String, Option<String>)>> {
+        self.shared.refresh_grants_of_user(user_id).await
+    }
 }
 
 #[async_trait]

@@ -385,6 +385,12 @@ pub trait RefreshTokenStore {
     ) -> StoreResult<()>;
     /// The grants made in an SSO session (through its codes and refresh tokens).
     async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>>;
+    /// The user's grants that still have an unrevoked refresh token, as (grant id, the session
+    /// it was made in), ordered by grant id.
+    async fn refresh_grants_of_user(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<(String, Option<String>)>>;
 }
 
 /// TTL'd opaque payloads (the node-oidc-provider adapter shape).

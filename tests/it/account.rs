@@ -4,6 +4,7 @@
 use openidconnect::OAuth2TokenResponse;
 use reqwest::StatusCode;
 use serde_json::Value;
+use tessera::store::ArtifactKind;
 
 use crate::harness::*;
 use crate::throttle::rule;
@@ -111,8 +112,21 @@ async fn sessions_are_listed_and_another_one_can_be_signed_out() {
 #[tokio::test]
 async fn a_password_change_needs_the_current_password_and_signs_out_other_sessions() {
     let server = TestServer::start_with(|c| c.limits.account = rule(3, 60)).await;
-    server.user("ada").await;
+    let id = server.user("ada").await;
     let secret = server.client(offline_client("app")).await.unwrap();
+    // Offline access that outlived its session (the session expired, the refresh token lives).
+    let (_, orphan) = app_session(&server, &secret).await;
+    let store = &server.state.store;
+    for (id_hash, _) in store
+        .user_artifacts(ArtifactKind::Session, &id, tessera::clock::now())
+        .await
+        .unwrap()
+    {
+        store
+            .delete_artifact(ArtifactKind::Session, &id_hash)
+            .await
+            .unwrap();
+    }
     let (_, refresh_token) = app_session(&server, &secret).await;
     let (browser, page) = account(&server, "ada").await;
     let change = |current: &'static str, new: &'static str| {
@@ -141,6 +155,7 @@ async fn a_password_change_needs_the_current_password_and_signs_out_other_sessio
     assert_eq!(status, StatusCode::OK, "{shown}");
     assert!(shown.contains("Every other session is signed out."));
     assert!(!refresh_works(&server, &secret, &refresh_token).await);
+    assert!(!refresh_works(&server, &secret, &orphan).await);
     let (status, _) = browser.visit(&server.url("/account")).await.page();
     assert_eq!(status, StatusCode::OK, "this browser stays signed in");
 

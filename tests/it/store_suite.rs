@@ -834,6 +834,34 @@ async fn grants_of_session_lists_each_grant_once(store: Arc<dyn Store>) {
     );
     assert_eq!(store.grants_of_session("s2").await.unwrap(), ["g3"]);
     assert!(store.grants_of_session("s3").await.unwrap().is_empty());
+
+    // The user's grants that still hold a refresh token, each once: g2 after a rotation too,
+    // g4 without a session; not g1 once revoked, nor another user's g5.
+    store
+        .rotate_refresh_token(
+            "r2",
+            &refresh("r3", "g2", "u1", Some("s1"), NOW + HOUR),
+            NOW,
+        )
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&refresh("r5", "g5", "u2", Some("s9"), NOW + HOUR))
+        .await
+        .unwrap();
+    store.revoke_grant("g1", NOW).await.unwrap();
+    assert_eq!(
+        store.refresh_grants_of_user("u1").await.unwrap(),
+        [
+            ("g2".to_string(), Some("s1".to_string())),
+            ("g4".to_string(), None)
+        ]
+    );
+    assert!(store
+        .refresh_grants_of_user("nobody")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -370,6 +370,20 @@ impl RefreshTokenStore for MemoryStore {
         let distinct: BTreeSet<&String> = families.chain(grants).collect();
         Ok(distinct.into_iter().cloned().collect())
     }
+
+    async fn refresh_grants_of_user(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<(String, Option<String>)>> {
+        let data = self.data()?;
+        let grants: BTreeSet<(String, Option<String>)> = data
+            .refresh_tokens
+            .values()
+            .filter(|t| t.user_id == user_id && !t.revoked)
+            .map(|t| (t.family_id.clone(), t.session_id.clone()))
+            .collect();
+        Ok(grants.into_iter().collect())
+    }
 }
 
 #[async_trait]

@@ -493,6 +493,24 @@ impl RefreshTokenStore for RedisStore {
         call.arg(session_id);
         self.run(&call).await
     }
+
+    async fn refresh_grants_of_user(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<(String, Option<String>)>> {
+        let mut call = self.call(&scripts::REFRESH_GRANTS_OF_USER);
+        call.arg(user_id);
+        // Pairs of family id and session id ("" for none).
+        let flat: Vec<String> = self.run(&call).await?;
+        let grants: std::collections::BTreeSet<(String, Option<String>)> = flat
+            .chunks_exact(2)
+            .map(|pair| {
+                let session = (!pair[1].is_empty()).then(|| pair[1].clone());
+                (pair[0].clone(), session)
+            })
+            .collect();
+        Ok(grants.into_iter().collect())
+    }
 }
 
 #[async_trait]

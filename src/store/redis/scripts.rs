@@ -266,6 +266,24 @@ return grants
     )
 });
 
+/// The families of user `ARGV[2]`'s unrevoked refresh tokens: a flat list of family id and
+/// session id (empty when there is none), one pair per token.
+pub(super) static REFRESH_GRANTS_OF_USER: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local user, found = ARGV[2], {}
+for _, id in ipairs(owned(k('user-refresh', user), 'refresh', 'user_id', user)) do
+  local fields = redis.call('HMGET', k('refresh', id), 'family_id', 'session_id', 'revoked_at')
+  if fields[1] and not fields[3] then
+    found[#found + 1] = fields[1]
+    found[#found + 1] = fields[2] or ''
+  end
+end
+return found
+"#,
+    )
+});
+
 /// Upserts artifact `ARGV[2]` (`{kind}:{id_hash}`, the record tail of [`PRELUDE`]'s `insert`).
 pub(super) static PUT_ARTIFACT: LazyLock<Script> = LazyLock::new(|| {
     script(

@@ -2,6 +2,7 @@
 //! Both run the same statements through sqlx's `Any` driver; what they spell differently lives in
 //! [`dialect`].
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -675,6 +676,26 @@ impl RefreshTokenStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)
+    }
+
+    async fn refresh_grants_of_user(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Vec<(String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT family_id, session_id FROM refresh_tokens
+             WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        // Sorted here: Rust's order is the code-point order every backend promises.
+        let grants: BTreeSet<(String, Option<String>)> = rows
+            .iter()
+            .map(|row| (row.get("family_id"), row.get("session_id")))
+            .collect();
+        Ok(grants.into_iter().collect())
     }
 }
 
