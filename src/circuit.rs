@@ -24,8 +24,11 @@ enum State {
     Open {
         until: Instant,
     },
-    /// A trial request is out.
-    HalfOpen,
+    /// A trial request is out since `since`. One that never reports (dropped when its client
+    /// went away) is replaced by the next request after `open_for`.
+    HalfOpen {
+        since: Instant,
+    },
 }
 
 pub struct Breaker {
@@ -45,13 +48,17 @@ impl Breaker {
 
     pub fn admit(&self) -> Admission {
         let mut state = self.state.lock().expect("breaker poisoned");
-        match *state {
-            State::Closed { .. } => Admission::Pass,
-            State::Open { until } if Instant::now() >= until => {
-                *state = State::HalfOpen;
-                Admission::Trial
-            }
-            State::Open { .. } | State::HalfOpen => Admission::Refuse,
+        let now = Instant::now();
+        let trial_due = match *state {
+            State::Closed { .. } => return Admission::Pass,
+            State::Open { until } => now >= until,
+            State::HalfOpen { since } => now >= since + self.open_for,
+        };
+        if trial_due {
+            *state = State::HalfOpen { since: now };
+            Admission::Trial
+        } else {
+            Admission::Refuse
         }
     }
 
@@ -101,5 +108,17 @@ mod tests {
         assert_eq!(breaker.admit(), Admission::Trial);
         assert!(!breaker.record(false));
         assert_eq!(breaker.admit(), Admission::Pass);
+    }
+
+    #[test]
+    fn a_trial_that_never_reports_is_replaced() {
+        let breaker = Breaker::new(1, Duration::from_millis(50));
+        breaker.record(true);
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(breaker.admit(), Admission::Trial);
+        // Its request was dropped: no record() call.
+        assert_eq!(breaker.admit(), Admission::Refuse);
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(breaker.admit(), Admission::Trial);
     }
 }

@@ -126,6 +126,12 @@ impl Metrics {
         self.logins.get_or_create(&LoginLabels { outcome }).inc();
     }
 
+    /// A sign-in refused unchecked because the name or address was locked.
+    pub fn login_refused_while_locked(&self) {
+        let outcome = "locked";
+        self.logins.get_or_create(&LoginLabels { outcome }).inc();
+    }
+
     pub fn refresh_reuse_detected(&self) {
         self.refresh_reuse.inc();
     }

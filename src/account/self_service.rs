@@ -52,17 +52,18 @@ async fn prove_password(
     if let Some(wait) = state.throttle.locked(&keys).await {
         return Ok(Some(Refused::Locked(wait)));
     }
-    if state
+    let right = state
         .passwords
         .verify(password, user.password_hash.clone())
-        .await?
-    {
-        return Ok(None);
+        .await?;
+    if !right {
+        return Ok(Some(match state.throttle.record_failure(&keys).await {
+            Some(wait) => Refused::Locked(wait),
+            None => Refused::WrongPassword,
+        }));
     }
-    Ok(Some(match state.throttle.record_failure(&keys).await {
-        Some(wait) => Refused::Locked(wait),
-        None => Refused::WrongPassword,
-    }))
+    // As at sign-in: guesses sent in parallel may have locked the name meanwhile.
+    Ok(state.throttle.locked(&keys).await.map(Refused::Locked))
 }
 
 /// Saves `updated` as the next version of `user`.

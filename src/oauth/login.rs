@@ -96,9 +96,11 @@ async fn login(
         ui::render(status, &page)
     };
     let keys = [state.throttle.account(&username), state.throttle.ip(ip)];
+    // Refused unchecked while locked: no password hashing, and no row (a locked name would
+    // otherwise let anyone write rows as fast as they can send requests).
     if let Some(wait) = state.throttle.locked(&keys).await {
         tracing::info!("login refused: too many failures");
-        record(&state, &username, ip, LoginOutcome::Locked).await?;
+        state.metrics.login_refused_while_locked();
         return Ok(locked(login_page, wait));
     }
     let user =
@@ -106,28 +108,28 @@ async fn login(
     let Some(user) = user else {
         // One message for unknown users, wrong passwords and disabled accounts.
         tracing::info!("login failed");
-        record(&state, &username, ip, LoginOutcome::Failure).await?;
-        if let Some(wait) = state.throttle.record_failure(&keys).await {
-            return Ok(locked(login_page, wait));
-        }
-        return Ok(login_page(
-            StatusCode::UNAUTHORIZED,
-            "Incorrect username or password.",
-        ));
+        let lockout = state.throttle.record_failure(&keys).await;
+        record(&state, &username, ip, LoginOutcome::Failure).await;
+        return Ok(match lockout {
+            Some(wait) => locked(login_page, wait),
+            None => login_page(StatusCode::UNAUTHORIZED, "Incorrect username or password."),
+        });
     };
+    // Guesses sent in parallel may have locked the name while this password was checked: then
+    // the right password is refused too, so a burst gets no more answers than the limit.
+    if let Some(wait) = state.throttle.locked(&keys).await {
+        state.metrics.login_refused_while_locked();
+        return Ok(locked(login_page, wait));
+    }
     let [account, _] = &keys;
     state.throttle.clear(account).await;
-    record(&state, &username, ip, LoginOutcome::Success).await?;
+    record(&state, &username, ip, LoginOutcome::Success).await;
     interaction::after_password(&state, jar, &id, interaction, client, &user.id).await
 }
 
-/// Counts the attempt in the metrics and keeps it in `login_attempts`.
-async fn record(
-    state: &AppState,
-    username: &str,
-    ip: IpAddr,
-    outcome: LoginOutcome,
-) -> Result<(), Refusal> {
+/// Counts the attempt in the metrics and keeps it in `login_attempts`. The audit row is best
+/// effort: the throttle has already counted the attempt, and a sign-in does not fail for it.
+async fn record(state: &AppState, username: &str, ip: IpAddr, outcome: LoginOutcome) {
     state.metrics.login(outcome);
     let attempt = LoginAttempt {
         username_hash: users::username_hash(username),
@@ -135,8 +137,9 @@ async fn record(
         outcome,
         at: clock::now(),
     };
-    state.store.record_login_attempt(&attempt).await?;
-    Ok(())
+    if let Err(err) = state.store.record_login_attempt(&attempt).await {
+        tracing::warn!(error = %err, "login attempt not recorded");
+    }
 }
 
 /// The page for a locked user name or address: 429 with `Retry-After` (RFC 6585 §4).

@@ -475,8 +475,6 @@ pub enum LoginOutcome {
     Success,
     /// Wrong password, unknown user name or inactive account: the login page does not say which.
     Failure,
-    /// Refused unchecked: the user name or the client IP was locked.
-    Locked,
 }
 
 impl LoginOutcome {
@@ -484,12 +482,11 @@ impl LoginOutcome {
         match self {
             LoginOutcome::Success => "success",
             LoginOutcome::Failure => "failure",
-            LoginOutcome::Locked => "locked",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Success, Self::Failure, Self::Locked]
+        [Self::Success, Self::Failure]
             .into_iter()
             .find(|outcome| outcome.as_str() == text)
     }

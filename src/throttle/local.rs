@@ -1,5 +1,6 @@
 //! Throttle counters in this process's memory: exact sliding windows, bounded per key by the
-//! rule's limit, and swept of idle keys so a spray of addresses cannot grow the map for ever.
+//! rule's limit. The map is swept of idle keys (at most once a second) and capped, so a spray of
+//! addresses can neither grow it for ever nor make every failure pay for a sweep.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -9,10 +10,43 @@ use super::Key;
 
 /// Above this many keys, a failure first drops the keys whose window and lockout have passed.
 const SWEEP_ABOVE: usize = 10_000;
+/// At most this many keys: past it, the keys closest to going idle are dropped first.
+const MAX_KEYS: usize = 100_000;
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub struct LocalCounters {
-    keys: Mutex<HashMap<String, Window>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    keys: HashMap<String, Window>,
+    last_sweep: Option<Instant>,
+}
+
+impl State {
+    fn sweep(&mut self, now: Instant) {
+        let due = self
+            .last_sweep
+            .is_none_or(|last| now.duration_since(last) >= SWEEP_EVERY);
+        if self.keys.len() <= SWEEP_ABOVE || !due {
+            return;
+        }
+        self.last_sweep = Some(now);
+        self.keys
+            .retain(|_, window| window.idle_after.is_some_and(|idle| idle > now));
+        if self.keys.len() <= MAX_KEYS {
+            return;
+        }
+        let mut idle: Vec<Instant> = self.keys.values().filter_map(|w| w.idle_after).collect();
+        if idle.len() > MAX_KEYS {
+            let excess = idle.len() - MAX_KEYS;
+            let (_, &mut cut, _) = idle.select_nth_unstable(excess);
+            self.keys
+                .retain(|_, window| window.idle_after.is_some_and(|idle| idle > cut));
+        }
+    }
 }
 
 #[derive(Default)]
@@ -35,21 +69,19 @@ impl Window {
 impl LocalCounters {
     pub fn locked(&self, keys: &[Key]) -> Option<Duration> {
         let now = Instant::now();
-        let map = self.keys.lock().expect("throttle map poisoned");
+        let state = self.state.lock().expect("throttle map poisoned");
         keys.iter()
-            .filter_map(|key| map.get(&key.name)?.lockout_left(now))
+            .filter_map(|key| state.keys.get(&key.name)?.lockout_left(now))
             .max()
     }
 
     pub fn record_failure(&self, keys: &[Key]) -> Option<Duration> {
         let now = Instant::now();
-        let mut map = self.keys.lock().expect("throttle map poisoned");
-        if map.len() > SWEEP_ABOVE {
-            map.retain(|_, window| window.idle_after.is_some_and(|idle| idle > now));
-        }
+        let mut state = self.state.lock().expect("throttle map poisoned");
+        state.sweep(now);
         keys.iter()
             .filter_map(|key| {
-                let window = map.entry(key.name.clone()).or_default();
+                let window = state.keys.entry(key.name.clone()).or_default();
                 if let Some(left) = window.lockout_left(now) {
                     return Some(left);
                 }
@@ -71,8 +103,8 @@ impl LocalCounters {
     }
 
     pub fn clear(&self, key: &Key) {
-        let mut map = self.keys.lock().expect("throttle map poisoned");
-        if let Some(window) = map.get_mut(&key.name) {
+        let mut state = self.state.lock().expect("throttle map poisoned");
+        if let Some(window) = state.keys.get_mut(&key.name) {
             window.failures.clear();
         }
     }
@@ -121,6 +153,21 @@ mod tests {
         assert!(counters.record_failure(&alice).is_some());
         counters.clear(&alice[0]);
         assert!(counters.locked(&alice).is_some());
+    }
+
+    #[test]
+    fn the_map_is_capped_by_dropping_the_keys_closest_to_idle() {
+        let counters = LocalCounters::default();
+        for n in 0..MAX_KEYS + 10 {
+            counters.record_failure(&[key(&format!("k{n}"), 5, 1_000)]);
+        }
+        // The sweep runs at most once a second: wait for the next one.
+        std::thread::sleep(SWEEP_EVERY);
+        counters.record_failure(&[key("last", 5, 1_000)]);
+        let state = counters.state.lock().unwrap();
+        assert!(state.keys.len() <= MAX_KEYS + 1, "{}", state.keys.len());
+        assert!(state.keys.contains_key("last"));
+        assert!(!state.keys.contains_key("k0"), "the oldest went first");
     }
 
     #[test]

@@ -94,12 +94,12 @@ impl Throttle {
 
     /// The key of a client IP for interactive sign-in (passwords and second-factor codes).
     pub fn ip(&self, ip: IpAddr) -> Key {
-        self.key("ip", &ip.to_string(), self.limits.ip)
+        self.key("ip", &network(ip), self.limits.ip)
     }
 
     /// The key of a client IP for client authentication.
     pub fn client_ip(&self, ip: IpAddr) -> Key {
-        self.key("client-ip", &ip.to_string(), self.limits.client_ip)
+        self.key("client-ip", &network(ip), self.limits.client_ip)
     }
 
     fn key(&self, kind: &str, value: &str, rule: Rule) -> Key {
@@ -146,6 +146,21 @@ impl Throttle {
     }
 }
 
+/// What one client is counted as: its IPv4 address, or its IPv6 /64, since one host commonly
+/// holds a whole /64 (RFC 7421) and could otherwise change address at every guess.
+fn network(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// The shared counters' answer, or `None` (logged) when Redis failed.
 fn answered<T>(result: Result<T, crate::store::StoreError>) -> Option<T> {
     result
@@ -166,5 +181,14 @@ mod tests {
         assert_ne!(key.name, throttle.account("bob").name);
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         assert_ne!(throttle.ip(ip).name, throttle.client_ip(ip).name);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let ip = |text: &str| network(text.parse().unwrap());
+        assert_eq!(ip("2001:db8:1:2::1"), ip("2001:db8:1:2:ffff::9"));
+        assert_ne!(ip("2001:db8:1:2::1"), ip("2001:db8:1:3::1"));
+        assert_eq!(ip("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(ip("192.0.2.7"), "192.0.2.7");
     }
 }

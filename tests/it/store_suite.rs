@@ -1277,7 +1277,7 @@ async fn login_attempts_recorded_listed_and_purged(store: Arc<dyn Store>) {
     );
     let recent = [
         attempt("ada", LoginOutcome::Failure, NOW - 20),
-        attempt("ada", LoginOutcome::Locked, NOW - 10),
+        attempt("ada", LoginOutcome::Failure, NOW - 10),
         attempt("grace", LoginOutcome::Success, NOW - 5),
         attempt("ada", LoginOutcome::Success, NOW),
     ];

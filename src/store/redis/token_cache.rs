@@ -4,11 +4,12 @@
 //! every failure here falls back to the database.
 //!
 //! Revocation must never be hidden by the cache. Before the database revokes anything, a marker
-//! is written: `P cache:revoked:token:{hash}`, `… :grant:{grant_id}` or `… :user:{user_id}` (with
-//! the revocation time, which a user's later tokens are newer than). A cached record is served
-//! only if no marker covers it, checked in the same script that reads it, so an entry written by
-//! a read that raced the revocation is refused too. Markers outlive every entry that could
-//! predate them. If a marker cannot be written (Redis unreachable), the revocation goes ahead in
+//! is written: `P cache:revoked:token:{hash}`, `… :grant:{grant_id}` or `… :user:{user_id}`. A
+//! cached record is served only if no marker covers it, checked in the same script that reads
+//! it, so an entry written by a read that raced the revocation is refused too. Markers outlive
+//! every entry that could predate them; while a user's marker lives, none of their tokens is
+//! served from the cache (comparing issue and revocation times would trust the clocks of two
+//! instances to agree). If a marker cannot be written (Redis unreachable), the revocation goes ahead in
 //! the database and a cached entry may be served until it expires, at most the cache lifetime.
 
 use std::sync::LazyLock;
@@ -20,9 +21,6 @@ use ::redis::Script;
 use super::{backend, connection, token_record, Stored};
 use crate::store::{StoreResult, TokenRecord, UnixTime};
 
-/// A marker for a token or grant: every record it names is older.
-const FOREVER: UnixTime = i64::MAX;
-
 /// ARGV: prefix, token hash. Returns the cached record's field/value pairs, or nothing when it is
 /// not cached or a revocation marker covers it.
 static LOOKUP: LazyLock<Script> = LazyLock::new(|| {
@@ -33,11 +31,8 @@ local fields = redis.call('HGETALL', P .. 'cache:token:' .. hash)
 if #fields == 0 then return fields end
 local f = {}
 for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
-local issued = tonumber(f['issued_at'])
 local function revoked(kind, id)
-  if not id then return false end
-  local at = redis.call('GET', P .. 'cache:revoked:' .. kind .. ':' .. id)
-  return at and tonumber(at) >= issued
+  return id and redis.call('EXISTS', P .. 'cache:revoked:' .. kind .. ':' .. id) == 1
 end
 if revoked('token', hash) or revoked('grant', f['grant_id']) or revoked('user', f['user_id']) then
   return {}
@@ -52,11 +47,8 @@ return fields
 pub enum Revocation<'a> {
     Token(&'a str),
     Grant(&'a str),
-    /// A user deactivated or deleted: their tokens issued until `at`.
-    User {
-        id: &'a str,
-        at: UnixTime,
-    },
+    /// A user deactivated or deleted.
+    User(&'a str),
 }
 
 #[derive(Clone)]
@@ -130,10 +122,10 @@ impl TokenCache {
 
     /// Writes the marker of `revocation`; call it before the database revokes.
     pub async fn revoke(&self, revocation: Revocation<'_>) -> StoreResult<()> {
-        let (kind, id, at) = match revocation {
-            Revocation::Token(hash) => ("token", hash, FOREVER),
-            Revocation::Grant(id) => ("grant", id, FOREVER),
-            Revocation::User { id, at } => ("user", id, at),
+        let (kind, id) = match revocation {
+            Revocation::Token(hash) => ("token", hash),
+            Revocation::Grant(id) => ("grant", id),
+            Revocation::User(id) => ("user", id),
         };
         let key = format!("{}cache:revoked:{kind}:{id}", self.prefix);
         // An entry read before the marker may be written just after it; it lives at most `ttl`.
@@ -141,7 +133,7 @@ impl TokenCache {
         let mut conn = self.conn.clone();
         ::redis::cmd("SET")
             .arg(&key)
-            .arg(at)
+            .arg(1)
             .arg("EX")
             .arg(marker_life)
             .query_async::<()>(&mut conn)

@@ -141,11 +141,7 @@ impl UserStore for SqlStore {
         now: UnixTime,
     ) -> StoreResult<Update> {
         if !user.active {
-            self.mark_revoked(Revocation::User {
-                id: &user.id,
-                at: now,
-            })
-            .await;
+            self.mark_revoked(Revocation::User(&user.id)).await;
         }
         let mut tx = self.write_transaction().await?;
         let old_display: Option<String> = sqlx::query_scalar(&format!(
@@ -196,7 +192,7 @@ impl UserStore for SqlStore {
     }
 
     async fn delete_user(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
-        self.mark_revoked(Revocation::User { id, at: now }).await;
+        self.mark_revoked(Revocation::User(id)).await;
         let mut tx = self.write_transaction().await?;
         end_access(&mut tx, id, now).await?;
         // The user's groups lose a member: their representation changes.
