@@ -11,6 +11,30 @@ pub enum StoreBackend {
     Memory,
 }
 
+/// Where audit events go ([`crate::events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhooks {
+    /// Empty: events are only kept (the audit trail), not sent.
+    pub urls: Vec<String>,
+    /// The HMAC key of the signature header; required with URLs.
+    pub secret: String,
+    /// Attempts before an event is dead.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; it doubles with each further one.
+    pub retry_base: Duration,
+}
+
+impl Default for Webhooks {
+    fn default() -> Self {
+        Webhooks {
+            urls: Vec::new(),
+            secret: String::new(),
+            max_attempts: 8,
+            retry_base: Duration::from_secs(10),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Issuer identifier, without a trailing slash: exactly the `iss` of every token.
@@ -62,6 +86,7 @@ pub struct Config {
     /// `TESSERA_CORS_ORIGINS`: who may call discovery, JWKS, token, userinfo and revocation from
     /// a browser on another origin.
     pub cors_origins: crate::http::cors::CorsOrigins,
+    pub webhooks: Webhooks,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +124,7 @@ impl Default for Config {
             circuit_failures: 5,
             circuit_open: Duration::from_secs(5),
             cors_origins: crate::http::cors::CorsOrigins::None,
+            webhooks: Webhooks::default(),
         }
     }
 }
@@ -179,6 +205,23 @@ impl Config {
                 rule.lockout = Duration::from_secs(seconds);
             }
         }
+        if let Some(urls) = var("TESSERA_WEBHOOK_URLS") {
+            config.webhooks.urls = urls
+                .split(',')
+                .map(str::trim)
+                .filter(|url| !url.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if let Some(secret) = var("TESSERA_WEBHOOK_SECRET") {
+            config.webhooks.secret = secret;
+        }
+        if let Some(attempts) = positive("TESSERA_WEBHOOK_MAX_ATTEMPTS")? {
+            config.webhooks.max_attempts = attempts as u32;
+        }
+        if let Some(seconds) = positive("TESSERA_WEBHOOK_RETRY_SECONDS")? {
+            config.webhooks.retry_base = Duration::from_secs(seconds);
+        }
         if let Some(origins) = var("TESSERA_CORS_ORIGINS") {
             config.cors_origins = crate::http::cors::CorsOrigins::parse(&origins)
                 .map_err(|e| ConfigError(format!("TESSERA_CORS_ORIGINS: {e}")))?;
@@ -212,10 +255,31 @@ impl Config {
                 self.database_url.split(':').next().unwrap_or_default()
             )));
         }
+        self.validate_webhooks()?;
         if self.encryption_key.is_none() && !self.is_development() {
             return Err(ConfigError(
                 "TESSERA_ENCRYPTION_KEY is required unless the issuer is a loopback http URL \
                  (development); generate one with: head -c 32 /dev/urandom | base64"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_webhooks(&self) -> Result<(), ConfigError> {
+        let webhooks = &self.webhooks;
+        for url in &webhooks.urls {
+            let parsed = url::Url::parse(url).ok();
+            if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
+                return Err(ConfigError(format!(
+                    "TESSERA_WEBHOOK_URLS: {url:?} is not an http(s) URL"
+                )));
+            }
+        }
+        if !webhooks.urls.is_empty() && webhooks.secret.len() < 32 {
+            return Err(ConfigError(
+                "TESSERA_WEBHOOK_SECRET of at least 32 characters is required with \
+                 TESSERA_WEBHOOK_URLS (receivers check the signature with it)"
                     .into(),
             ));
         }
@@ -331,6 +395,8 @@ mod tests {
             ("DATABASE_MAX_CONNECTIONS", "0"),
             ("TESSERA_LOCKOUT_SECONDS", "-1"),
             ("TESSERA_TRUSTED_PROXIES", "one"),
+            ("TESSERA_WEBHOOK_URLS", "ftp://hooks.example"),
+            ("TESSERA_WEBHOOK_URLS", "https://hooks.example"),
         ] {
             let err = from(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");

@@ -8,6 +8,7 @@ pub mod circuit;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod keys;
 pub mod logging;

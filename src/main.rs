@@ -37,6 +37,19 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Inspect audit events.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print the dead events (every webhook attempt failed), newest first, one JSON object a
+    /// line.
+    Dead {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,14 +142,14 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
-/// Users and clients written by the CLI must land where the servers read them: on the memory and
-/// hybrid backends they live in each server's own memory, out of this process's reach.
+/// Users, clients and events the CLI reads or writes must be where the servers keep them: on the
+/// memory and hybrid backends they live in each server's own memory, out of this process's reach.
 fn refuse_without_shared_users(config: &Config) -> anyhow::Result<()> {
     match config.store_backend {
         StoreBackend::Sql => Ok(()),
         StoreBackend::Hybrid | StoreBackend::Memory => anyhow::bail!(
-            "on the hybrid and memory backends users and clients live in each server's memory; \
-             declare them in TESSERA_SEED_FILE instead"
+            "on the hybrid and memory backends users, clients and events live in each server's \
+             memory; declare users and clients in TESSERA_SEED_FILE instead"
         ),
     }
 }
@@ -167,6 +180,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let user = users::create_user(store.as_ref(), &PasswordHasher::for_this_machine(), new)
                 .await?;
             println!("{}", user.id);
+            Ok(())
+        }
+        Command::Events(EventsCommand::Dead { limit }) => {
+            refuse_without_shared_users(&config)?;
+            let store = tessera::open_store(&config).await?;
+            for dead in store.dead_events(limit).await? {
+                let mut line = dead.event.body();
+                line["attempts"] = dead.attempts.into();
+                line["last_error"] = dead.last_error.into();
+                println!("{line}");
+            }
             Ok(())
         }
         Command::User(UserCommand::ResetMfa { username }) => {

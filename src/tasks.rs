@@ -1,5 +1,5 @@
-//! Background maintenance: reloading signing keys (rotation by the CLI or by another instance
-//! sharing the store) and purging expired rows in bounded batches.
+//! Background work: reloading signing keys (rotation by the CLI or by another instance sharing the
+//! store), purging expired rows in bounded batches, and delivering audit events to webhooks.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use crate::store::UnixTime;
 pub fn spawn(state: &AppState) {
     tokio::spawn(reload_keys_forever(state.clone()));
     tokio::spawn(purge_forever(state.clone()));
+    crate::events::spawn(state);
 }
 
 async fn reload_keys_forever(state: AppState) {

@@ -99,12 +99,14 @@ pub struct Listed {
     pub session: Session,
 }
 
-/// Ends a listed session and revokes the grants made in it (its refresh tokens die with it).
+/// Ends a listed session (recording `user.logged_out`) and revokes the grants made in it (its
+/// refresh tokens die with it).
 pub async fn end_listed(store: &dyn Store, listed: &Listed, now: UnixTime) -> Result<()> {
+    let session = &listed.session;
     store
-        .delete_artifact(ArtifactKind::Session, &listed.id_hash)
+        .log_out(&listed.id_hash, &session.user_id, &session.sid, now)
         .await?;
-    revoke_grants(store, &listed.session, now).await
+    revoke_grants(store, session, now).await
 }
 
 /// Revokes every grant made in `session` (OIDC RP-Initiated Logout §2: signing out ends what
@@ -116,11 +118,23 @@ pub async fn revoke_grants(store: &dyn Store, session: &Session, now: UnixTime) 
     Ok(())
 }
 
-/// Ends the session behind a cookie value; returns it if it was live.
+/// Ends the session behind a cookie value (recording `user.logged_out`); returns it if it was
+/// live.
 pub async fn end(store: &dyn Store, cookie_value: &str, now: UnixTime) -> Result<Option<Session>> {
+    let id_hash = secret::hash(cookie_value);
     let session = load(store, cookie_value, now).await?;
-    store
-        .delete_artifact(ArtifactKind::Session, &secret::hash(cookie_value))
-        .await?;
+    match &session {
+        Some(live) => {
+            store
+                .log_out(&id_hash, &live.user_id, &live.sid, now)
+                .await?;
+        }
+        // Expired: nothing to record, only the row to drop.
+        None => {
+            store
+                .delete_artifact(ArtifactKind::Session, &id_hash)
+                .await?;
+        }
+    }
     Ok(session)
 }

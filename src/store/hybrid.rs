@@ -3,6 +3,10 @@
 //! keys live in Redis when `REDIS_URL` is set, so every instance sees them, and in memory otherwise.
 //! Declare users and clients in the seed file (`TESSERA_SEED_FILE`), which every instance applies at
 //! start-up.
+//!
+//! Audit events live in memory with the users, so they are lost on restart like them. Events of
+//! changes made in Redis (logout, refresh reuse) are recorded just after the change, not in one
+//! transaction with it.
 
 use std::sync::Arc;
 
@@ -174,6 +178,57 @@ impl LoginAttemptStore for HybridStore {
 }
 
 #[async_trait]
+impl OutboxStore for HybridStore {
+    async fn log_out(
+        &self,
+        id_hash: &str,
+        user_id: &str,
+        sid: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        if self.redis.is_none() {
+            return self.memory.log_out(id_hash, user_id, sid, now).await;
+        }
+        let ended = self
+            .shared
+            .delete_artifact(ArtifactKind::Session, id_hash)
+            .await?;
+        if ended {
+            self.memory
+                .record_event(events::user_logged_out(user_id, sid, now))?;
+        }
+        Ok(ended)
+    }
+
+    async fn claim_events(
+        &self,
+        now: UnixTime,
+        lease_until: UnixTime,
+        limit: u32,
+    ) -> StoreResult<Vec<events::OutboxEvent>> {
+        self.memory.claim_events(now, lease_until, limit).await
+    }
+
+    async fn event_delivered(&self, id: &str, now: UnixTime) -> StoreResult<()> {
+        self.memory.event_delivered(id, now).await
+    }
+
+    async fn event_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<UnixTime>,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        self.memory.event_failed(id, error, retry_at, now).await
+    }
+
+    async fn dead_events(&self, limit: u32) -> StoreResult<Vec<events::OutboxEvent>> {
+        self.memory.dead_events(limit).await
+    }
+}
+
+#[async_trait]
 impl MfaStore for HybridStore {
     async fn totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>> {
         self.memory.totp(user_id).await
@@ -295,7 +350,13 @@ impl RefreshTokenStore for HybridStore {
     ) -> StoreResult<()> {
         self.shared
             .record_refresh_reuse(family_id, client_id, user_id, now)
-            .await
+            .await?;
+        if self.redis.is_some() {
+            // Without Redis the shared half is this memory, which recorded the event already.
+            let event = events::reuse_detected(family_id, client_id, user_id, now);
+            self.memory.record_event(event)?;
+        }
+        Ok(())
     }
 
     async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>> {

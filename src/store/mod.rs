@@ -5,6 +5,7 @@
 //! Every secret handed to a store is already hashed ([`crate::secret::SecretHash`]): a store never
 //! sees a code, token or session id in clear.
 
+pub mod events;
 mod hybrid;
 mod memory;
 pub mod query;
@@ -517,13 +518,49 @@ pub trait LoginAttemptStore {
     ) -> StoreResult<Vec<LoginAttempt>>;
 }
 
+/// The transactional outbox of audit events ([`events`]). Store methods that change users,
+/// groups, MFA or refresh families write their event themselves, in their own transaction.
+#[async_trait]
+pub trait OutboxStore {
+    /// Ends a user's session and records `user.logged_out`, atomically; `false` if the session
+    /// was already gone (then nothing is recorded).
+    async fn log_out(
+        &self,
+        id_hash: &str,
+        user_id: &str,
+        sid: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Takes up to `limit` events due at `now`, oldest first, and holds them until `lease_until`:
+    /// meanwhile no other instance takes them.
+    async fn claim_events(
+        &self,
+        now: UnixTime,
+        lease_until: UnixTime,
+        limit: u32,
+    ) -> StoreResult<Vec<events::OutboxEvent>>;
+    async fn event_delivered(&self, id: &str, now: UnixTime) -> StoreResult<()>;
+    /// Counts a failed attempt: the event is due again at `retry_at`, or, without one, dead
+    /// (kept and listed, never retried).
+    async fn event_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<UnixTime>,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Dead events, newest first.
+    async fn dead_events(&self, limit: u32) -> StoreResult<Vec<events::OutboxEvent>>;
+}
+
 /// Removal of what has expired, in bounded batches so no statement holds the database for long.
 #[async_trait]
 pub trait Purge {
     /// Deletes up to `batch` expired rows of each table: codes that expired before
     /// `codes_expired_before` (kept a while longer so a replay can still revoke what they issued),
-    /// login attempts [`LOGIN_ATTEMPT_RETENTION`] after they were made, everything else once
-    /// expired at `now`. Returns how many rows went.
+    /// login attempts [`LOGIN_ATTEMPT_RETENTION`] after they were made, events
+    /// [`events::EVENT_RETENTION`] after they occurred, everything else once expired at `now`.
+    /// Returns how many rows went.
     async fn purge_expired(
         &self,
         now: UnixTime,
@@ -546,6 +583,7 @@ pub trait Store:
     + KeyStore
     + MfaStore
     + LoginAttemptStore
+    + OutboxStore
     + Purge
     + Send
     + Sync

@@ -23,3 +23,4 @@ mod store_suite;
 mod throttle;
 mod token_errors;
 mod token_lifecycle;
+mod webhooks;

@@ -49,6 +49,8 @@ macro_rules! backend_suite {
                 purge_removes_expired_rows_in_batches,
                 purge_removes_expired_artifacts,
                 login_attempts_recorded_listed_and_purged,
+                outbox_records_each_change_with_its_event,
+                outbox_claims_retries_and_buries_events,
                 users_insert_read_update_and_conflicts,
                 user_deactivation_ends_access,
                 user_deletion_ends_access_and_membership,
@@ -1317,6 +1319,180 @@ async fn login_attempts_recorded_listed_and_purged(store: Arc<dyn Store>) {
         store.login_attempts("hash-of-grace", 10).await.unwrap(),
         [recent[2].clone()]
     );
+}
+
+/// Every event type, written by the change it reports, claimed in the order of the changes.
+async fn outbox_records_each_change_with_its_event(store: Arc<dyn Store>) {
+    let claim = || {
+        let store = store.clone();
+        async move {
+            let claimed = store.claim_events(NOW + 10, NOW + 20, 100).await.unwrap();
+            claimed
+                .into_iter()
+                .map(|e| (e.event.kind, e.event.data))
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut ada = user("u1", "ada");
+    store.insert_user(&ada).await.unwrap();
+    ada.active = false;
+    ada.version = 2;
+    store.update_user(&ada, 1, NOW + 1).await.unwrap();
+    assert_eq!(
+        store.update_user(&ada, 1, NOW + 1).await.unwrap(),
+        Update::Stale,
+        "a refused update records nothing"
+    );
+    let staff = group("g1", "Staff", &["u1"]);
+    store.insert_group(&staff).await.unwrap();
+    store
+        .update_group(
+            &Group {
+                version: 2,
+                ..staff
+            },
+            1,
+            NOW + 2,
+        )
+        .await
+        .unwrap();
+    assert!(store.delete_group("g1", NOW + 3).await.unwrap());
+    assert!(!store.delete_group("g1", NOW + 3).await.unwrap(), "nothing");
+    assert!(store.put_pending_totp("u1", "sealed", NOW).await.unwrap());
+    assert!(store.confirm_totp("u1", 7, &[]).await.unwrap());
+    store
+        .record_refresh_reuse("family", "app", "u1", NOW + 4)
+        .await
+        .unwrap();
+    store
+        .put_artifact(
+            ArtifactKind::Session,
+            "s-hash",
+            Some("u1"),
+            "{}",
+            NOW + HOUR,
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .log_out("s-hash", "u1", "sid-1", NOW + 5)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .log_out("s-hash", "u1", "sid-1", NOW + 5)
+            .await
+            .unwrap(),
+        "nothing"
+    );
+    assert!(store.delete_user("u1", NOW + 6).await.unwrap());
+    assert!(!store.delete_user("u1", NOW + 6).await.unwrap(), "nothing");
+
+    let user_data = |active: bool| json!({"id": "u1", "userName": "ada", "active": active});
+    assert_eq!(
+        claim().await,
+        [
+            ("user.created", user_data(true)),
+            ("user.updated", user_data(false)),
+            (
+                "group.created",
+                json!({"id": "g1", "displayName": "Staff", "members": ["u1"]})
+            ),
+            (
+                "group.updated",
+                json!({"id": "g1", "displayName": "Staff", "members": ["u1"]})
+            ),
+            ("group.deleted", json!({"id": "g1"})),
+            ("mfa.enrolled", json!({"user_id": "u1", "method": "totp"})),
+            (
+                "token.reuse_detected",
+                json!({"grant_id": "family", "client_id": "app", "user_id": "u1"})
+            ),
+            ("user.logged_out", json!({"id": "u1", "sid": "sid-1"})),
+            ("user.deleted", json!({"id": "u1"})),
+        ]
+    );
+}
+
+/// Claims are leased; a failure is retried when due, the last one buries the event; delivered
+/// events are never claimed again; the purge drops events after the retention.
+async fn outbox_claims_retries_and_buries_events(store: Arc<dyn Store>) {
+    for (id, name) in [("u1", "ada"), ("u2", "grace"), ("u3", "edsger")] {
+        store.insert_user(&user(id, name)).await.unwrap();
+    }
+    let ids = |claimed: Vec<events::OutboxEvent>| -> Vec<String> {
+        claimed
+            .into_iter()
+            .map(|e| e.event.data["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let claimed = store.claim_events(NOW, NOW + 60, 2).await.unwrap();
+    let (first, second) = (claimed[0].event.id.clone(), claimed[1].event.id.clone());
+    assert_eq!(
+        ids(claimed),
+        ["u1", "u2"],
+        "oldest first, at most the limit"
+    );
+    assert_eq!(
+        ids(store.claim_events(NOW, NOW + 60, 10).await.unwrap()),
+        ["u3"]
+    );
+    assert!(
+        store
+            .claim_events(NOW + 59, NOW + 120, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+
+    store.event_delivered(&first, NOW + 1).await.unwrap();
+    store
+        .event_failed(
+            &second,
+            "https://hooks.example: HTTP 500",
+            Some(NOW + 100),
+            NOW + 1,
+        )
+        .await
+        .unwrap();
+    // At NOW + 60 the lease of u3 ran out; u2 waits for its retry.
+    assert_eq!(
+        ids(store.claim_events(NOW + 60, NOW + 200, 10).await.unwrap()),
+        ["u3"]
+    );
+    let retried = store.claim_events(NOW + 100, NOW + 160, 10).await.unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].event.id, second);
+    assert_eq!(retried[0].attempts, 1);
+    assert_eq!(
+        retried[0].last_error.as_deref(),
+        Some("https://hooks.example: HTTP 500")
+    );
+
+    store
+        .event_failed(&second, "https://hooks.example: timed out", None, NOW + 101)
+        .await
+        .unwrap();
+    let dead = store.dead_events(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].event.id.as_str(), dead[0].attempts),
+        (second.as_str(), 2)
+    );
+    assert!(
+        store
+            .claim_events(NOW + 10_000, NOW + 10_060, 10)
+            .await
+            .unwrap()
+            .len()
+            == 1,
+        "only u3, whose lease ran out again; the dead and the delivered stay put"
+    );
+
+    let later = NOW + events::EVENT_RETENTION + 1;
+    assert_eq!(store.purge_expired(later, later, 100).await.unwrap(), 3);
+    assert!(store.dead_events(10).await.unwrap().is_empty());
 }
 
 async fn purge_removes_expired_artifacts(store: Arc<dyn Store>) {

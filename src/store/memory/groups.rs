@@ -142,6 +142,7 @@ impl GroupStore for MemoryStore {
         data.group_names.insert(normalized, group.id.clone());
         data.groups.insert(group.id.clone(), stored);
         data.set_members(&group.id, &wanted, group.created_at);
+        data.record_event(events::group_created(group));
         Ok(())
     }
 
@@ -195,6 +196,7 @@ impl GroupStore for MemoryStore {
             }
         }
         data.set_members(&group.id, &wanted, now);
+        data.record_event(events::group_updated(group, now));
         Ok(Update::Done)
     }
 
@@ -205,6 +207,7 @@ impl GroupStore for MemoryStore {
             return Ok(false);
         };
         data.group_names.remove(&group.display_name.to_lowercase());
+        data.record_event(events::group_deleted(id, now));
         Ok(true)
     }
 

@@ -16,6 +16,7 @@ use super::*;
 
 mod filter;
 mod groups;
+mod outbox;
 #[cfg(test)]
 mod tests;
 mod users;
@@ -55,6 +56,8 @@ struct Data {
     recovery_codes: BTreeSet<(String, String)>,
     /// Oldest first.
     login_attempts: Vec<LoginAttempt>,
+    /// Events in the order they were recorded.
+    outbox: Vec<outbox::StoredEvent>,
 }
 
 struct StoredCode {
@@ -342,15 +345,16 @@ impl RefreshTokenStore for MemoryStore {
         Ok(Rotation::Rotated)
     }
 
-    /// Nothing: the SQL backend keeps an audit table that no store method reads, and the caller
-    /// logs the event. Keeping it here would only grow memory nobody can look at.
+    /// Only the event: the SQL backend's audit table is read by no store method.
     async fn record_refresh_reuse(
         &self,
-        _family_id: &str,
-        _client_id: &str,
-        _user_id: &str,
-        _now: UnixTime,
+        family_id: &str,
+        client_id: &str,
+        user_id: &str,
+        now: UnixTime,
     ) -> StoreResult<()> {
+        let event = events::reuse_detected(family_id, client_id, user_id, now);
+        self.data()?.record_event(event);
         Ok(())
     }
 
@@ -523,6 +527,7 @@ impl MfaStore for MemoryStore {
             .into_iter()
             .map(|hash| (user_id.to_string(), hash.clone()));
         data.recovery_codes.extend(owned);
+        data.record_event(events::mfa_enrolled(user_id, crate::clock::now()));
         Ok(true)
     }
 
@@ -613,7 +618,9 @@ impl Purge for MemoryStore {
             .take_while(|attempt| attempt.at < kept_after)
             .count();
         data.login_attempts.drain(..old_attempts);
-        Ok((codes.len() + tokens.len() + refresh.len() + artifacts.len() + old_attempts) as u64)
+        let old_events = data.purge_events(now - events::EVENT_RETENTION, batch);
+        let rows = codes.len() + tokens.len() + refresh.len() + artifacts.len();
+        Ok((rows + old_attempts + old_events) as u64)
     }
 }
 

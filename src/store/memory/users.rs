@@ -87,6 +87,7 @@ impl UserStore for MemoryStore {
         }
         data.usernames.insert(normalized, user.id.clone());
         data.users.insert(user.id.clone(), user.clone());
+        data.record_event(events::user_created(user));
         Ok(())
     }
 
@@ -137,6 +138,7 @@ impl UserStore for MemoryStore {
         if !user.active {
             data.end_access(&user.id);
         }
+        data.record_event(events::user_updated(user, now));
         Ok(Update::Done)
     }
 
@@ -153,6 +155,7 @@ impl UserStore for MemoryStore {
             return Ok(false);
         };
         data.usernames.remove(&user.username.to_lowercase());
+        data.record_event(events::user_deleted(id, now));
         Ok(true)
     }
 

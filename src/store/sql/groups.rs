@@ -7,6 +7,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::dialect::Dialect;
 use super::filter::{common_location, Elements, Layout, Location, Scalar, Table};
+use super::outbox::insert_event;
 use super::users::{attributes_from_text, attributes_to_text};
 use super::{backend, conflict_or_backend, SqlStore};
 use crate::store::query::{Attr, ListQuery, Page};
@@ -188,6 +189,7 @@ impl GroupStore for SqlStore {
             group.created_at,
         )
         .await?;
+        insert_event(&mut *tx, &events::group_created(group)).await?;
         tx.commit().await.map_err(backend)?;
         Ok(())
     }
@@ -257,6 +259,7 @@ impl GroupStore for SqlStore {
             .map_err(backend)?;
         }
         set_members(&mut tx, self.dialect, &group.id, &member_ids(group), now).await?;
+        insert_event(&mut *tx, &events::group_updated(group, now)).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Update::Done)
     }
@@ -269,8 +272,12 @@ impl GroupStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            insert_event(&mut *tx, &events::group_deleted(id, now)).await?;
+        }
         tx.commit().await.map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        Ok(deleted)
     }
 
     async fn list_groups(&self, query: &ListQuery, members: bool) -> StoreResult<Page<Group>> {

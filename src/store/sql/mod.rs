@@ -17,6 +17,7 @@ use dialect::{numbered, Dialect};
 mod dialect;
 mod filter;
 mod groups;
+mod outbox;
 mod users;
 
 #[derive(Clone)]
@@ -653,6 +654,7 @@ impl RefreshTokenStore for SqlStore {
         user_id: &str,
         now: UnixTime,
     ) -> StoreResult<()> {
+        let mut tx = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO refresh_token_reuse (family_id, client_id, user_id, detected_at)
              VALUES ($1, $2, $3, $4)",
@@ -661,9 +663,12 @@ impl RefreshTokenStore for SqlStore {
         .bind(client_id)
         .bind(user_id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        let event = events::reuse_detected(family_id, client_id, user_id, now);
+        outbox::insert_event(&mut *tx, &event).await?;
+        tx.commit().await.map_err(backend)?;
         Ok(())
     }
 
@@ -774,6 +779,7 @@ impl MfaStore for SqlStore {
                 .await
                 .map_err(backend)?;
         }
+        outbox::insert_event(&mut *tx, &events::mfa_enrolled(user_id, clock::now())).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
@@ -914,6 +920,11 @@ impl Purge for SqlStore {
                 "DELETE FROM login_attempts WHERE id IN
               (SELECT id FROM login_attempts WHERE at < $1 LIMIT $2)",
                 now - LOGIN_ATTEMPT_RETENTION,
+            ),
+            (
+                "DELETE FROM outbox WHERE seq IN
+              (SELECT seq FROM outbox WHERE occurred_at < $1 LIMIT $2)",
+                now - events::EVENT_RETENTION,
             ),
         ];
         let mut purged = 0;

@@ -4,7 +4,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::filter::{common_location, Elements, Layout, Location, Scalar, Table};
+use super::outbox::insert_event;
 use super::{backend, conflict_or_backend, flag, SqlStore};
+use crate::store::events;
 use crate::store::query::{Attr, ListQuery, Page};
 use crate::store::redis::Revocation;
 use crate::store::*;
@@ -94,6 +96,7 @@ async fn end_access(
 #[async_trait::async_trait]
 impl UserStore for SqlStore {
     async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let mut tx = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO users (id, username, username_normalized, password_hash, active,
                                 attributes, version, created_at, updated_at)
@@ -108,9 +111,11 @@ impl UserStore for SqlStore {
         .bind(user.version)
         .bind(user.created_at)
         .bind(user.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or_backend(e, &format!("user {}", user.username)))?;
+        insert_event(&mut *tx, &events::user_created(user)).await?;
+        tx.commit().await.map_err(backend)?;
         Ok(())
     }
 
@@ -187,6 +192,7 @@ impl UserStore for SqlStore {
         if !user.active {
             end_access(&mut tx, &user.id, now).await?;
         }
+        insert_event(&mut *tx, &events::user_updated(user, now)).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Update::Done)
     }
@@ -210,8 +216,12 @@ impl UserStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            insert_event(&mut *tx, &events::user_deleted(id, now)).await?;
+        }
         tx.commit().await.map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        Ok(deleted)
     }
 
     async fn list_users(&self, query: &ListQuery) -> StoreResult<Page<User>> {

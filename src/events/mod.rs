@@ -1,0 +1,144 @@
+//! Delivery of audit events to webhooks (`TESSERA_WEBHOOK_URLS`). The store writes each event
+//! with the change it reports ([`crate::store::events`]); this task claims due events, POSTs
+//! each to every configured URL with an HMAC-SHA256 signature ([`signature`]), and retries
+//! failures with exponential backoff until `TESSERA_WEBHOOK_MAX_ATTEMPTS`, after which the event
+//! is dead: kept and listed by `tessera events dead`, never retried.
+//!
+//! Delivery is at least once: an event is retried until every URL accepted it in one attempt,
+//! so receivers deduplicate by the event `id`. Claims are leased, so instances sharing a store
+//! do not send an event twice at once, and a claim left by a crashed instance runs out.
+
+mod signature;
+
+use std::time::Duration;
+
+use crate::clock;
+use crate::state::AppState;
+use crate::store::events::OutboxEvent;
+use crate::store::{StoreResult, UnixTime};
+
+pub use signature::{sign, SIGNATURE_HEADER};
+
+/// How often the outbox is looked at when it was empty.
+const POLL: Duration = Duration::from_secs(1);
+/// Events claimed at a time.
+const BATCH: u32 = 20;
+/// How long one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest wait between two attempts.
+const MAX_BACKOFF: UnixTime = 3600;
+
+/// Starts the delivery task when webhooks are configured.
+pub fn spawn(state: &AppState) {
+    if !state.config.webhooks.urls.is_empty() {
+        tokio::spawn(deliver_forever(state.clone()));
+    }
+}
+
+async fn deliver_forever(state: AppState) {
+    let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
+        Ok(client) => client,
+        Err(err) => {
+            tracing::error!(error = %err, "webhook client could not start; events stay queued");
+            return;
+        }
+    };
+    loop {
+        match deliver_due(&state, &client).await {
+            Ok(0) => tokio::time::sleep(POLL).await,
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "webhook delivery round failed");
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+}
+
+/// One round: claims the due events, delivers each, records the outcome; returns how many.
+async fn deliver_due(state: &AppState, client: &reqwest::Client) -> StoreResult<usize> {
+    let webhooks = &state.config.webhooks;
+    let now = clock::now();
+    // Long enough for every request of every claimed event to time out.
+    let lease = (REQUEST_TIMEOUT.as_secs() * u64::from(BATCH) * webhooks.urls.len() as u64) as i64;
+    let events = state.store.claim_events(now, now + lease, BATCH).await?;
+    for claimed in &events {
+        let id = &claimed.event.id;
+        match deliver(state, client, claimed).await {
+            Ok(()) => state.store.event_delivered(id, clock::now()).await?,
+            Err(error) => {
+                let attempts = claimed.attempts + 1;
+                let retry_at = (attempts < webhooks.max_attempts)
+                    .then(|| clock::now() + backoff(webhooks.retry_base, attempts));
+                if retry_at.is_none() {
+                    tracing::warn!(event_id = %id, %error, "webhook event is dead after its last attempt");
+                }
+                state
+                    .store
+                    .event_failed(id, &error, retry_at, clock::now())
+                    .await?;
+            }
+        }
+    }
+    Ok(events.len())
+}
+
+/// `base`, doubled for every attempt after the first, at most an hour.
+fn backoff(base: Duration, attempts: u32) -> UnixTime {
+    let factor = 1u64 << (attempts.saturating_sub(1)).min(20);
+    (base.as_secs().max(1).saturating_mul(factor) as UnixTime).min(MAX_BACKOFF)
+}
+
+/// POSTs the event to every URL; the error names the first URL that did not accept it.
+async fn deliver(
+    state: &AppState,
+    client: &reqwest::Client,
+    claimed: &OutboxEvent,
+) -> Result<(), String> {
+    let webhooks = &state.config.webhooks;
+    let body = claimed.event.body().to_string();
+    let signature = sign(&webhooks.secret, clock::now(), &body);
+    for url in &webhooks.urls {
+        let response = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("tessera-event-id", &claimed.event.id)
+            .header("tessera-event-type", claimed.event.kind)
+            .header(SIGNATURE_HEADER, &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(|err| format!("{url}: {}", without_url(&err)))?;
+        if !response.status().is_success() {
+            return Err(format!("{url}: HTTP {}", response.status().as_u16()));
+        }
+    }
+    Ok(())
+}
+
+/// The error without the URL reqwest adds (it is named already).
+fn without_url(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    kind.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        let base = Duration::from_secs(10);
+        assert_eq!(backoff(base, 1), 10);
+        assert_eq!(backoff(base, 2), 20);
+        assert_eq!(backoff(base, 4), 80);
+        assert_eq!(backoff(base, 30), MAX_BACKOFF);
+        assert_eq!(backoff(Duration::ZERO, 1), 1);
+    }
+}

@@ -1,0 +1,121 @@
+//! Audit events, written by the store in the same transaction as the change they report (the
+//! transactional outbox): a change and its event are stored together or not at all, and the
+//! webhook dispatcher ([`crate::events`]) delivers them later, also after a restart.
+
+use serde_json::{json, Value};
+
+use super::{Group, UnixTime, User};
+
+/// An event as the store writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// A UUID: what receivers deduplicate redeliveries by.
+    pub id: String,
+    /// `user.created`, `user.updated`, `user.deleted`, `user.logged_out`, `group.created`,
+    /// `group.updated`, `group.deleted`, `token.reuse_detected` or `mfa.enrolled`.
+    pub kind: &'static str,
+    pub data: Value,
+    pub occurred_at: UnixTime,
+}
+
+/// Every event type, so a stored name reads back as one of them.
+const KINDS: [&str; 9] = [
+    "user.created",
+    "user.updated",
+    "user.deleted",
+    "user.logged_out",
+    "group.created",
+    "group.updated",
+    "group.deleted",
+    "token.reuse_detected",
+    "mfa.enrolled",
+];
+
+/// The event type named `name`, if it is one.
+pub fn kind_named(name: &str) -> Option<&'static str> {
+    KINDS.iter().copied().find(|kind| *kind == name)
+}
+
+impl NewEvent {
+    fn new(kind: &'static str, data: Value, occurred_at: UnixTime) -> Self {
+        NewEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind,
+            data,
+            occurred_at,
+        }
+    }
+
+    /// The JSON body a webhook receives.
+    pub fn body(&self) -> Value {
+        json!({
+            "id": self.id,
+            "type": self.kind,
+            "time": self.occurred_at,
+            "data": self.data,
+        })
+    }
+}
+
+/// A stored event with its delivery state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEvent {
+    pub event: NewEvent,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+fn user_data(user: &User) -> Value {
+    json!({"id": user.id, "userName": user.username, "active": user.active})
+}
+
+pub fn user_created(user: &User) -> NewEvent {
+    NewEvent::new("user.created", user_data(user), user.created_at)
+}
+
+pub fn user_updated(user: &User, now: UnixTime) -> NewEvent {
+    NewEvent::new("user.updated", user_data(user), now)
+}
+
+pub fn user_deleted(user_id: &str, now: UnixTime) -> NewEvent {
+    NewEvent::new("user.deleted", json!({"id": user_id}), now)
+}
+
+/// A session ended by its user (logout, or signed out from the account page).
+pub fn user_logged_out(user_id: &str, sid: &str, now: UnixTime) -> NewEvent {
+    NewEvent::new("user.logged_out", json!({"id": user_id, "sid": sid}), now)
+}
+
+fn group_data(group: &Group) -> Value {
+    let members: Vec<&str> = group.members.iter().map(|m| m.user_id.as_str()).collect();
+    json!({"id": group.id, "displayName": group.display_name, "members": members})
+}
+
+pub fn group_created(group: &Group) -> NewEvent {
+    NewEvent::new("group.created", group_data(group), group.created_at)
+}
+
+pub fn group_updated(group: &Group, now: UnixTime) -> NewEvent {
+    NewEvent::new("group.updated", group_data(group), now)
+}
+
+pub fn group_deleted(group_id: &str, now: UnixTime) -> NewEvent {
+    NewEvent::new("group.deleted", json!({"id": group_id}), now)
+}
+
+pub fn reuse_detected(family_id: &str, client_id: &str, user_id: &str, now: UnixTime) -> NewEvent {
+    let data = json!({"grant_id": family_id, "client_id": client_id, "user_id": user_id});
+    NewEvent::new("token.reuse_detected", data, now)
+}
+
+pub fn mfa_enrolled(user_id: &str, now: UnixTime) -> NewEvent {
+    NewEvent::new(
+        "mfa.enrolled",
+        json!({"user_id": user_id, "method": "totp"}),
+        now,
+    )
+}
+
+/// How long events are kept, whatever became of them: 30 days.
+pub const EVENT_RETENTION: UnixTime = 30 * 24 * 3600;
