@@ -164,8 +164,13 @@ impl Config {
         }
         let positive = |name: &str| whole_number(&var, name, 1);
         let number = |name: &str| whole_number(&var, name, 0);
-        if let Some(max) = positive("DATABASE_MAX_CONNECTIONS")? {
-            config.pool.max_connections = max as u32;
+        let count = |name: &str| -> Result<Option<u32>, ConfigError> {
+            whole_number(&var, name, 1)?
+                .map(|n| u32::try_from(n).map_err(|_| ConfigError(format!("{name} is too large"))))
+                .transpose()
+        };
+        if let Some(max) = count("DATABASE_MAX_CONNECTIONS")? {
+            config.pool.max_connections = max;
         }
         if let Some(seconds) = number("DATABASE_ACQUIRE_TIMEOUT_SECONDS")? {
             config.pool.acquire_timeout = Duration::from_secs(seconds);
@@ -176,8 +181,8 @@ impl Config {
         if let Some(seconds) = number("TESSERA_TOKEN_CACHE_SECONDS")? {
             config.token_cache_ttl = Duration::from_secs(seconds);
         }
-        if let Some(failures) = positive("TESSERA_CIRCUIT_FAILURES")? {
-            config.circuit_failures = failures as u32;
+        if let Some(failures) = count("TESSERA_CIRCUIT_FAILURES")? {
+            config.circuit_failures = failures;
         }
         if let Some(seconds) = positive("TESSERA_CIRCUIT_OPEN_SECONDS")? {
             config.circuit_open = Duration::from_secs(seconds);
@@ -191,8 +196,8 @@ impl Config {
             ("TESSERA_IP_MAX_FAILURES", &mut limits.ip),
             ("TESSERA_CLIENT_IP_MAX_FAILURES", &mut limits.client_ip),
         ] {
-            if let Some(max) = positive(name)? {
-                rule.max_failures = max as u32;
+            if let Some(max) = count(name)? {
+                rule.max_failures = max;
             }
         }
         let window = positive("TESSERA_FAILURE_WINDOW_SECONDS")?;
@@ -216,11 +221,12 @@ impl Config {
         if let Some(secret) = var("TESSERA_WEBHOOK_SECRET") {
             config.webhooks.secret = secret;
         }
-        if let Some(attempts) = positive("TESSERA_WEBHOOK_MAX_ATTEMPTS")? {
-            config.webhooks.max_attempts = attempts as u32;
+        if let Some(attempts) = count("TESSERA_WEBHOOK_MAX_ATTEMPTS")? {
+            config.webhooks.max_attempts = attempts;
         }
         if let Some(seconds) = positive("TESSERA_WEBHOOK_RETRY_SECONDS")? {
-            config.webhooks.retry_base = Duration::from_secs(seconds);
+            // Backoff never waits more than an hour anyway.
+            config.webhooks.retry_base = Duration::from_secs(seconds.min(3600));
         }
         if let Some(origins) = var("TESSERA_CORS_ORIGINS") {
             config.cors_origins = crate::http::cors::CorsOrigins::parse(&origins)
@@ -397,6 +403,7 @@ mod tests {
             ("TESSERA_TRUSTED_PROXIES", "one"),
             ("TESSERA_WEBHOOK_URLS", "ftp://hooks.example"),
             ("TESSERA_WEBHOOK_URLS", "https://hooks.example"),
+            ("TESSERA_WEBHOOK_MAX_ATTEMPTS", "4294967296"),
         ] {
             let err = from(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");

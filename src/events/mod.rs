@@ -23,6 +23,8 @@ pub use signature::{sign, SIGNATURE_HEADER};
 const POLL: Duration = Duration::from_secs(1);
 /// Events claimed at a time.
 const BATCH: u32 = 20;
+/// Added to a claim's lease beyond the time its requests may take.
+const LEASE_SLACK: Duration = Duration::from_secs(30);
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest wait between two attempts.
@@ -36,7 +38,13 @@ pub fn spawn(state: &AppState) {
 }
 
 async fn deliver_forever(state: AppState) {
-    let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
+    // A redirect is a failure: following one would turn the POST into a GET whose 2xx proves
+    // nothing about the event.
+    let client = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build();
+    let client = match client {
         Ok(client) => client,
         Err(err) => {
             tracing::error!(error = %err, "webhook client could not start; events stay queued");
@@ -59,23 +67,36 @@ async fn deliver_forever(state: AppState) {
 async fn deliver_due(state: &AppState, client: &reqwest::Client) -> StoreResult<usize> {
     let webhooks = &state.config.webhooks;
     let now = clock::now();
-    // Long enough for every request of every claimed event to time out.
-    let lease = (REQUEST_TIMEOUT.as_secs() * u64::from(BATCH) * webhooks.urls.len() as u64) as i64;
-    let events = state.store.claim_events(now, now + lease, BATCH).await?;
+    // Long enough for every request of every claimed event to time out, and some.
+    let requests = u64::from(BATCH) * webhooks.urls.len() as u64;
+    let lease = REQUEST_TIMEOUT.as_secs() * requests + LEASE_SLACK.as_secs();
+    let claimed_until = now + lease as UnixTime;
+    let events = state.store.claim_events(now, claimed_until, BATCH).await?;
     for claimed in &events {
         let id = &claimed.event.id;
-        match deliver(state, client, claimed).await {
-            Ok(()) => state.store.event_delivered(id, clock::now()).await?,
+        // The claim counted this attempt already: more than the maximum means earlier attempts
+        // never reported (the process died while sending), so it is not tried again.
+        let outcome = if claimed.attempts > webhooks.max_attempts {
+            Err("earlier attempts never finished".to_string())
+        } else {
+            deliver(state, client, claimed).await
+        };
+        match outcome {
+            Ok(()) => {
+                let store = &state.store;
+                store
+                    .event_delivered(id, claimed_until, clock::now())
+                    .await?;
+            }
             Err(error) => {
-                let attempts = claimed.attempts + 1;
-                let retry_at = (attempts < webhooks.max_attempts)
-                    .then(|| clock::now() + backoff(webhooks.retry_base, attempts));
+                let retry_at = (claimed.attempts < webhooks.max_attempts)
+                    .then(|| clock::now() + backoff(webhooks.retry_base, claimed.attempts));
                 if retry_at.is_none() {
                     tracing::warn!(event_id = %id, %error, "webhook event is dead after its last attempt");
                 }
                 state
                     .store
-                    .event_failed(id, &error, retry_at, clock::now())
+                    .event_failed(id, claimed_until, &error, retry_at, clock::now())
                     .await?;
             }
         }
@@ -85,11 +106,14 @@ async fn deliver_due(state: &AppState, client: &reqwest::Client) -> StoreResult<
 
 /// `base`, doubled for every attempt after the first, at most an hour.
 fn backoff(base: Duration, attempts: u32) -> UnixTime {
-    let factor = 1u64 << (attempts.saturating_sub(1)).min(20);
-    (base.as_secs().max(1).saturating_mul(factor) as UnixTime).min(MAX_BACKOFF)
+    let factor = 1u64 << attempts.saturating_sub(1).min(20);
+    let seconds = base.as_secs().max(1).saturating_mul(factor);
+    UnixTime::try_from(seconds).map_or(MAX_BACKOFF, |s| s.min(MAX_BACKOFF))
 }
 
-/// POSTs the event to every URL; the error names the first URL that did not accept it.
+/// POSTs the event to every URL; the error names the first endpoint that did not accept it, by
+/// its origin only: a URL's path, query or user part may hold a credential, which must not end
+/// up in logs or in the stored error.
 async fn deliver(
     state: &AppState,
     client: &reqwest::Client,
@@ -108,29 +132,46 @@ async fn deliver(
             .body(body.clone())
             .send()
             .await
-            .map_err(|err| format!("{url}: {}", without_url(&err)))?;
+            .map_err(|err| format!("{}: {}", origin(url), failure(&err)))?;
         if !response.status().is_success() {
-            return Err(format!("{url}: HTTP {}", response.status().as_u16()));
+            return Err(format!(
+                "{}: HTTP {}",
+                origin(url),
+                response.status().as_u16()
+            ));
         }
     }
     Ok(())
 }
 
-/// The error without the URL reqwest adds (it is named already).
-fn without_url(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
+/// `scheme://host:port` of a webhook URL.
+fn origin(url: &str) -> String {
+    url::Url::parse(url).map_or_else(|_| "webhook".into(), |u| u.origin().ascii_serialization())
+}
+
+/// What went wrong, without the URL reqwest's own message repeats.
+fn failure(err: &reqwest::Error) -> &'static str {
+    if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
         "could not connect"
     } else {
         "request failed"
-    };
-    kind.to_string()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_name_the_endpoint_without_its_secrets() {
+        assert_eq!(
+            origin("https://user:pw@hooks.example:8443/T000/secret-token?key=x"),
+            "https://hooks.example:8443"
+        );
+        assert_eq!(origin("not a url"), "webhook");
+    }
 
     #[test]
     fn backoff_doubles_up_to_an_hour() {
@@ -140,5 +181,6 @@ mod tests {
         assert_eq!(backoff(base, 4), 80);
         assert_eq!(backoff(base, 30), MAX_BACKOFF);
         assert_eq!(backoff(Duration::ZERO, 1), 1);
+        assert_eq!(backoff(Duration::from_secs(u64::MAX), 1), MAX_BACKOFF);
     }
 }

@@ -209,18 +209,26 @@ impl OutboxStore for HybridStore {
         self.memory.claim_events(now, lease_until, limit).await
     }
 
-    async fn event_delivered(&self, id: &str, now: UnixTime) -> StoreResult<()> {
-        self.memory.event_delivered(id, now).await
+    async fn event_delivered(
+        &self,
+        id: &str,
+        claimed_until: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        self.memory.event_delivered(id, claimed_until, now).await
     }
 
     async fn event_failed(
         &self,
         id: &str,
+        claimed_until: UnixTime,
         error: &str,
         retry_at: Option<UnixTime>,
         now: UnixTime,
     ) -> StoreResult<()> {
-        self.memory.event_failed(id, error, retry_at, now).await
+        self.memory
+            .event_failed(id, claimed_until, error, retry_at, now)
+            .await
     }
 
     async fn dead_events(&self, limit: u32) -> StoreResult<Vec<events::OutboxEvent>> {
@@ -341,22 +349,23 @@ impl RefreshTokenStore for HybridStore {
             .await
     }
 
-    async fn record_refresh_reuse(
+    async fn revoke_reused_family(
         &self,
         family_id: &str,
         client_id: &str,
         user_id: &str,
         now: UnixTime,
-    ) -> StoreResult<()> {
-        self.shared
-            .record_refresh_reuse(family_id, client_id, user_id, now)
+    ) -> StoreResult<u64> {
+        let revoked = self
+            .shared
+            .revoke_reused_family(family_id, client_id, user_id, now)
             .await?;
-        if self.redis.is_some() {
+        if revoked > 0 && self.redis.is_some() {
             // Without Redis the shared half is this memory, which recorded the event already.
             let event = events::reuse_detected(family_id, client_id, user_id, now);
             self.memory.record_event(event)?;
         }
-        Ok(())
+        Ok(revoked)
     }
 
     async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>> {

@@ -377,13 +377,17 @@ pub trait RefreshTokenStore {
         new: &RefreshTokenRecord,
         now: UnixTime,
     ) -> StoreResult<Rotation>;
-    async fn record_refresh_reuse(
+    /// A rotated refresh token came back (RFC 9700 §4.14.2): revokes its grant as
+    /// [`TokenStore::revoke_grant`] does and, if that revoked anything, records the reuse (an
+    /// audit row and `token.reuse_detected`) in the same transaction. Returns how many rows were
+    /// newly revoked: a family already dead records nothing again.
+    async fn revoke_reused_family(
         &self,
         family_id: &str,
         client_id: &str,
         user_id: &str,
         now: UnixTime,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<u64>;
     /// The grants made in an SSO session (through its codes and refresh tokens).
     async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>>;
     /// The user's grants that still have an unrevoked refresh token, as (grant id, the session
@@ -531,20 +535,29 @@ pub trait OutboxStore {
         sid: &str,
         now: UnixTime,
     ) -> StoreResult<bool>;
-    /// Takes up to `limit` events due at `now`, oldest first, and holds them until `lease_until`:
-    /// meanwhile no other instance takes them.
+    /// Takes up to `limit` events due at `now`, oldest first, counts an attempt for each, and
+    /// holds them until `lease_until`: meanwhile no other instance takes them.
     async fn claim_events(
         &self,
         now: UnixTime,
         lease_until: UnixTime,
         limit: u32,
     ) -> StoreResult<Vec<events::OutboxEvent>>;
-    async fn event_delivered(&self, id: &str, now: UnixTime) -> StoreResult<()>;
-    /// Counts a failed attempt: the event is due again at `retry_at`, or, without one, dead
-    /// (kept and listed, never retried).
+    /// Marks an event claimed until `claimed_until` delivered. Ignored if that claim has run
+    /// out and the event was claimed again: the newer claim decides.
+    async fn event_delivered(
+        &self,
+        id: &str,
+        claimed_until: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Records why the attempt of the claim `claimed_until` failed: the event is due again at
+    /// `retry_at`, or, without one, dead (kept and listed, never retried). Ignored, as above,
+    /// for a claim that ran out.
     async fn event_failed(
         &self,
         id: &str,
+        claimed_until: UnixTime,
         error: &str,
         retry_at: Option<UnixTime>,
         now: UnixTime,

@@ -577,6 +577,25 @@ async fn revoke_grant_ends_the_whole_grant(store: Arc<dyn Store>) {
         "nothing left to revoke"
     );
     assert_eq!(store.revoke_grant("unknown", NOW).await.unwrap(), 0);
+
+    // Reuse detection revokes the same way (h's code was redeemed above); a dead family again
+    // revokes nothing.
+    assert_eq!(
+        store
+            .revoke_reused_family("h", "app", "u1", NOW + 2)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(token_revoked(&store, "h-a1").await);
+    assert!(refresh_revoked(&store, "h-r1").await);
+    assert_eq!(
+        store
+            .revoke_reused_family("h", "app", "u1", NOW + 3)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -622,15 +641,6 @@ async fn refresh_token_rotation(store: Arc<dyn Store>) {
         "Lost writes nothing"
     );
 
-    // Reuse is only recorded: recording (even twice) revokes nothing.
-    store
-        .record_refresh_reuse("fam", "app", "u1", NOW + 1)
-        .await
-        .unwrap();
-    store
-        .record_refresh_reuse("fam", "app", "u1", NOW + 2)
-        .await
-        .unwrap();
     let r2 = refresh("r2", "fam", "u1", None, NOW + 3 * HOUR);
     assert_eq!(
         store
@@ -1361,9 +1371,16 @@ async fn outbox_records_each_change_with_its_event(store: Arc<dyn Store>) {
     assert!(store.put_pending_totp("u1", "sealed", NOW).await.unwrap());
     assert!(store.confirm_totp("u1", 7, &[]).await.unwrap());
     store
-        .record_refresh_reuse("family", "app", "u1", NOW + 4)
+        .insert_refresh_token(&refresh("r1", "family", "u1", None, NOW + HOUR))
         .await
         .unwrap();
+    for again in [false, true] {
+        let revoked = store
+            .revoke_reused_family("family", "app", "u1", NOW + 4)
+            .await
+            .unwrap();
+        assert_eq!(revoked == 0, again, "recorded once, with the revocation");
+    }
     store
         .put_artifact(
             ArtifactKind::Session,
@@ -1446,32 +1463,33 @@ async fn outbox_claims_retries_and_buries_events(store: Arc<dyn Store>) {
         "leased"
     );
 
-    store.event_delivered(&first, NOW + 1).await.unwrap();
     store
-        .event_failed(
-            &second,
-            "https://hooks.example: HTTP 500",
-            Some(NOW + 100),
-            NOW + 1,
-        )
+        .event_delivered(&first, NOW + 60, NOW + 1)
         .await
         .unwrap();
-    // At NOW + 60 the lease of u3 ran out; u2 waits for its retry.
-    assert_eq!(
-        ids(store.claim_events(NOW + 60, NOW + 200, 10).await.unwrap()),
-        ["u3"]
-    );
+    let refused = "https://hooks.example: HTTP 500";
+    store
+        .event_failed(&second, NOW + 60, refused, Some(NOW + 100), NOW + 1)
+        .await
+        .unwrap();
+    // At NOW + 60 the lease of u3 ran out, so it is claimed again; u2 waits for its retry.
+    let again = store.claim_events(NOW + 60, NOW + 200, 10).await.unwrap();
+    assert_eq!((again.len(), again[0].attempts), (1, 2));
+    let third = again[0].event.id.clone();
+    // The first claim of u3 reports late: the newer claim decides, so this is ignored.
+    store
+        .event_delivered(&third, NOW + 60, NOW + 61)
+        .await
+        .unwrap();
+
     let retried = store.claim_events(NOW + 100, NOW + 160, 10).await.unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].event.id, second);
-    assert_eq!(retried[0].attempts, 1);
-    assert_eq!(
-        retried[0].last_error.as_deref(),
-        Some("https://hooks.example: HTTP 500")
-    );
-
+    assert_eq!(retried[0].attempts, 2, "every claim counts an attempt");
+    assert_eq!(retried[0].last_error.as_deref(), Some(refused));
+    let timed_out = "https://hooks.example: timed out";
     store
-        .event_failed(&second, "https://hooks.example: timed out", None, NOW + 101)
+        .event_failed(&second, NOW + 160, timed_out, None, NOW + 101)
         .await
         .unwrap();
     let dead = store.dead_events(10).await.unwrap();
@@ -1480,19 +1498,25 @@ async fn outbox_claims_retries_and_buries_events(store: Arc<dyn Store>) {
         (dead[0].event.id.as_str(), dead[0].attempts),
         (second.as_str(), 2)
     );
-    assert!(
-        store
-            .claim_events(NOW + 10_000, NOW + 10_060, 10)
-            .await
-            .unwrap()
-            .len()
-            == 1,
-        "only u3, whose lease ran out again; the dead and the delivered stay put"
+    assert_eq!(dead[0].last_error.as_deref(), Some(timed_out));
+    let last = store
+        .claim_events(NOW + 10_000, NOW + 10_060, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        last.iter().map(|e| &e.event.id).collect::<Vec<_>>(),
+        [&third],
+        "only u3, whose claim ran out again; the dead and the delivered stay put"
     );
 
     let later = NOW + events::EVENT_RETENTION + 1;
-    assert_eq!(store.purge_expired(later, later, 100).await.unwrap(), 3);
+    assert!(store.purge_expired(later, later, 100).await.unwrap() >= 2);
     assert!(store.dead_events(10).await.unwrap().is_empty());
+    assert!(store
+        .claim_events(later, later + 60, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn purge_removes_expired_artifacts(store: Arc<dyn Store>) {

@@ -206,7 +206,9 @@ async fn after_the_last_attempt_an_event_is_dead_and_listed() {
     };
     assert_eq!(dead["type"], "user.created");
     assert_eq!(dead["attempts"], 2);
-    assert_eq!(dead["last_error"], format!("{}: HTTP 500", receiver.url));
+    // The endpoint is named by its origin: a URL's path may hold a credential.
+    let origin = receiver.url.trim_end_matches("/hook");
+    assert_eq!(dead["last_error"], format!("{origin}: HTTP 500"));
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         receiver.deliveries().len(),

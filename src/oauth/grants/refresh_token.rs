@@ -65,13 +65,12 @@ async fn retry_in_grace(
 /// family. Revokes it whole and records the event (once: a dead family has nothing to revoke).
 async fn revoke_reused_family(state: &AppState, record: &RefreshTokenRecord) -> Result<Error> {
     let now = clock::now();
-    let revoked = state.store.revoke_grant(&record.family_id, now).await?;
+    let revoked = state
+        .store
+        .revoke_reused_family(&record.family_id, &record.client_id, &record.user_id, now)
+        .await?;
     if revoked > 0 {
         state.metrics.refresh_reuse_detected();
-        state
-            .store
-            .record_refresh_reuse(&record.family_id, &record.client_id, &record.user_id, now)
-            .await?;
         tracing::warn!(family_id = %record.family_id, client_id = %record.client_id, revoked,
             "refresh token reuse detected; the token family is revoked");
     }

@@ -7,7 +7,7 @@
 //! without awaiting, so each call is a transaction: a write checks every condition before it
 //! changes anything, and cannot fail once it has started changing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -57,7 +57,7 @@ struct Data {
     /// Oldest first.
     login_attempts: Vec<LoginAttempt>,
     /// Events in the order they were recorded.
-    outbox: Vec<outbox::StoredEvent>,
+    outbox: VecDeque<outbox::StoredEvent>,
 }
 
 struct StoredCode {
@@ -252,7 +252,15 @@ impl TokenStore for MemoryStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str, _now: UnixTime) -> StoreResult<u64> {
-        let mut data = self.data()?;
+        Ok(self.data()?.revoke_grant(grant_id))
+    }
+}
+
+impl Data {
+    /// Revokes a grant's tokens and refresh tokens and burns its unredeemed code; returns how
+    /// many changed.
+    fn revoke_grant(&mut self, grant_id: &str) -> u64 {
+        let data = self;
         let mut revoked = 0;
         for token in data.tokens.values_mut() {
             if token.grant_id == grant_id && !token.revoked {
@@ -273,7 +281,7 @@ impl TokenStore for MemoryStore {
                 revoked += 1;
             }
         }
-        Ok(revoked)
+        revoked
     }
 }
 
@@ -345,17 +353,20 @@ impl RefreshTokenStore for MemoryStore {
         Ok(Rotation::Rotated)
     }
 
-    /// Only the event: the SQL backend's audit table is read by no store method.
-    async fn record_refresh_reuse(
+    /// The revocation and the event; the SQL backend's audit table is read by no store method.
+    async fn revoke_reused_family(
         &self,
         family_id: &str,
         client_id: &str,
         user_id: &str,
         now: UnixTime,
-    ) -> StoreResult<()> {
-        let event = events::reuse_detected(family_id, client_id, user_id, now);
-        self.data()?.record_event(event);
-        Ok(())
+    ) -> StoreResult<u64> {
+        let mut data = self.data()?;
+        let revoked = data.revoke_grant(family_id);
+        if revoked > 0 {
+            data.record_event(events::reuse_detected(family_id, client_id, user_id, now));
+        }
+        Ok(revoked)
     }
 
     async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>> {

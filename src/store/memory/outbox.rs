@@ -1,15 +1,19 @@
-//! The in-memory outbox: events appended under the same lock as the change they report.
+//! The in-memory outbox: events appended under the same lock as the change they report. Nothing
+//! can read an in-memory audit trail, so a delivered event is dropped at once, and at most
+//! [`MAX_EVENTS`] are kept (the oldest go first).
 
 use super::{Data, MemoryStore};
 use crate::store::events::{self, NewEvent, OutboxEvent};
 use crate::store::*;
+
+/// Events kept at most: a day of heavy provisioning without a reachable webhook.
+const MAX_EVENTS: usize = 10_000;
 
 pub(super) struct StoredEvent {
     event: NewEvent,
     attempts: u32,
     last_error: Option<String>,
     next_attempt_at: UnixTime,
-    delivered: bool,
     dead: bool,
 }
 
@@ -21,27 +25,30 @@ impl StoredEvent {
             last_error: self.last_error.clone(),
         }
     }
-
-    fn pending(&self) -> bool {
-        !self.delivered && !self.dead
-    }
 }
 
 impl Data {
     /// Appends `event`, due at once (the SQL `insert_event`).
     pub(super) fn record_event(&mut self, event: NewEvent) {
-        self.outbox.push(StoredEvent {
+        if self.outbox.len() >= MAX_EVENTS {
+            if let Some(dropped) = self.outbox.pop_front() {
+                tracing::warn!(event_id = %dropped.event.id, "in-memory outbox full; oldest event dropped");
+            }
+        }
+        self.outbox.push_back(StoredEvent {
             next_attempt_at: event.occurred_at,
             event,
             attempts: 0,
             last_error: None,
-            delivered: false,
             dead: false,
         });
     }
 
-    fn stored_event(&mut self, id: &str) -> Option<&mut StoredEvent> {
-        self.outbox.iter_mut().find(|stored| stored.event.id == id)
+    /// The event `id`, if its current claim is the one that ends at `claimed_until`.
+    fn claimed_event(&mut self, id: &str, claimed_until: UnixTime) -> Option<&mut StoredEvent> {
+        self.outbox
+            .iter_mut()
+            .find(|stored| stored.event.id == id && stored.next_attempt_at == claimed_until)
     }
 
     /// Drops up to `batch` events that occurred before `before`; returns how many.
@@ -92,18 +99,25 @@ impl OutboxStore for MemoryStore {
         Ok(data
             .outbox
             .iter_mut()
-            .filter(|stored| stored.pending() && stored.next_attempt_at <= now)
+            .filter(|stored| !stored.dead && stored.next_attempt_at <= now)
             .take(limit as usize)
             .map(|stored| {
                 stored.next_attempt_at = lease_until;
+                stored.attempts += 1;
                 stored.outbox_event()
             })
             .collect())
     }
 
-    async fn event_delivered(&self, id: &str, _now: UnixTime) -> StoreResult<()> {
-        if let Some(stored) = self.data()?.stored_event(id) {
-            stored.delivered = true;
+    async fn event_delivered(
+        &self,
+        id: &str,
+        claimed_until: UnixTime,
+        _now: UnixTime,
+    ) -> StoreResult<()> {
+        let mut data = self.data()?;
+        if data.claimed_event(id, claimed_until).is_some() {
+            data.outbox.retain(|stored| stored.event.id != id);
         }
         Ok(())
     }
@@ -111,12 +125,12 @@ impl OutboxStore for MemoryStore {
     async fn event_failed(
         &self,
         id: &str,
+        claimed_until: UnixTime,
         error: &str,
         retry_at: Option<UnixTime>,
         _now: UnixTime,
     ) -> StoreResult<()> {
-        if let Some(stored) = self.data()?.stored_event(id) {
-            stored.attempts += 1;
+        if let Some(stored) = self.data()?.claimed_event(id, claimed_until) {
             stored.last_error = Some(error.to_string());
             match retry_at {
                 Some(at) => stored.next_attempt_at = at,

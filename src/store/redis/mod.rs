@@ -465,13 +465,19 @@ impl RefreshTokenStore for RedisStore {
         Ok(rotation(self.run(&call).await?))
     }
 
-    async fn record_refresh_reuse(
+    /// The revocation is atomic; the audit entry follows it (the hybrid store records the
+    /// event).
+    async fn revoke_reused_family(
         &self,
         family_id: &str,
         client_id: &str,
         user_id: &str,
         now: UnixTime,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<u64> {
+        let revoked = self.revoke_grant(family_id, now).await?;
+        if revoked == 0 {
+            return Ok(0);
+        }
         let entry = serde_json::json!({
             "family_id": family_id,
             "client_id": client_id,
@@ -485,7 +491,7 @@ impl RefreshTokenStore for RedisStore {
             .query_async::<i64>(&mut conn)
             .await
             .map_err(backend)?;
-        Ok(())
+        Ok(revoked)
     }
 
     async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>> {

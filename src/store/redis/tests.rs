@@ -718,9 +718,13 @@ async fn prefixes_keep_stores_apart() {
         two.redeem_code("c", NOW).await.unwrap(),
         CodeRedemption::Redeemed(_)
     ));
-    one.record_refresh_reuse("g", "app", "u1", NOW)
-        .await
-        .unwrap();
+    assert_eq!(
+        one.revoke_reused_family("g", "app", "u1", NOW)
+            .await
+            .unwrap(),
+        0,
+        "ended with the user already"
+    );
 }
 
 #[tokio::test]

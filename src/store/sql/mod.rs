@@ -463,24 +463,35 @@ impl TokenStore for SqlStore {
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
         self.mark_revoked(Revocation::Grant(grant_id)).await;
         let mut tx = self.write_transaction().await?;
-        let mut revoked = 0;
-        for statement in [
-            "UPDATE tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
-            // An unredeemed code of the grant dies too; redeeming it later counts as a replay.
-            "UPDATE auth_codes SET consumed_at = $1 WHERE grant_id = $2 AND consumed_at IS NULL",
-        ] {
-            let done = sqlx::query(statement)
-                .bind(now)
-                .bind(grant_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            revoked += done.rows_affected();
-        }
+        let revoked = revoke_grant_rows(&mut tx, grant_id, now).await?;
         tx.commit().await.map_err(backend)?;
         Ok(revoked)
     }
+}
+
+/// Revokes a grant's tokens and refresh tokens and burns its unredeemed code, in `tx`; returns
+/// how many rows changed.
+async fn revoke_grant_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    grant_id: &str,
+    now: UnixTime,
+) -> StoreResult<u64> {
+    let mut revoked = 0;
+    for statement in [
+        "UPDATE tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL",
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+        // An unredeemed code of the grant dies too; redeeming it later counts as a replay.
+        "UPDATE auth_codes SET consumed_at = $1 WHERE grant_id = $2 AND consumed_at IS NULL",
+    ] {
+        let done = sqlx::query(statement)
+            .bind(now)
+            .bind(grant_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+        revoked += done.rows_affected();
+    }
+    Ok(revoked)
 }
 
 impl SqlStore {
@@ -647,14 +658,19 @@ impl RefreshTokenStore for SqlStore {
         Ok(Rotation::Rotated)
     }
 
-    async fn record_refresh_reuse(
+    async fn revoke_reused_family(
         &self,
         family_id: &str,
         client_id: &str,
         user_id: &str,
         now: UnixTime,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<u64> {
+        self.mark_revoked(Revocation::Grant(family_id)).await;
         let mut tx = self.write_transaction().await?;
+        let revoked = revoke_grant_rows(&mut tx, family_id, now).await?;
+        if revoked == 0 {
+            return Ok(0);
+        }
         sqlx::query(
             "INSERT INTO refresh_token_reuse (family_id, client_id, user_id, detected_at)
              VALUES ($1, $2, $3, $4)",
@@ -669,7 +685,7 @@ impl RefreshTokenStore for SqlStore {
         let event = events::reuse_detected(family_id, client_id, user_id, now);
         outbox::insert_event(&mut *tx, &event).await?;
         tx.commit().await.map_err(backend)?;
-        Ok(())
+        Ok(revoked)
     }
 
     async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>> {

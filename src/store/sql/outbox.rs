@@ -78,7 +78,7 @@ impl OutboxStore for SqlStore {
         // The outer condition repeats the inner one: on PostgreSQL, an instance that waited for
         // another's claim re-checks the row and skips it instead of claiming it twice.
         let rows = sqlx::query(&format!(
-            "UPDATE outbox SET next_attempt_at = $1
+            "UPDATE outbox SET next_attempt_at = $1, attempts = attempts + 1
              WHERE seq IN (SELECT seq FROM outbox
                            WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $2
                            ORDER BY seq LIMIT $3)
@@ -99,10 +99,16 @@ impl OutboxStore for SqlStore {
         Ok(claimed.into_iter().map(|(_, event)| event).collect())
     }
 
-    async fn event_delivered(&self, id: &str, now: UnixTime) -> StoreResult<()> {
-        sqlx::query("UPDATE outbox SET delivered_at = $1 WHERE id = $2")
+    async fn event_delivered(
+        &self,
+        id: &str,
+        claimed_until: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE outbox SET delivered_at = $1 WHERE id = $2 AND next_attempt_at = $3")
             .bind(now)
             .bind(id)
+            .bind(claimed_until)
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -112,19 +118,20 @@ impl OutboxStore for SqlStore {
     async fn event_failed(
         &self,
         id: &str,
+        claimed_until: UnixTime,
         error: &str,
         retry_at: Option<UnixTime>,
         now: UnixTime,
     ) -> StoreResult<()> {
         let (statement, at) = match retry_at {
             Some(at) => (
-                "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2
-                 WHERE id = $3",
+                "UPDATE outbox SET last_error = $1, next_attempt_at = $2
+                 WHERE id = $3 AND next_attempt_at = $4",
                 at,
             ),
             None => (
-                "UPDATE outbox SET attempts = attempts + 1, last_error = $1, dead_at = $2
-                 WHERE id = $3",
+                "UPDATE outbox SET last_error = $1, dead_at = $2
+                 WHERE id = $3 AND next_attempt_at = $4",
                 now,
             ),
         };
@@ -132,6 +139,7 @@ impl OutboxStore for SqlStore {
             .bind(error)
             .bind(at)
             .bind(id)
+            .bind(claimed_until)
             .execute(&self.pool)
             .await
             .map_err(backend)?;
