@@ -83,9 +83,10 @@ async fn deliver_due(state: &AppState, client: &reqwest::Client) -> StoreResult<
         };
         match outcome {
             Ok(()) => {
-                let store = &state.store;
-                store
-                    .event_delivered(id, claimed_until, clock::now())
+                let delivered_at = clock::now();
+                state
+                    .store
+                    .event_delivered(id, claimed_until, delivered_at)
                     .await?;
             }
             Err(error) => {
