@@ -22,7 +22,12 @@ mod users;
 
 #[derive(Clone)]
 pub struct SqlStore {
+    /// Reads.
     pool: AnyPool,
+    /// Writes. On SQLite a single connection: SQLite takes one writer at a time, and writers
+    /// queueing here in order is far cheaper than several connections retrying on SQLITE_BUSY.
+    /// On PostgreSQL the same pool as `pool`.
+    writer: AnyPool,
     dialect: Dialect,
     /// Access-token records cached in Redis, when configured.
     token_cache: Option<TokenCache>,
@@ -99,29 +104,35 @@ impl SqlStore {
                 "DATABASE_URL must start with sqlite: or postgres:".into(),
             ));
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(settings.acquire_timeout)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        for pragma in SQLITE_PRAGMAS {
-                            conn.execute(pragma).await?;
+        let open = |connections: u32| {
+            AnyPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(settings.acquire_timeout)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if dialect == Dialect::Sqlite {
+                            for pragma in SQLITE_PRAGMAS {
+                                conn.execute(pragma).await?;
+                            }
                         }
-                    }
-                    Ok(())
+                        Ok(())
+                    })
                 })
-            })
-            .connect(url)
-            .await
-            .map_err(backend)?;
+                .connect(url)
+        };
+        let pool = open(settings.max_connections).await.map_err(backend)?;
         let migrator = match dialect {
             Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         migrator.run(&pool).await.map_err(backend)?;
+        let writer = match dialect {
+            Dialect::Sqlite => open(1).await.map_err(backend)?,
+            Dialect::Postgres => pool.clone(),
+        };
         Ok(SqlStore {
             pool,
+            writer,
             dialect,
             token_cache: None,
         })
@@ -145,7 +156,7 @@ impl SqlStore {
 
     /// A transaction that will write (see [`Dialect::begin_write`]).
     async fn write_transaction(&self) -> StoreResult<sqlx::Transaction<'_, sqlx::Any>> {
-        self.pool
+        self.writer
             .begin_with(self.dialect.begin_write())
             .await
             .map_err(backend)
@@ -247,7 +258,7 @@ impl SqlStore {
             .bind(client.require_mfa)
             .bind(client.skip_consent)
             .bind(crate::clock::now())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -325,7 +336,7 @@ impl ConsentStore for SqlStore {
         .bind(client_id)
         .bind(scope)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(())
@@ -354,7 +365,7 @@ impl CodeStore for SqlStore {
         .bind(&code.acr)
         .bind(to_json(&code.amr))
         .bind(code.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(())
@@ -370,7 +381,7 @@ impl CodeStore for SqlStore {
         )
         .bind(now)
         .bind(code_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(backend)?;
         if let Some(row) = redeemed {
@@ -423,7 +434,7 @@ impl TokenStore for SqlStore {
         .bind(token.auth_time)
         .bind(token.issued_at)
         .bind(token.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(())
@@ -454,7 +465,7 @@ impl TokenStore for SqlStore {
         )
         .bind(now)
         .bind(token_hash)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(())
@@ -556,7 +567,7 @@ async fn insert_refresh(
 #[async_trait]
 impl RefreshTokenStore for SqlStore {
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()> {
-        insert_refresh(&self.pool, token).await
+        insert_refresh(&self.writer, token).await
     }
 
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
@@ -757,7 +768,7 @@ impl MfaStore for SqlStore {
         .bind(user_id)
         .bind(secret_sealed)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(done.rows_affected() == 1)
@@ -807,7 +818,7 @@ impl MfaStore for SqlStore {
         )
         .bind(step)
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(done.rows_affected() == 1)
@@ -817,7 +828,7 @@ impl MfaStore for SqlStore {
         let done = sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2")
             .bind(user_id)
             .bind(code_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() == 1)
@@ -839,7 +850,7 @@ impl MfaStore for SqlStore {
         .bind(now)
         .bind(window_start)
         .bind(user_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(backend)?;
         Ok(failures.unwrap_or(0) as u32)
@@ -872,7 +883,7 @@ impl LoginAttemptStore for SqlStore {
         .bind(&attempt.ip)
         .bind(attempt.outcome.as_str())
         .bind(attempt.at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(())
@@ -948,7 +959,7 @@ impl Purge for SqlStore {
             let done = sqlx::query(statement)
                 .bind(before)
                 .bind(i64::from(batch))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(backend)?;
             purged += done.rows_affected();
@@ -960,7 +971,7 @@ impl Purge for SqlStore {
         )
         .bind(now)
         .bind(i64::from(batch))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await
         .map_err(backend)?;
         if let Some(cache) = &self.token_cache {
@@ -996,7 +1007,7 @@ impl ArtifactStore for SqlStore {
         .bind(user_id)
         .bind(payload)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(())
@@ -1023,7 +1034,7 @@ impl ArtifactStore for SqlStore {
         let done = sqlx::query("DELETE FROM artifacts WHERE kind = $1 AND id_hash = $2")
             .bind(kind.as_str())
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(done.rows_affected() == 1)
@@ -1082,7 +1093,7 @@ impl KeyStore for SqlStore {
         .bind(&key.alg)
         .bind(&key.private_pem)
         .bind(key.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| conflict_or_backend(e, &format!("signing key {}", key.kid)))?;
         Ok(())
@@ -1091,7 +1102,7 @@ impl KeyStore for SqlStore {
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
             .bind(kid)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(())
@@ -1102,7 +1113,7 @@ impl KeyStore for SqlStore {
 impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(())

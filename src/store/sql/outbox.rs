@@ -88,7 +88,7 @@ impl OutboxStore for SqlStore {
         .bind(lease_until)
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await
         .map_err(backend)?;
         let mut claimed: Vec<(i64, OutboxEvent)> = rows
@@ -109,7 +109,7 @@ impl OutboxStore for SqlStore {
             .bind(now)
             .bind(id)
             .bind(claimed_until)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(())
@@ -140,7 +140,7 @@ impl OutboxStore for SqlStore {
             .bind(at)
             .bind(id)
             .bind(claimed_until)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?;
         Ok(())
