@@ -17,7 +17,7 @@ use crate::store::LoginOutcome;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
-    method: String,
+    method: &'static str,
     status: u16,
 }
 
@@ -102,10 +102,10 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
+    pub fn request(&self, route: String, method: &'static str, status: u16, took: Duration) {
         let labels = RequestLabels {
-            route: route.to_string(),
-            method: method.to_string(),
+            route,
+            method,
             status,
         };
         self.requests.get_or_create(&labels).inc();

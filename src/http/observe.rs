@@ -62,7 +62,7 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
     let status = response.status().as_u16();
     state
         .metrics
-        .request(&route, method, status, started.elapsed());
+        .request(route, method, status, started.elapsed());
     response
 }
 

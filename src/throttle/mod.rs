@@ -14,6 +14,7 @@ mod redis;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::account::users;
 use crate::secret;
 
 use local::LocalCounters;
@@ -87,9 +88,12 @@ impl Throttle {
         }
     }
 
-    /// The key of a user name as typed, folded as the store folds user names.
+    /// The key of a user name as typed: folded and hashed as `login_attempts` records it.
     pub fn account(&self, username: &str) -> Key {
-        self.key("account", &username.to_lowercase(), self.limits.account)
+        Key {
+            name: format!("account:{}", users::username_hash(username)),
+            rule: self.limits.account,
+        }
     }
 
     /// The key of a client IP for interactive sign-in (passwords and second-factor codes).
