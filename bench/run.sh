@@ -39,6 +39,11 @@ json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])";
 cc_secret=$("$bin" client create --client-id bench-cc --grant client_credentials --scope api --json | json_field client_secret)
 rs_secret=$("$bin" client create --client-id bench-rs --grant client_credentials --scope api --json | json_field client_secret)
 admin_secret=$("$bin" client create --client-id bench-admin --grant client_credentials --scope scim --json | json_field client_secret)
+web_secret=$("$bin" client create --client-id bench-web --redirect-uri http://127.0.0.1:9/cb \
+    --grant authorization_code --grant refresh_token --scope "openid offline_access" --skip-consent \
+    --json | json_field client_secret)
+password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
+printf '%s\n' "$password" | "$bin" user create --username bench --password-stdin >/dev/null
 
 "$bin" serve &
 server=$!
@@ -72,10 +77,10 @@ PY
 basic() { printf 'Authorization: Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
 form='Content-Type: application/x-www-form-urlencoded'
 
-# name | method | path | body | headers…
-scenario() {
-    local name=$1 method=$2 path=$3 body=$4
-    shift 4
+# name | URL | wrk script | script arguments…: one table row.
+measure() {
+    local name=$1 url=$2 script=$3
+    shift 3
     local peak_file="$work/peak"
     echo "$(rss_kb)" >"$peak_file"
     (
@@ -87,8 +92,7 @@ scenario() {
     ) &
     local sampler=$!
     local result
-    result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s bench/request.lua \
-        "$issuer$path" -- "$method" "$body" "$@" | tail -n 1)
+    result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$script" "$url" -- "$@" | tail -n 1)
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     python3 - "$name" "$result" "$(cat "$peak_file")" <<'PY'
@@ -99,14 +103,54 @@ errors = result["non_2xx"] + result["socket_errors"]
 print(f"| {name} | {rate:,.0f} | {result['p50_us'] / 1000:.2f} | {result['p99_us'] / 1000:.2f} "
       f"| {errors} | {peak / 1024:.0f} |")
 PY
+    python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print(r["requests"] / r["seconds"])' \
+        "$result" >"$work/rate"
+}
+
+# name | method | path | body | headers…: one request shape, repeated.
+scenario() {
+    local name=$1 method=$2 path=$3 body=$4
+    shift 4
+    measure "$name" "$issuer$path" bench/request.lua "$method" "$body" "$@"
 }
 
 wanted=("$@")
+selected() { [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" $1 "* ]]; }
 run() {
-    if [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" $1 "* ]]; then
+    if selected "$1"; then
         scenario "$@"
     fi
 }
+
+# GET /jwks every 10 ms for the given seconds; prints the p99 latency in ms.
+probe_jwks() {
+    python3 - "$port" "$1" <<'PY'
+import http.client, sys, time
+port, seconds = int(sys.argv[1]), float(sys.argv[2])
+connection, latencies = http.client.HTTPConnection("127.0.0.1", port), []
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    start = time.perf_counter()
+    connection.request("GET", "/jwks")
+    connection.getresponse().read()
+    latencies.append(time.perf_counter() - start)
+    time.sleep(0.01)
+latencies.sort()
+print(f"{latencies[int(len(latencies) * 0.99)] * 1000:.2f}")
+PY
+}
+
+# The flows with one-time values (bench/flows.lua): a web client with PKCE and the user "bench".
+flows=bench/flows.lua
+verifier=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')
+challenge=$(python3 -c 'import base64, hashlib, sys
+print(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()).rstrip(b"=").decode())' "$verifier")
+callback=http%3A%2F%2F127.0.0.1%3A9%2Fcb
+authorize="$issuer/authorize?response_type=code&client_id=bench-web&redirect_uri=$callback&scope=openid%20offline_access&state=s&nonce=n&code_challenge=$challenge&code_challenge_method=S256"
+# The CSRF double-submit cookie is the browser's choice; every minted sign-in carries this one.
+csrf=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+csrf_cookie="Cookie: tessera_csrf=$csrf"
+web_auth=$(basic bench-web "$web_secret")
 
 echo
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $CONNECTIONS connections, $DURATION each; idle RSS $((idle_rss / 1024)) MB"
@@ -118,3 +162,39 @@ run introspection POST /introspect "token=$access_token" "$(basic bench-rs "$rs_
 run jwks GET /jwks ""
 run discovery GET /.well-known/openid-configuration ""
 run scim_filter GET '/scim/v2/Users?filter=userName%20sw%20%22user-50%22&count=20' "" "Authorization: Bearer $admin_token"
+
+if selected code_exchange || selected refresh_rotation; then
+    # Sign in once; with that session each /authorize answers with a code at once (SSO). The
+    # codes minted in one run feed the exchange; its refresh tokens feed the rotation, where each
+    # answer's new refresh token is presented next.
+    interaction=$(curl -fs -o /dev/null -w '%{redirect_url}' -H "$csrf_cookie" "$authorize" | sed 's/.*interaction=//')
+    session=$(curl -fs -o /dev/null -D - -H "$csrf_cookie" -d "csrf_token=$csrf" -d "interaction=$interaction" \
+        -d username=bench -d "password=$password" "$issuer/login" |
+        sed -n 's/^[Ss]et-[Cc]ookie: \(tessera_session=[^;]*\).*/\1/p')
+    measure authorize_sso "$authorize" "$flows" collect '[?&]code=([^&]+)' "$work/codes" "Cookie: $session"
+    cat "$work"/codes.* >"$work/codes"
+    measure code_exchange "$issuer/token" "$flows" exchange "$work/codes" "$work/refresh" \
+        "grant_type=authorization_code&redirect_uri=$callback&code_verifier=$verifier" "$web_auth" "$form"
+    cat "$work"/refresh.* >"$work/refresh"
+    measure refresh_rotation "$issuer/token" "$flows" refresh "$work/refresh" "grant_type=refresh_token" \
+        "$web_auth" "$form"
+fi
+
+if selected password_login; then
+    # Sign-ins waiting at the password step, then the login POST of each, once, while a light
+    # probe times JWKS requests beside it.
+    measure authorize_start "$authorize" "$flows" collect 'interaction=([^&]+)' "$work/sign-ins" "$csrf_cookie"
+    cat "$work"/sign-ins.* >"$work/sign-ins"
+    limit=$(cargo run --release --locked --quiet --example argon2_rate)
+    probe_jwks "${DURATION%s}" >"$work/jwks-p99" &
+    probe=$!
+    measure password_login "$issuer/login" "$flows" login "$work/sign-ins" \
+        "username=bench&password=$password&csrf_token=$csrf" "$csrf_cookie" "$form"
+    wait "$probe"
+    python3 - "$(cat "$work/rate")" "$limit" "$(cat "$work/jwks-p99")" <<'PY'
+import sys
+logins, limit, jwks_p99 = (float(value) for value in sys.argv[1:])
+print(f"\nargon2 limit on this machine: {limit:.1f} verifications/s; password_login reached "
+      f"{logins:.1f}/s = {100 * logins / limit:.0f} % of it; JWKS p99 during the logins: {jwks_p99:.2f} ms")
+PY
+fi

@@ -60,7 +60,7 @@ pub async fn issue(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
         aud: state.config.issuer.clone(),
         exp: now + ttl as UnixTime,
         iat: now,
-        jti: uuid::Uuid::new_v4().to_string(),
+        jti: uuid::Uuid::now_v7().to_string(),
         client_id: grant.client_id.to_string(),
         scope: grant.scope.to_string(),
         auth_time: auth.map(|a| a.auth_time),

@@ -405,7 +405,7 @@ pub async fn issue_code(
     let code = secret::generate();
     let auth = &session.authentication;
     let record = AuthCode {
-        grant_id: uuid::Uuid::new_v4().to_string(),
+        grant_id: uuid::Uuid::now_v7().to_string(),
         client_id: request.client_id.clone(),
         user_id: session.user_id.clone(),
         redirect_uri: request.redirect_uri.clone(),

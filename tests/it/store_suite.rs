@@ -7,6 +7,7 @@
 //! test (a temp dir, a database to drop).
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -63,6 +64,7 @@ macro_rules! backend_suite {
             backend_suite!(@tests $store; tokio::test(flavor = "multi_thread", worker_threads = 4);
                 code_redeemed_once_under_concurrency,
                 refresh_rotated_once_under_concurrency,
+                a_failing_write_fails_alone,
             );
         }
     };
@@ -707,6 +709,94 @@ async fn refresh_rotated_once_under_concurrency(store: Arc<dyn Store>) {
     let old = store.refresh_token("old").await.unwrap().unwrap();
     assert_eq!(old.replaced_by.as_ref(), Some(&winners[0]));
     assert_eq!(old.rotated_at, Some(NOW));
+}
+
+/// Token-endpoint writes of every kind arrive together, as a burst of requests does (on SQLite
+/// they share one group commit), and one of them breaks a unique key: it fails, and only it.
+async fn a_failing_write_fails_alone(store: Arc<dyn Store>) {
+    store
+        .insert_token(&access("taken", "g0", None, NOW + HOUR))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&refresh("r-old", "fam", "u1", None, NOW + HOUR))
+        .await
+        .unwrap();
+    store
+        .insert_code("c1", &code("g1", "u1", "s1", NOW + 60))
+        .await
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(12));
+    let spawn_write = |write: std::pin::Pin<Box<dyn Future<Output = bool> + Send>>| {
+        let barrier = barrier.clone();
+        tokio::spawn(async move {
+            barrier.wait().await;
+            write.await
+        })
+    };
+    let mut writes = Vec::new();
+    for i in 0..9 {
+        let store = store.clone();
+        let token = access(&format!("t{i}"), &format!("g-{i}"), None, NOW + HOUR);
+        writes.push(spawn_write(Box::pin(async move {
+            store.insert_token(&token).await.is_ok()
+        })));
+    }
+    let duplicate = {
+        let store = store.clone();
+        spawn_write(Box::pin(async move {
+            let token = access("taken", "g-dup", None, NOW + HOUR);
+            store.insert_token(&token).await.is_ok()
+        }))
+    };
+    let rotation = {
+        let store = store.clone();
+        spawn_write(Box::pin(async move {
+            let new = refresh("r-new", "fam", "u1", None, NOW + HOUR);
+            store
+                .rotate_refresh_token("r-old", &new, NOW)
+                .await
+                .unwrap()
+                == Rotation::Rotated
+        }))
+    };
+    let redemption = {
+        let store = store.clone();
+        spawn_write(Box::pin(async move {
+            matches!(
+                store.redeem_code("c1", NOW).await.unwrap(),
+                CodeRedemption::Redeemed(_)
+            )
+        }))
+    };
+    assert!(
+        !duplicate.await.unwrap(),
+        "a second token with a taken hash is refused"
+    );
+    assert!(rotation.await.unwrap(), "the rotation beside it happens");
+    assert!(
+        redemption.await.unwrap(),
+        "the redemption beside it happens"
+    );
+    for (i, write) in writes.into_iter().enumerate() {
+        assert!(write.await.unwrap(), "token t{i} is stored");
+        assert!(store
+            .token_by_hash(&format!("t{i}"))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    assert_eq!(
+        store
+            .token_by_hash("taken")
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_id,
+        "g0",
+        "the refused write changed nothing"
+    );
+    assert!(store.refresh_token("r-new").await.unwrap().is_some());
 }
 
 /// Inserts `old` and rotates it into `new` at `at`.

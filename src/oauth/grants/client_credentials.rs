@@ -54,7 +54,7 @@ impl GrantHandler for ClientCredentialsGrant {
             ));
         }
         let scope = granted_scope(client, params)?;
-        let grant_id = uuid::Uuid::new_v4().to_string();
+        let grant_id = uuid::Uuid::now_v7().to_string();
         let access = access_token::issue(
             state,
             &Grant {
