@@ -17,11 +17,12 @@
 local threads = {}
 local counter = 0
 
+-- wrk runs each thread's init right after its setup, before the next thread exists, so the
+-- thread count comes from the runner (WRK_THREADS) rather than from counting setups.
 function setup(thread)
   counter = counter + 1
   thread:set("id", counter)
   table.insert(threads, thread)
-  for _, each in ipairs(threads) do each:set("total", counter) end
 end
 
 local function add_headers(args, from)
@@ -43,6 +44,7 @@ local function pop()
   return value or ""
 end
 local function take_share(path)
+  local total = tonumber(os.getenv("WRK_THREADS"))
   local line_no = 0
   for line in io.lines(path) do
     if line_no % total == id - 1 then push(line) end

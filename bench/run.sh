@@ -24,7 +24,7 @@ work=$(mktemp -d)
 server=""
 cleanup() {
     [ -n "$server" ] && kill "$server" 2>/dev/null || true
-    rm -rf "$work"
+    [ -n "${KEEP_WORK:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -41,6 +41,7 @@ rs_secret=$("$bin" client create --client-id bench-rs --grant client_credentials
 admin_secret=$("$bin" client create --client-id bench-admin --grant client_credentials --scope scim --json | json_field client_secret)
 web_secret=$("$bin" client create --client-id bench-web --redirect-uri http://127.0.0.1:9/cb \
     --grant authorization_code --grant refresh_token --scope "openid offline_access" --skip-consent \
+    --id-token-alg "${ID_TOKEN_ALG:-ES256}" \
     --json | json_field client_secret)
 password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
 printf '%s\n' "$password" | "$bin" user create --username bench --password-stdin >/dev/null
@@ -92,7 +93,7 @@ measure() {
     ) &
     local sampler=$!
     local result
-    result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$script" "$url" -- "$@" | tail -n 1)
+    result=$(WRK_THREADS=$THREADS wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$script" "$url" -- "$@" | tail -n 1)
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
     python3 - "$name" "$result" "$(cat "$peak_file")" <<'PY'
