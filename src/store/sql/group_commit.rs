@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use sqlx::{AnyConnection, AnyPool, Connection};
 use tokio::sync::{mpsc, oneshot};
 
+use super::token_writes::Inserts;
 use super::{backend, Dialect};
 use crate::store::{StoreError, StoreResult};
 
@@ -46,14 +47,19 @@ pub(super) trait Write: Send + 'static {
     type Output: Send + 'static;
     /// One statement, atomic without a transaction of its own (used when not batching).
     const SINGLE_STATEMENT: bool;
-    /// Runs the write's statements on `conn`, inside a transaction the caller commits.
-    async fn apply(&self, conn: &mut AnyConnection) -> StoreResult<Self::Output>;
+    /// Runs the write's statements on `conn`, inside a transaction the caller commits after
+    /// flushing `inserts`, where the write leaves the rows it adds.
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        inserts: &mut Inserts,
+    ) -> StoreResult<Self::Output>;
 }
 
 /// A write in the queue, keeping its outcome until its transaction commits.
 #[async_trait]
 trait Queued: Send {
-    async fn apply(&mut self, conn: &mut AnyConnection) -> StoreResult<()>;
+    async fn apply(&mut self, conn: &mut AnyConnection, inserts: &mut Inserts) -> StoreResult<()>;
     /// Its transaction committed: hands the outcome to the caller.
     fn committed(self: Box<Self>);
     /// It did not happen: hands `err` to the caller.
@@ -68,8 +74,8 @@ struct Entry<W: Write> {
 
 #[async_trait]
 impl<W: Write> Queued for Entry<W> {
-    async fn apply(&mut self, conn: &mut AnyConnection) -> StoreResult<()> {
-        self.outcome = Some(self.write.apply(conn).await?);
+    async fn apply(&mut self, conn: &mut AnyConnection, inserts: &mut Inserts) -> StoreResult<()> {
+        self.outcome = Some(self.write.apply(conn, inserts).await?);
         Ok(())
     }
 
@@ -185,9 +191,11 @@ async fn commit(conn: &mut AnyConnection, batch: &mut [Box<dyn Queued>]) -> Stor
         .begin_with(Dialect::Sqlite.begin_write())
         .await
         .map_err(backend)?;
+    let mut inserts = Inserts::default();
     for write in batch.iter_mut() {
-        write.apply(&mut tx).await?;
+        write.apply(&mut tx, &mut inserts).await?;
     }
+    inserts.flush(&mut tx).await?;
     tx.commit().await.map_err(backend)
 }
 

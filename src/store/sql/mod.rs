@@ -14,12 +14,14 @@ use super::*;
 use crate::clock;
 use dialect::{numbered, Dialect};
 use group_commit::{GroupCommit, Write};
+use token_writes::{InsertRefresh, InsertToken, Inserts, RedeemCode, RotateRefresh};
 
 mod dialect;
 mod filter;
 mod group_commit;
 mod groups;
 mod outbox;
+mod token_writes;
 mod users;
 
 #[derive(Clone)]
@@ -35,7 +37,17 @@ pub struct SqlStore {
     dialect: Dialect,
     /// Access-token records cached in Redis, when configured.
     token_cache: Option<TokenCache>,
+    /// Clients read recently (see [`CLIENT_CACHE_TTL`]).
+    clients: mini_moka::sync::Cache<String, Client>,
 }
+
+/// How long a client record read from the database answers from memory. Client authentication
+/// reads the client on every token, introspection and revocation request; this spares that read.
+/// Only found clients are kept, so a client the CLI just created is seen at once. A client
+/// changed elsewhere (another instance applying a seed file) is seen within this time; this
+/// process's own writes replace the entry at once.
+const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
+const CLIENT_CACHE_CAPACITY: u64 = 10_000;
 
 /// Connection pool settings (`DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECONDS`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +166,10 @@ impl SqlStore {
             group_commit,
             dialect,
             token_cache: None,
+            clients: mini_moka::sync::Cache::builder()
+                .max_capacity(CLIENT_CACHE_CAPACITY)
+                .time_to_live(CLIENT_CACHE_TTL)
+                .build(),
         })
     }
 
@@ -187,12 +203,16 @@ impl SqlStore {
         if let Some(group) = &self.group_commit {
             return group.write(write).await;
         }
+        let mut inserts = Inserts::default();
         if W::SINGLE_STATEMENT {
             let mut conn = self.writer.acquire().await.map_err(backend)?;
-            return write.apply(&mut conn).await;
+            let outcome = write.apply(&mut conn, &mut inserts).await?;
+            inserts.flush(&mut conn).await?;
+            return Ok(outcome);
         }
         let mut tx = self.write_transaction().await?;
-        let outcome = write.apply(&mut tx).await?;
+        let outcome = write.apply(&mut tx, &mut inserts).await?;
+        inserts.flush(&mut tx).await?;
         tx.commit().await.map_err(backend)?;
         Ok(outcome)
     }
@@ -295,6 +315,7 @@ impl SqlStore {
             .bind(crate::clock::now())
             .execute(&self.writer)
             .await?;
+        self.clients.invalidate(&client.client_id);
         Ok(())
     }
 }
@@ -318,6 +339,19 @@ impl ClientStore for SqlStore {
     }
 
     async fn client(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        if let Some(client) = self.clients.get(&client_id.to_string()) {
+            return Ok(Some(client));
+        }
+        let client = self.client_row(client_id).await?;
+        if let Some(client) = &client {
+            self.clients.insert(client_id.to_string(), client.clone());
+        }
+        Ok(client)
+    }
+}
+
+impl SqlStore {
+    async fn client_row(&self, client_id: &str) -> StoreResult<Option<Client>> {
         let Some(row) = sqlx::query(
             "SELECT client_id, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types,
                     scope, id_token_signed_response_alg, require_mfa, skip_consent
@@ -430,84 +464,6 @@ impl CodeStore for SqlStore {
     }
 }
 
-/// Marks a code redeemed and returns it. One statement marks and returns the code, so two
-/// concurrent redemptions cannot both win.
-struct RedeemCode {
-    code_hash: String,
-    now: UnixTime,
-}
-
-#[async_trait]
-impl Write for RedeemCode {
-    type Output = Option<AuthCode>;
-    const SINGLE_STATEMENT: bool = true;
-
-    async fn apply(&self, conn: &mut sqlx::AnyConnection) -> StoreResult<Option<AuthCode>> {
-        let Some(row) = sqlx::query(
-            "UPDATE auth_codes SET consumed_at = $1
-             WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1
-             RETURNING grant_id, client_id, user_id, redirect_uri, scope, nonce, code_challenge,
-                       session_id, auth_time, acr, amr, expires_at",
-        )
-        .bind(self.now)
-        .bind(&self.code_hash)
-        .fetch_optional(conn)
-        .await
-        .map_err(backend)?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(AuthCode {
-            grant_id: row.get("grant_id"),
-            client_id: row.get("client_id"),
-            user_id: row.get("user_id"),
-            redirect_uri: row.get("redirect_uri"),
-            scope: row.get("scope"),
-            nonce: row.get("nonce"),
-            code_challenge: row.get("code_challenge"),
-            session_id: row.get("session_id"),
-            auth_time: row.get("auth_time"),
-            acr: row.get("acr"),
-            amr: from_json(row.get("amr"))?,
-            expires_at: row.get("expires_at"),
-        }))
-    }
-}
-
-/// Stores a new access token.
-struct InsertToken(TokenRecord);
-
-#[async_trait]
-impl Write for InsertToken {
-    type Output = ();
-    const SINGLE_STATEMENT: bool = true;
-
-    async fn apply(&self, conn: &mut sqlx::AnyConnection) -> StoreResult<()> {
-        let token = &self.0;
-        sqlx::query(
-            "INSERT INTO tokens (token_hash, jti, grant_id, client_id, user_id, scope, mfa_verified,
-                                 acr, amr, auth_time, issued_at, expires_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL)",
-        )
-        .bind(&token.token_hash)
-        .bind(&token.jti)
-        .bind(&token.grant_id)
-        .bind(&token.client_id)
-        .bind(&token.user_id)
-        .bind(&token.scope)
-        .bind(token.mfa_verified)
-        .bind(&token.acr)
-        .bind(to_json(&token.amr))
-        .bind(token.auth_time)
-        .bind(token.issued_at)
-        .bind(token.expires_at)
-        .execute(conn)
-        .await
-        .map_err(backend)?;
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl TokenStore for SqlStore {
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
@@ -612,77 +568,6 @@ impl SqlStore {
     }
 }
 
-async fn insert_refresh(
-    executor: impl sqlx::AnyExecutor<'_>,
-    token: &RefreshTokenRecord,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scope, session_id,
-                                     auth_time, acr, amr, issued_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&token.token_hash)
-    .bind(&token.family_id)
-    .bind(&token.client_id)
-    .bind(&token.user_id)
-    .bind(&token.scope)
-    .bind(&token.session_id)
-    .bind(token.auth_time)
-    .bind(&token.acr)
-    .bind(to_json(&token.amr))
-    .bind(token.issued_at)
-    .bind(token.expires_at)
-    .execute(executor)
-    .await
-    .map_err(backend)?;
-    Ok(())
-}
-
-/// Stores the first refresh token of a family.
-struct InsertRefresh(RefreshTokenRecord);
-
-#[async_trait]
-impl Write for InsertRefresh {
-    type Output = ();
-    const SINGLE_STATEMENT: bool = true;
-
-    async fn apply(&self, conn: &mut sqlx::AnyConnection) -> StoreResult<()> {
-        insert_refresh(conn, &self.0).await
-    }
-}
-
-/// Marks `old_hash` rotated and stores its successor `new`.
-struct RotateRefresh {
-    old_hash: String,
-    new: RefreshTokenRecord,
-    now: UnixTime,
-}
-
-#[async_trait]
-impl Write for RotateRefresh {
-    type Output = Rotation;
-    const SINGLE_STATEMENT: bool = false;
-
-    async fn apply(&self, conn: &mut sqlx::AnyConnection) -> StoreResult<Rotation> {
-        // The conditional UPDATE is the claim: of concurrent rotations only one matches a row.
-        let claimed = sqlx::query(
-            "UPDATE refresh_tokens SET rotated_at = $1, replaced_by = $2
-             WHERE token_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
-        )
-        .bind(self.now)
-        .bind(&self.new.token_hash)
-        .bind(&self.old_hash)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-        if claimed.rows_affected() != 1 {
-            return Ok(Rotation::Lost);
-        }
-        insert_refresh(conn, &self.new).await?;
-        Ok(Rotation::Rotated)
-    }
-}
-
 #[async_trait]
 impl RefreshTokenStore for SqlStore {
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()> {
@@ -771,7 +656,7 @@ impl RefreshTokenStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        insert_refresh(&mut *tx, new).await?;
+        token_writes::insert_refresh_tokens(&mut tx, std::slice::from_ref(new)).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Rotation::Rotated)
     }
