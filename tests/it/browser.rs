@@ -198,12 +198,14 @@ async fn a_browser_enrolls_totp_then_signs_in_with_it_and_consents() {
         .click()
         .await
         .unwrap();
-    wait_for(&browser, "h1").await;
-    assert!(browser
-        .source()
+    // The confirmation page has the same layout: wait for the notice's words themselves (a
+    // check of the page right after the click could still read the confirmation page).
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//p[contains(., 'You are signed out')]"))
         .await
-        .unwrap()
-        .contains("You are signed out"));
+        .expect("the signed-out notice");
 
     // A relying party's authorization request: password, TOTP, consent, back with a code.
     let mut authorize = url::Url::parse(&server.url("/authorize")).unwrap();
