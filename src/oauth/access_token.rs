@@ -50,6 +50,14 @@ pub struct Issued {
 
 /// Signs and persists a new access token.
 pub async fn issue(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
+    let (issued, record) = mint(state, grant)?;
+    state.store.insert_token(&record).await?;
+    Ok(issued)
+}
+
+/// Signs a new access token and returns it with its record, not yet stored: for flows that store
+/// it in one write with other tokens.
+pub fn mint(state: &AppState, grant: &Grant<'_>) -> Result<(Issued, TokenRecord)> {
     let now = clock::now();
     let ttl = state.config.access_token_ttl.as_secs();
     let auth = grant.authentication;
@@ -87,11 +95,11 @@ pub async fn issue(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
         expires_at: claims.exp,
         revoked: false,
     };
-    state.store.insert_token(&record).await?;
-    Ok(Issued {
+    let issued = Issued {
         token,
         expires_in: ttl,
-    })
+    };
+    Ok((issued, record))
 }
 
 fn invalid_token(description: &str) -> Error {

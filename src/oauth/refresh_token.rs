@@ -2,7 +2,6 @@
 
 use crate::account::session::Authentication;
 use crate::clock;
-use crate::error::Result;
 use crate::secret;
 use crate::state::AppState;
 use crate::store::{RefreshTokenRecord, UnixTime};
@@ -41,13 +40,6 @@ pub fn mint(state: &AppState, family: &Family<'_>) -> (String, RefreshTokenRecor
         revoked: false,
     };
     (token, record)
-}
-
-/// The first token of a family, stored.
-pub async fn issue(state: &AppState, family: &Family<'_>) -> Result<String> {
-    let (token, record) = mint(state, family);
-    state.store.insert_refresh_token(&record).await?;
-    Ok(token)
 }
 
 /// OIDC Core §11 / RFC 6749 §1.5: a refresh token only for clients registered for the grant,

@@ -23,7 +23,7 @@ use crate::oauth::scope;
 use crate::oidc::claims;
 use crate::oidc::id_token::{self, IdTokenFacts};
 use crate::state::AppState;
-use crate::store::Client;
+use crate::store::{Client, TokenRecord};
 
 #[async_trait]
 pub trait GrantHandler: Send + Sync {
@@ -92,14 +92,15 @@ pub async fn ensure_active_user(state: &AppState, user_id: &str) -> Result<()> {
     }
 }
 
-/// Issues the access token of a user's grant and, when its scope has `openid`, an ID token bound
-/// to it through `at_hash` (OIDC Core §3.1.3.3).
-pub async fn user_tokens(
+/// Signs the access token of a user's grant and, when its scope has `openid`, an ID token bound
+/// to it through `at_hash` (OIDC Core §3.1.3.3). The access token's record is returned for the
+/// caller to store with the grant's other tokens, in one write.
+pub async fn mint_user_tokens(
     state: &AppState,
     client: &Client,
     grant: &UserGrant<'_>,
-) -> Result<TokenResponse> {
-    let access = access_token::issue(
+) -> Result<(TokenResponse, TokenRecord)> {
+    let (access, record) = access_token::mint(
         state,
         &Grant {
             grant_id: grant.grant_id,
@@ -108,8 +109,7 @@ pub async fn user_tokens(
             scope: grant.scope,
             authentication: Some(grant.authentication),
         },
-    )
-    .await?;
+    )?;
     let id_token = if scope::has(grant.scope, "openid") {
         let groups = claims::groups(state, grant.user_id, grant.scope).await?;
         Some(id_token::issue(
@@ -127,11 +127,8 @@ pub async fn user_tokens(
     } else {
         None
     };
-    Ok(TokenResponse::bearer(
-        access,
-        grant.scope.to_string(),
-        id_token,
-    ))
+    let response = TokenResponse::bearer(access, grant.scope.to_string(), id_token);
+    Ok((response, record))
 }
 
 pub async fn token(

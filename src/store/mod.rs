@@ -603,4 +603,34 @@ pub trait Store:
 {
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Stores the tokens of a grant just made: its access token and, if issued, its first refresh
+    /// token. One write where a backend can (the token endpoint's hot path, issue 8).
+    async fn issue_tokens(
+        &self,
+        access: &TokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<()> {
+        self.insert_token(access).await?;
+        match refresh {
+            Some(refresh) => self.insert_refresh_token(refresh).await,
+            None => Ok(()),
+        }
+    }
+
+    /// [`RefreshTokenStore::rotate_refresh_token`], storing `access` (the access token issued with
+    /// the new refresh token) only if this rotation wins. One write where a backend can.
+    async fn rotate_and_issue(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        access: &TokenRecord,
+        now: UnixTime,
+    ) -> StoreResult<Rotation> {
+        let rotation = self.rotate_refresh_token(old_hash, new, now).await?;
+        if rotation == Rotation::Rotated {
+            self.insert_token(access).await?;
+        }
+        Ok(rotation)
+    }
 }

@@ -42,6 +42,7 @@ macro_rules! backend_suite {
                 revoke_grant_ends_the_whole_grant,
                 refresh_token_rotation,
                 refresh_grace_window_replaces_successor_once,
+                grant_tokens_stored_in_one_write,
                 grants_of_session_lists_each_grant_once,
                 artifacts_upsert_expire_and_delete,
                 user_artifacts_lists_the_live_ones_of_a_kind,
@@ -797,6 +798,64 @@ async fn a_failing_write_fails_alone(store: Arc<dyn Store>) {
         "the refused write changed nothing"
     );
     assert!(store.refresh_token("r-new").await.unwrap().is_some());
+}
+
+/// The token endpoint's combined writes: a new grant's tokens, and a rotation with its access
+/// token, which is stored only if the rotation wins.
+async fn grant_tokens_stored_in_one_write(store: Arc<dyn Store>) {
+    let first = refresh("r1", "fam", "u1", None, NOW + HOUR);
+    store
+        .issue_tokens(&access("a1", "fam", Some("u1"), NOW + HOUR), Some(&first))
+        .await
+        .unwrap();
+    store
+        .issue_tokens(&access("a-alone", "g2", Some("u1"), NOW + HOUR), None)
+        .await
+        .unwrap();
+    assert!(store.token_by_hash("a1").await.unwrap().is_some());
+    assert!(store.token_by_hash("a-alone").await.unwrap().is_some());
+    assert_eq!(store.refresh_token("r1").await.unwrap(), Some(first));
+
+    let second = refresh("r2", "fam", "u1", None, NOW + HOUR);
+    let rotation = store
+        .rotate_and_issue(
+            "r1",
+            &second,
+            &access("a2", "fam", Some("u1"), NOW + HOUR),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotation, Rotation::Rotated);
+    assert!(store.token_by_hash("a2").await.unwrap().is_some());
+    assert_eq!(
+        store
+            .refresh_token("r1")
+            .await
+            .unwrap()
+            .unwrap()
+            .replaced_by
+            .as_deref(),
+        Some("r2")
+    );
+
+    let late = refresh("r2-late", "fam", "u1", None, NOW + HOUR);
+    let rotation = store
+        .rotate_and_issue(
+            "r1",
+            &late,
+            &access("a-late", "fam", Some("u1"), NOW + HOUR),
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotation, Rotation::Lost);
+    assert_eq!(
+        store.token_by_hash("a-late").await.unwrap(),
+        None,
+        "a lost rotation stores no access token"
+    );
+    assert_eq!(store.refresh_token("r2-late").await.unwrap(), None);
 }
 
 /// Inserts `old` and rotates it into `new` at `at`.

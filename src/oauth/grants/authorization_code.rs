@@ -9,7 +9,7 @@ use crate::oauth::params::Params;
 use crate::oauth::pkce::Challenge;
 use crate::oauth::refresh_token::{self, Family};
 use crate::oauth::token::{
-    ensure_active_user, user_tokens, GrantHandler, TokenResponse, UserGrant,
+    ensure_active_user, mint_user_tokens, GrantHandler, TokenResponse, UserGrant,
 };
 use crate::secret;
 use crate::state::AppState;
@@ -88,10 +88,7 @@ impl GrantHandler for AuthorizationCodeGrant {
             nonce: record.nonce.as_deref(),
             sid: Some(&record.session_id),
         };
-        let response = user_tokens(state, client, &grant).await?;
-        if !refresh_token::is_offered(client.has_grant("refresh_token"), &record.scope) {
-            return Ok(response);
-        }
+        let (response, access) = mint_user_tokens(state, client, &grant).await?;
         let family = Family {
             family_id: &record.grant_id,
             client_id: &client.client_id,
@@ -100,6 +97,13 @@ impl GrantHandler for AuthorizationCodeGrant {
             session_id: Some(&record.session_id),
             authentication: &authentication,
         };
-        Ok(response.with_refresh_token(refresh_token::issue(state, &family).await?))
+        let refresh = refresh_token::is_offered(client.has_grant("refresh_token"), &record.scope)
+            .then(|| refresh_token::mint(state, &family));
+        let refresh_record = refresh.as_ref().map(|(_, record)| record);
+        state.store.issue_tokens(&access, refresh_record).await?;
+        Ok(match refresh {
+            Some((token, _)) => response.with_refresh_token(token),
+            None => response,
+        })
     }
 }

@@ -10,11 +10,11 @@ use crate::oauth::params::Params;
 use crate::oauth::refresh_token::{self, Family};
 use crate::oauth::scope;
 use crate::oauth::token::{
-    ensure_active_user, user_tokens, GrantHandler, TokenResponse, UserGrant,
+    ensure_active_user, mint_user_tokens, GrantHandler, TokenResponse, UserGrant,
 };
 use crate::secret;
 use crate::state::AppState;
-use crate::store::{Client, RefreshTokenRecord, Rotation, UnixTime};
+use crate::store::{Client, RefreshTokenRecord, Rotation, TokenRecord, UnixTime};
 
 pub struct RefreshTokenGrant;
 
@@ -38,11 +38,13 @@ fn requested_scope(params: &Params, record: &RefreshTokenRecord) -> Result<Strin
 }
 
 /// A rotated token came back within the optional grace window: if its successor is still
-/// unused, the client lost the response, and the successor is replaced once. Returns the new token.
+/// unused, the client lost the response, and the successor is replaced once. Stores `access`
+/// with the replacement; returns the new refresh token.
 async fn retry_in_grace(
     state: &AppState,
     record: &RefreshTokenRecord,
     family: &Family<'_>,
+    access: &TokenRecord,
 ) -> Result<Option<String>> {
     let Some(grace) = state.config.refresh_reuse_grace else {
         return Ok(None);
@@ -57,6 +59,7 @@ async fn retry_in_grace(
     if rotation == Rotation::Lost {
         return Ok(None);
     }
+    state.store.insert_token(access).await?;
     tracing::info!(family_id = %record.family_id, "refresh token retried within the grace window");
     Ok(Some(token))
 }
@@ -129,23 +132,6 @@ impl GrantHandler for RefreshTokenGrant {
             session_id: record.session_id.as_deref(),
             authentication: &authentication,
         };
-        let new_refresh_token = if record.rotated_at.is_some() {
-            match retry_in_grace(state, &record, &family).await? {
-                Some(token) => token,
-                None => return Err(revoke_reused_family(state, &record).await?),
-            }
-        } else {
-            let (token, new) = refresh_token::mint(state, &family);
-            match state
-                .store
-                .rotate_refresh_token(&record.token_hash, &new, now)
-                .await?
-            {
-                Rotation::Rotated => token,
-                // A concurrent request rotated it first; that one won.
-                Rotation::Lost => return Err(dead()),
-            }
-        };
         // OIDC Core §12.2: the refreshed ID token keeps sub, aud and auth_time, has a new iat
         // and no nonce.
         let grant = UserGrant {
@@ -156,8 +142,26 @@ impl GrantHandler for RefreshTokenGrant {
             nonce: None,
             sid: record.session_id.as_deref(),
         };
-        Ok(user_tokens(state, client, &grant)
-            .await?
-            .with_refresh_token(new_refresh_token))
+        // Signed first, so the rotation and the new access token are one write; a lost
+        // rotation drops them unsent.
+        let (response, access) = mint_user_tokens(state, client, &grant).await?;
+        let new_refresh_token = if record.rotated_at.is_some() {
+            match retry_in_grace(state, &record, &family, &access).await? {
+                Some(token) => token,
+                None => return Err(revoke_reused_family(state, &record).await?),
+            }
+        } else {
+            let (token, new) = refresh_token::mint(state, &family);
+            match state
+                .store
+                .rotate_and_issue(&record.token_hash, &new, &access, now)
+                .await?
+            {
+                Rotation::Rotated => token,
+                // A concurrent request rotated it first; that one won.
+                Rotation::Lost => return Err(dead()),
+            }
+        };
+        Ok(response.with_refresh_token(new_refresh_token))
     }
 }

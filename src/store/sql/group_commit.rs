@@ -46,7 +46,7 @@ const QUEUE_CAPACITY: usize = 4096;
 pub(super) trait Write: Send + 'static {
     type Output: Send + 'static;
     /// One statement, atomic without a transaction of its own (used when not batching).
-    const SINGLE_STATEMENT: bool;
+    fn single_statement(&self) -> bool;
     /// Runs the write's statements on `conn`, inside a transaction the caller commits after
     /// flushing `inserts`, where the write leaves the rows it adds.
     async fn apply(

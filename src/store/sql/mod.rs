@@ -14,7 +14,7 @@ use super::*;
 use crate::clock;
 use dialect::{numbered, Dialect};
 use group_commit::{GroupCommit, Write};
-use token_writes::{InsertRefresh, InsertToken, Inserts, RedeemCode, RotateRefresh};
+use token_writes::{Inserts, IssueTokens, RedeemCode, RotateRefresh};
 
 mod dialect;
 mod filter;
@@ -204,7 +204,7 @@ impl SqlStore {
             return group.write(write).await;
         }
         let mut inserts = Inserts::default();
-        if W::SINGLE_STATEMENT {
+        if write.single_statement() {
             let mut conn = self.writer.acquire().await.map_err(backend)?;
             let outcome = write.apply(&mut conn, &mut inserts).await?;
             inserts.flush(&mut conn).await?;
@@ -467,7 +467,11 @@ impl CodeStore for SqlStore {
 #[async_trait]
 impl TokenStore for SqlStore {
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
-        self.write(InsertToken(token.clone())).await
+        self.write(IssueTokens {
+            access: Some(token.clone()),
+            refresh: None,
+        })
+        .await
     }
 
     async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
@@ -571,7 +575,11 @@ impl SqlStore {
 #[async_trait]
 impl RefreshTokenStore for SqlStore {
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()> {
-        self.write(InsertRefresh(token.clone())).await
+        self.write(IssueTokens {
+            access: None,
+            refresh: Some(token.clone()),
+        })
+        .await
     }
 
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
@@ -616,6 +624,7 @@ impl RefreshTokenStore for SqlStore {
         self.write(RotateRefresh {
             old_hash: old_hash.to_string(),
             new: new.clone(),
+            access: None,
             now,
         })
         .await
@@ -1109,5 +1118,33 @@ impl Store for SqlStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn issue_tokens(
+        &self,
+        access: &TokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<()> {
+        self.write(IssueTokens {
+            access: Some(access.clone()),
+            refresh: refresh.cloned(),
+        })
+        .await
+    }
+
+    async fn rotate_and_issue(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        access: &TokenRecord,
+        now: UnixTime,
+    ) -> StoreResult<Rotation> {
+        self.write(RotateRefresh {
+            old_hash: old_hash.to_string(),
+            new: new.clone(),
+            access: Some(access.clone()),
+            now,
+        })
+        .await
     }
 }

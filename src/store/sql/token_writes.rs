@@ -129,45 +129,43 @@ pub(super) async fn insert_refresh_tokens(
     Ok(())
 }
 
-/// Stores a new access token.
-pub(super) struct InsertToken(pub TokenRecord);
+/// Stores new tokens: an access token, a refresh token, or both.
+pub(super) struct IssueTokens {
+    pub access: Option<TokenRecord>,
+    pub refresh: Option<RefreshTokenRecord>,
+}
 
 #[async_trait]
-impl Write for InsertToken {
+impl Write for IssueTokens {
     type Output = ();
-    const SINGLE_STATEMENT: bool = true;
+
+    fn single_statement(&self) -> bool {
+        self.access.is_none() || self.refresh.is_none()
+    }
 
     async fn apply(&self, _: &mut AnyConnection, inserts: &mut Inserts) -> StoreResult<()> {
-        inserts.tokens.push(self.0.clone());
+        inserts.tokens.extend(self.access.clone());
+        inserts.refresh_tokens.extend(self.refresh.clone());
         Ok(())
     }
 }
 
-/// Stores the first refresh token of a family.
-pub(super) struct InsertRefresh(pub RefreshTokenRecord);
-
-#[async_trait]
-impl Write for InsertRefresh {
-    type Output = ();
-    const SINGLE_STATEMENT: bool = true;
-
-    async fn apply(&self, _: &mut AnyConnection, inserts: &mut Inserts) -> StoreResult<()> {
-        inserts.refresh_tokens.push(self.0.clone());
-        Ok(())
-    }
-}
-
-/// Marks `old_hash` rotated and stores its successor `new`.
+/// Marks `old_hash` rotated and stores its successor `new` and, if given, the access token
+/// issued with it.
 pub(super) struct RotateRefresh {
     pub old_hash: String,
     pub new: RefreshTokenRecord,
+    pub access: Option<TokenRecord>,
     pub now: UnixTime,
 }
 
 #[async_trait]
 impl Write for RotateRefresh {
     type Output = Rotation;
-    const SINGLE_STATEMENT: bool = false;
+
+    fn single_statement(&self) -> bool {
+        false
+    }
 
     async fn apply(
         &self,
@@ -189,6 +187,7 @@ impl Write for RotateRefresh {
             return Ok(Rotation::Lost);
         }
         inserts.refresh_tokens.push(self.new.clone());
+        inserts.tokens.extend(self.access.clone());
         Ok(Rotation::Rotated)
     }
 }
@@ -203,7 +202,10 @@ pub(super) struct RedeemCode {
 #[async_trait]
 impl Write for RedeemCode {
     type Output = Option<AuthCode>;
-    const SINGLE_STATEMENT: bool = true;
+
+    fn single_statement(&self) -> bool {
+        true
+    }
 
     async fn apply(
         &self,
