@@ -2691,3 +2691,52 @@ async fn the_token_cache_answers_reads_but_never_hides_a_revocation() {
     store.revoke_grant("g2", NOW).await.unwrap();
     assert!(store.token_by_hash("t2").await.unwrap().unwrap().revoked);
 }
+
+/// A request that goes away in the middle of a store transaction (a client closing its connection,
+/// as every load generator does at the end of a run) must not leave its pooled connection inside
+/// that transaction: the connection would read one old snapshot for ever, or hold the write lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_transaction_leaves_no_connection_behind_in_it() {
+    let (store, _dir) = open_sqlite().await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    for n in 0..300 {
+        store
+            .insert_user(&user(&format!("old-{n}"), &format!("old{n}")))
+            .await
+            .unwrap();
+    }
+    // Listings dropped at every point of their way, some while their snapshot transaction
+    // begins: after 0, 1, 2… turns of the runtime, from several tasks at once.
+    let cancelling = (0..8).map(|task| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let query = listing(&USER_TYPE, filtered(r#"userName sw "old""#));
+            for n in 0..100 {
+                tokio::select! {
+                    biased;
+                    _ = store.list_users(&query) => {}
+                    _ = turns((n + task) % 25) => {}
+                }
+            }
+        })
+    });
+    for task in cancelling.collect::<Vec<_>>() {
+        task.await.unwrap();
+    }
+    for n in 0..30 {
+        let new = user(&format!("id-{n}"), &format!("u{n}"));
+        store.insert_user(&new).await.unwrap();
+        let read = store.user(&new.id).await.unwrap();
+        assert_eq!(
+            read.map(|u| u.username),
+            Some(new.username),
+            "read {n} sees the write before it"
+        );
+    }
+}
+
+async fn turns(n: usize) {
+    for _ in 0..n {
+        tokio::task::yield_now().await;
+    }
+}

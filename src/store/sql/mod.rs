@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Connection, Executor, Row};
 
 use super::redis::{Revocation, TokenCache};
 use super::*;
@@ -132,6 +132,11 @@ impl SqlStore {
                 // A ping before each use finds a PostgreSQL connection the server dropped. An
                 // SQLite connection is a file in this process: the ping is only a thread hop.
                 .test_before_acquire(dialect == Dialect::Postgres)
+                // A request dropped while its transaction began (its client went away) leaves the
+                // connection inside a transaction nothing will end: on SQLite it would read one old
+                // snapshot for ever (sessions and tokens made since would not exist) and block
+                // checkpoints. Such a connection is closed, which rolls the transaction back.
+                .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if dialect == Dialect::Sqlite {
