@@ -141,8 +141,8 @@ async fn commit_batches(writer: AnyPool, mut writes: mpsc::Receiver<Box<dyn Queu
                 continue;
             }
         };
-        // Keep the connection while writes keep coming: returning it to the pool and taking it
-        // back costs more than a batch. Other writers get their turn within HOLD_LIMIT.
+        // Keep the connection while writes keep coming: each return to the pool costs a ping on
+        // sqlx's connection thread. Other writers get their turn within HOLD_LIMIT.
         let held_since = Instant::now();
         loop {
             commit_or_split(&mut conn, &mut batch).await;

@@ -670,7 +670,7 @@ impl RefreshTokenStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        token_writes::insert_refresh_tokens(&mut tx, std::slice::from_ref(new)).await?;
+        token_writes::insert_rows(&mut tx, std::slice::from_ref(new)).await?;
         tx.commit().await.map_err(backend)?;
         Ok(Rotation::Rotated)
     }

@@ -25,108 +25,118 @@ pub(super) struct Inserts {
 impl Inserts {
     /// Writes the rows: one statement per table that has any.
     pub async fn flush(&mut self, conn: &mut AnyConnection) -> StoreResult<()> {
-        if !self.tokens.is_empty() {
-            insert_tokens(conn, &self.tokens).await?;
-            self.tokens.clear();
-        }
-        if !self.refresh_tokens.is_empty() {
-            insert_refresh_tokens(conn, &self.refresh_tokens).await?;
-            self.refresh_tokens.clear();
-        }
+        insert_rows(conn, &self.tokens).await?;
+        self.tokens.clear();
+        insert_rows(conn, &self.refresh_tokens).await?;
+        self.refresh_tokens.clear();
         Ok(())
     }
 }
 
-/// `INSERT INTO table (columns) VALUES ($1, …), ($n, …)…` for `rows` rows.
-fn multi_row_insert(table: &str, columns: &[&str], rows: usize) -> String {
-    let placeholders: Vec<String> = (0..rows)
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// A record that multi-row `INSERT`s write.
+pub(super) trait InsertRow {
+    const TABLE: &'static str;
+    const COLUMNS: &'static [&'static str];
+    /// Binds the row's values, in the order of `COLUMNS`.
+    fn bind<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q>;
+}
+
+/// Writes `rows` with one `INSERT INTO table (columns) VALUES ($1, …), ($n, …)…`; none, nothing.
+pub(super) async fn insert_rows<R: InsertRow>(
+    conn: &mut AnyConnection,
+    rows: &[R],
+) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let width = R::COLUMNS.len();
+    let values: Vec<String> = (0..rows.len())
         .map(|row| {
-            let numbers: Vec<String> = (1..=columns.len())
-                .map(|column| format!("${}", row * columns.len() + column))
+            let numbers: Vec<String> = (1..=width)
+                .map(|column| format!("${}", row * width + column))
                 .collect();
             format!("({})", numbers.join(", "))
         })
         .collect();
-    format!(
-        "INSERT INTO {table} ({}) VALUES {}",
-        columns.join(", "),
-        placeholders.join(", ")
-    )
-}
-
-const TOKEN_COLUMNS: [&str; 12] = [
-    "token_hash",
-    "jti",
-    "grant_id",
-    "client_id",
-    "user_id",
-    "scope",
-    "mfa_verified",
-    "acr",
-    "amr",
-    "auth_time",
-    "issued_at",
-    "expires_at",
-];
-
-async fn insert_tokens(conn: &mut AnyConnection, tokens: &[TokenRecord]) -> StoreResult<()> {
-    let sql = multi_row_insert("tokens", &TOKEN_COLUMNS, tokens.len());
-    let mut query = sqlx::query(&sql);
-    for token in tokens {
-        query = query
-            .bind(&token.token_hash)
-            .bind(&token.jti)
-            .bind(&token.grant_id)
-            .bind(&token.client_id)
-            .bind(&token.user_id)
-            .bind(&token.scope)
-            .bind(token.mfa_verified)
-            .bind(&token.acr)
-            .bind(to_json(&token.amr))
-            .bind(token.auth_time)
-            .bind(token.issued_at)
-            .bind(token.expires_at);
-    }
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        R::TABLE,
+        R::COLUMNS.join(", "),
+        values.join(", ")
+    );
+    let query = rows
+        .iter()
+        .fold(sqlx::query(&sql), |query, row| row.bind(query));
     query.execute(conn).await.map_err(backend)?;
     Ok(())
 }
 
-const REFRESH_TOKEN_COLUMNS: [&str; 11] = [
-    "token_hash",
-    "family_id",
-    "client_id",
-    "user_id",
-    "scope",
-    "session_id",
-    "auth_time",
-    "acr",
-    "amr",
-    "issued_at",
-    "expires_at",
-];
+impl InsertRow for TokenRecord {
+    const TABLE: &'static str = "tokens";
+    const COLUMNS: &'static [&'static str] = &[
+        "token_hash",
+        "jti",
+        "grant_id",
+        "client_id",
+        "user_id",
+        "scope",
+        "mfa_verified",
+        "acr",
+        "amr",
+        "auth_time",
+        "issued_at",
+        "expires_at",
+    ];
 
-pub(super) async fn insert_refresh_tokens(
-    conn: &mut AnyConnection,
-    tokens: &[RefreshTokenRecord],
-) -> StoreResult<()> {
-    let sql = multi_row_insert("refresh_tokens", &REFRESH_TOKEN_COLUMNS, tokens.len());
-    let mut query = sqlx::query(&sql);
-    for token in tokens {
-        query = query
-            .bind(&token.token_hash)
-            .bind(&token.family_id)
-            .bind(&token.client_id)
-            .bind(&token.user_id)
-            .bind(&token.scope)
-            .bind(&token.session_id)
-            .bind(token.auth_time)
-            .bind(&token.acr)
-            .bind(to_json(&token.amr))
-            .bind(token.issued_at)
-            .bind(token.expires_at);
+    fn bind<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        query
+            .bind(&self.token_hash)
+            .bind(&self.jti)
+            .bind(&self.grant_id)
+            .bind(&self.client_id)
+            .bind(&self.user_id)
+            .bind(&self.scope)
+            .bind(self.mfa_verified)
+            .bind(&self.acr)
+            .bind(to_json(&self.amr))
+            .bind(self.auth_time)
+            .bind(self.issued_at)
+            .bind(self.expires_at)
     }
-    query.execute(conn).await.map_err(backend)?;
-    Ok(())
+}
+
+impl InsertRow for RefreshTokenRecord {
+    const TABLE: &'static str = "refresh_tokens";
+    const COLUMNS: &'static [&'static str] = &[
+        "token_hash",
+        "family_id",
+        "client_id",
+        "user_id",
+        "scope",
+        "session_id",
+        "auth_time",
+        "acr",
+        "amr",
+        "issued_at",
+        "expires_at",
+    ];
+
+    fn bind<'q>(&'q self, query: AnyQuery<'q>) -> AnyQuery<'q> {
+        query
+            .bind(&self.token_hash)
+            .bind(&self.family_id)
+            .bind(&self.client_id)
+            .bind(&self.user_id)
+            .bind(&self.scope)
+            .bind(&self.session_id)
+            .bind(self.auth_time)
+            .bind(&self.acr)
+            .bind(to_json(&self.amr))
+            .bind(self.issued_at)
+            .bind(self.expires_at)
+    }
 }
 
 /// Stores new tokens: an access token, a refresh token, or both.
