@@ -6,10 +6,9 @@
 //! thread's freed 19 MiB in that thread's arena. Under a login burst the server's RSS reached
 //! 560 MB (bench/); with fixed threads it stays at about one argon2 block per core.
 
+use std::cell::RefCell;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
-
-use std::cell::RefCell;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{
@@ -34,6 +33,10 @@ thread_local! {
     /// This thread's argon2 working memory, allocated once and reused by every hash it computes.
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Working memory kept between hashes: the OWASP parameters' 19 MiB (a block is 1 KiB). A larger
+/// block, for an imported hash with a larger `m`, is freed after use.
+const KEPT_BLOCKS: usize = 19 * 1024;
 
 /// argon2 behind the `password_hash` traits, as `Argon2` itself, except that it computes in the
 /// thread's reused [`MEMORY`] (`hash_password_into_with_memory`) instead of allocating 19 MiB per
@@ -67,14 +70,16 @@ impl password_hash::PasswordHasher for ReusingArgon2 {
                 if memory.len() < blocks {
                     memory.resize(blocks, Block::default());
                 }
-                argon2
-                    .hash_password_into_with_memory(
-                        password,
-                        salt_bytes,
-                        out,
-                        &mut memory[..blocks],
-                    )
-                    .map_err(Into::into)
+                let hashed = argon2.hash_password_into_with_memory(
+                    password,
+                    salt_bytes,
+                    out,
+                    &mut memory[..blocks],
+                );
+                if memory.len() > KEPT_BLOCKS {
+                    *memory = Vec::new();
+                }
+                hashed.map_err(Into::into)
             })
         })?;
         Ok(PasswordHash {

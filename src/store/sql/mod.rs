@@ -44,8 +44,9 @@ pub struct SqlStore {
 /// How long a client record read from the database answers from memory. Client authentication
 /// reads the client on every token, introspection and revocation request; this spares that read.
 /// Only found clients are kept, so a client the CLI just created is seen at once. A client
-/// changed elsewhere (another instance applying a seed file) is seen within this time; this
-/// process's own writes replace the entry at once.
+/// changed elsewhere (another instance applying a seed file) is seen within this time. This
+/// process's own writes drop the entry before and after writing; a read racing the write can
+/// still keep the old record for this time (clients change only at start-up, from the seed).
 const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
 const CLIENT_CACHE_CAPACITY: u64 = 10_000;
 
@@ -307,6 +308,7 @@ impl SqlStore {
                                   skip_consent, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) {on_conflict}"
         );
+        self.clients.invalidate(&client.client_id);
         sqlx::query(&statement)
             .bind(&client.client_id)
             .bind(&client.secret_hash)

@@ -236,19 +236,23 @@ impl Write for RedeemCode {
         else {
             return Ok(None);
         };
+        // `try_get`, never `get`: a panic here would end the group-commit task, and with it every
+        // token write of the process.
+        let column = |name: &str| row.try_get::<String, _>(name).map_err(backend);
+        let number = |name: &str| row.try_get::<i64, _>(name).map_err(backend);
         Ok(Some(AuthCode {
-            grant_id: row.get("grant_id"),
-            client_id: row.get("client_id"),
-            user_id: row.get("user_id"),
-            redirect_uri: row.get("redirect_uri"),
-            scope: row.get("scope"),
-            nonce: row.get("nonce"),
-            code_challenge: row.get("code_challenge"),
-            session_id: row.get("session_id"),
-            auth_time: row.get("auth_time"),
-            acr: row.get("acr"),
-            amr: from_json(row.get("amr"))?,
-            expires_at: row.get("expires_at"),
+            grant_id: column("grant_id")?,
+            client_id: column("client_id")?,
+            user_id: column("user_id")?,
+            redirect_uri: column("redirect_uri")?,
+            scope: column("scope")?,
+            nonce: row.try_get("nonce").map_err(backend)?,
+            code_challenge: column("code_challenge")?,
+            session_id: column("session_id")?,
+            auth_time: number("auth_time")?,
+            acr: column("acr")?,
+            amr: from_json(&column("amr")?)?,
+            expires_at: number("expires_at")?,
         }))
     }
 }
