@@ -76,7 +76,16 @@ impl Receiver {
 
     /// Waits until `done` holds for what arrived.
     async fn wait_for(&self, what: &str, done: impl Fn(&[Delivery]) -> bool) -> Vec<Delivery> {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_within(Duration::from_secs(20), what, done).await
+    }
+
+    async fn wait_within(
+        &self,
+        within: Duration,
+        what: &str,
+        done: impl Fn(&[Delivery]) -> bool,
+    ) -> Vec<Delivery> {
+        let deadline = Instant::now() + within;
         loop {
             let deliveries = self.deliveries();
             if done(&deliveries) {
@@ -248,7 +257,11 @@ async fn events_written_before_a_restart_are_delivered_after_it() {
     let receiver = Receiver::on(listener, 0);
     let second = deployment.spawn_with_stdout(&issuer, port, Stdio::null());
     second.wait_ready().await;
-    let deliveries = receiver.wait_for("the event", |d| !d.is_empty()).await;
+    // If the first instance was killed during a delivery attempt, its claim holds the event
+    // until the lease ends (10 s request timeout + 30 s slack): at-least-once, not lost.
+    let deliveries = receiver
+        .wait_within(Duration::from_secs(60), "the event", |d| !d.is_empty())
+        .await;
     assert_eq!(kinds(&deliveries), ["user.created"]);
     assert_eq!(deliveries[0].body["data"]["userName"], "ada");
     assert!(deliveries[0].signed);
