@@ -325,6 +325,32 @@ impl SqlStore {
         self.clients.invalidate(&client.client_id);
         Ok(())
     }
+
+    async fn client_row(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        let Some(row) = sqlx::query(
+            "SELECT client_id, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types,
+                    scope, id_token_signed_response_alg, require_mfa, skip_consent
+             FROM clients WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Client {
+            client_id: row.get("client_id"),
+            secret_hash: row.get("secret_hash"),
+            redirect_uris: from_json(row.get("redirect_uris"))?,
+            post_logout_redirect_uris: from_json(row.get("post_logout_redirect_uris"))?,
+            grant_types: from_json(row.get("grant_types"))?,
+            scope: row.get("scope"),
+            id_token_signed_response_alg: row.get("id_token_signed_response_alg"),
+            require_mfa: flag(&row, "require_mfa")?,
+            skip_consent: flag(&row, "skip_consent")?,
+        }))
+    }
 }
 
 #[async_trait]
@@ -354,34 +380,6 @@ impl ClientStore for SqlStore {
             self.clients.insert(client_id.to_string(), client.clone());
         }
         Ok(client)
-    }
-}
-
-impl SqlStore {
-    async fn client_row(&self, client_id: &str) -> StoreResult<Option<Client>> {
-        let Some(row) = sqlx::query(
-            "SELECT client_id, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types,
-                    scope, id_token_signed_response_alg, require_mfa, skip_consent
-             FROM clients WHERE client_id = $1",
-        )
-        .bind(client_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(Client {
-            client_id: row.get("client_id"),
-            secret_hash: row.get("secret_hash"),
-            redirect_uris: from_json(row.get("redirect_uris"))?,
-            post_logout_redirect_uris: from_json(row.get("post_logout_redirect_uris"))?,
-            grant_types: from_json(row.get("grant_types"))?,
-            scope: row.get("scope"),
-            id_token_signed_response_alg: row.get("id_token_signed_response_alg"),
-            require_mfa: flag(&row, "require_mfa")?,
-            skip_consent: flag(&row, "skip_consent")?,
-        }))
     }
 }
 
