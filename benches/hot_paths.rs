@@ -71,6 +71,7 @@ fn id_token_building(c: &mut Criterion) {
             id_token_signed_response_alg: alg.as_str().into(),
             require_mfa: false,
             skip_consent: false,
+            ..Client::default()
         };
         let facts = IdTokenFacts {
             client: &client,

@@ -4,6 +4,41 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// The bounds of every configurable lifetime, in seconds: long enough to be usable, short
+/// enough that a typo cannot make a token live for years.
+pub mod lifetimes {
+    use std::ops::RangeInclusive;
+
+    pub const ACCESS_TOKEN: RangeInclusive<u64> = 60..=86_400;
+    pub const ID_TOKEN: RangeInclusive<u64> = 60..=86_400;
+    pub const REFRESH_TOKEN: RangeInclusive<u64> = 300..=31_536_000;
+    /// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED".
+    pub const CODE: RangeInclusive<u64> = 10..=600;
+    pub const SESSION: RangeInclusive<u64> = 60..=2_592_000;
+    pub const PURGE: RangeInclusive<u64> = 1..=3_600;
+}
+
+/// How the listener treats slow, idle and numerous connections ([`crate::serve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transport {
+    /// A request head must arrive in full within this (slowloris).
+    pub header_timeout: Duration,
+    /// A request, body included, must be answered within this.
+    pub request_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport {
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreBackend {
     Sql,
@@ -61,14 +96,16 @@ pub struct Config {
     pub refresh_reuse_grace: Option<Duration>,
     /// How often signing keys are re-read from the store (rotation by the CLI or another instance).
     pub key_reload_interval: Duration,
-    /// How often expired rows are purged, and at most how many per table each time.
+    /// How often expired rows are purged, and how many rows per table one delete takes (a round
+    /// keeps deleting batches until one comes back short).
     pub purge_interval: Duration,
     pub purge_batch: u32,
+    pub transport: Transport,
     /// Seals secrets we must read back (TOTP seeds). `None` only in development (a loopback http
     /// issuer), where a fixed, publicly known key is used and a warning is logged.
     pub encryption_key: Option<[u8; 32]>,
     /// Wrong TOTP or recovery codes allowed per account in `mfa_failure_window` before the step is
-    /// refused, right code included, until the window ends.
+    /// refused, right code included, until the window ends (`TESSERA_MFA_MAX_FAILURES`).
     pub mfa_max_failures: u32,
     pub mfa_failure_window: Duration,
     /// Brute-force limits on passwords, second-factor codes and client secrets.
@@ -115,6 +152,7 @@ impl Default for Config {
             key_reload_interval: Duration::from_secs(60),
             purge_interval: Duration::from_secs(300),
             purge_batch: 1000,
+            transport: Transport::default(),
             encryption_key: None,
             mfa_max_failures: 5,
             mfa_failure_window: Duration::from_secs(300),
@@ -174,6 +212,61 @@ impl Config {
         }
         if let Some(seconds) = number("DATABASE_ACQUIRE_TIMEOUT_SECONDS")? {
             config.pool.acquire_timeout = Duration::from_secs(seconds);
+        }
+        let within = |name: &str, bounds: &std::ops::RangeInclusive<u64>| {
+            whole_number_within(&var, name, bounds)
+        };
+        for (name, bounds, field) in [
+            (
+                "TESSERA_ACCESS_TOKEN_SECONDS",
+                &lifetimes::ACCESS_TOKEN,
+                &mut config.access_token_ttl,
+            ),
+            (
+                "TESSERA_ID_TOKEN_SECONDS",
+                &lifetimes::ID_TOKEN,
+                &mut config.id_token_ttl,
+            ),
+            (
+                "TESSERA_REFRESH_TOKEN_SECONDS",
+                &lifetimes::REFRESH_TOKEN,
+                &mut config.refresh_token_ttl,
+            ),
+            (
+                "TESSERA_CODE_SECONDS",
+                &lifetimes::CODE,
+                &mut config.code_ttl,
+            ),
+            (
+                "TESSERA_SESSION_SECONDS",
+                &lifetimes::SESSION,
+                &mut config.session_ttl,
+            ),
+            (
+                "TESSERA_PURGE_SECONDS",
+                &lifetimes::PURGE,
+                &mut config.purge_interval,
+            ),
+            (
+                "TESSERA_HEADER_TIMEOUT_SECONDS",
+                &(1..=300),
+                &mut config.transport.header_timeout,
+            ),
+            (
+                "TESSERA_REQUEST_TIMEOUT_SECONDS",
+                &(1..=600),
+                &mut config.transport.request_timeout,
+            ),
+        ] {
+            if let Some(seconds) = within(name, bounds)? {
+                *field = Duration::from_secs(seconds);
+            }
+        }
+        if let Some(max) = within("TESSERA_MAX_CONNECTIONS", &(1..=1_000_000))? {
+            config.transport.max_connections = max as usize;
+        }
+        if let Some(max) = within("TESSERA_MFA_MAX_FAILURES", &(1..=100))? {
+            config.mfa_max_failures = max as u32;
         }
         if let Some(seconds) = positive("TESSERA_KEY_RELOAD_SECONDS")? {
             config.key_reload_interval = Duration::from_secs(seconds);
@@ -338,6 +431,25 @@ fn whole_number(
     }
 }
 
+/// The whole number in variable `name`, if set; refused outside `bounds`.
+fn whole_number_within(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    bounds: &std::ops::RangeInclusive<u64>,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(text) = var(name) else {
+        return Ok(None);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(n) if bounds.contains(&n) => Ok(Some(n)),
+        _ => Err(ConfigError(format!(
+            "{name}={text:?} is not a whole number from {} to {}",
+            bounds.start(),
+            bounds.end()
+        ))),
+    }
+}
+
 /// A 256-bit key, base64 or base64url encoded.
 fn parse_key(encoded: &str) -> Result<[u8; 32], ConfigError> {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -404,10 +516,53 @@ mod tests {
             ("TESSERA_WEBHOOK_URLS", "ftp://hooks.example"),
             ("TESSERA_WEBHOOK_URLS", "https://hooks.example"),
             ("TESSERA_WEBHOOK_MAX_ATTEMPTS", "4294967296"),
+            ("TESSERA_ACCESS_TOKEN_SECONDS", "59"),
+            ("TESSERA_ACCESS_TOKEN_SECONDS", "86401"),
+            ("TESSERA_CODE_SECONDS", "3600"),
+            ("TESSERA_REFRESH_TOKEN_SECONDS", "forever"),
+            ("TESSERA_SESSION_SECONDS", "0"),
+            ("TESSERA_PURGE_SECONDS", "0"),
+            ("TESSERA_HEADER_TIMEOUT_SECONDS", "0"),
+            ("TESSERA_REQUEST_TIMEOUT_SECONDS", "601"),
+            ("TESSERA_MAX_CONNECTIONS", "0"),
+            ("TESSERA_MFA_MAX_FAILURES", "101"),
         ] {
             let err = from(&[(var, value)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err}");
         }
+    }
+
+    #[test]
+    fn lifetimes_and_transport_limits_are_read_within_their_bounds() {
+        let config = from(&[
+            ("TESSERA_ACCESS_TOKEN_SECONDS", "300"),
+            ("TESSERA_ID_TOKEN_SECONDS", "600"),
+            ("TESSERA_REFRESH_TOKEN_SECONDS", "86400"),
+            ("TESSERA_CODE_SECONDS", "30"),
+            ("TESSERA_SESSION_SECONDS", "3600"),
+            ("TESSERA_PURGE_SECONDS", "10"),
+            ("TESSERA_HEADER_TIMEOUT_SECONDS", "5"),
+            ("TESSERA_REQUEST_TIMEOUT_SECONDS", "20"),
+            ("TESSERA_MAX_CONNECTIONS", "64"),
+            ("TESSERA_MFA_MAX_FAILURES", "3"),
+        ])
+        .unwrap();
+        let secs = Duration::from_secs;
+        assert_eq!(config.access_token_ttl, secs(300));
+        assert_eq!(config.id_token_ttl, secs(600));
+        assert_eq!(config.refresh_token_ttl, secs(86_400));
+        assert_eq!(config.code_ttl, secs(30));
+        assert_eq!(config.session_ttl, secs(3600));
+        assert_eq!(config.purge_interval, secs(10));
+        assert_eq!(
+            config.transport,
+            Transport {
+                header_timeout: secs(5),
+                request_timeout: secs(20),
+                max_connections: 64,
+            }
+        );
+        assert_eq!(config.mfa_max_failures, 3);
     }
 
     #[test]

@@ -134,9 +134,21 @@ impl Error {
                 ErrorCode::TemporarilyUnavailable,
                 "too many failed attempts from this address; retry later".into(),
             ),
+            Error::Store(StoreError::InvalidValue(detail)) => {
+                tracing::info!(error = %detail, "value refused by the store");
+                (
+                    ErrorCode::InvalidRequest,
+                    "a parameter holds characters that are not allowed".into(),
+                )
+            }
             Error::Store(err) => {
                 tracing::error!(error = %err, "store failure");
-                crate::http::observe::note_store_failure();
+                // Only an unreachable store counts toward the circuit breaker: an error the
+                // store answered with says nothing about its health, and a client could
+                // provoke it at will.
+                if matches!(err, StoreError::Unavailable(_)) {
+                    crate::http::observe::note_store_failure();
+                }
                 (
                     ErrorCode::TemporarilyUnavailable,
                     "the service is temporarily unavailable, try again".into(),

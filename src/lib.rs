@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod input;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
@@ -19,6 +20,7 @@ pub mod scim;
 pub mod sealing;
 pub mod secret;
 pub mod seed;
+pub mod serve;
 pub mod state;
 pub mod store;
 pub mod tasks;
@@ -153,13 +155,9 @@ impl App {
     /// beside the server.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tasks::spawn(&self.state);
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving HTTP")
+        let transport = self.state.config.transport.clone();
+        serve::serve(self.listener, self.router, &transport, shutdown_signal()).await;
+        Ok(())
     }
 }
 

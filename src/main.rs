@@ -115,6 +115,16 @@ struct ClientCreate {
     /// Signing algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.
     #[arg(long)]
     id_token_alg: Option<String>,
+    /// The client is the resource server with this URI: it may introspect other clients'
+    /// access tokens (RFC 7662 §4). Repeat for several.
+    #[arg(long = "resource-server")]
+    resource_servers: Vec<String>,
+    /// Lifetime of this client's access tokens (default: TESSERA_ACCESS_TOKEN_SECONDS).
+    #[arg(long)]
+    access_token_seconds: Option<u32>,
+    /// Lifetime of this client's refresh tokens (default: TESSERA_REFRESH_TOKEN_SECONDS).
+    #[arg(long)]
+    refresh_token_seconds: Option<u32>,
     /// Print {"client_id": …, "client_secret": …} as JSON.
     #[arg(long)]
     json: bool,
@@ -220,6 +230,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 skip_consent: args.skip_consent,
                 require_mfa: args.require_mfa,
                 id_token_signed_response_alg: args.id_token_alg,
+                resource_servers: args.resource_servers,
+                access_token_seconds: args.access_token_seconds,
+                refresh_token_seconds: args.refresh_token_seconds,
             };
             let registered = clients::register(store.as_ref(), registration).await?;
             let id = &registered.client.client_id;

@@ -9,6 +9,7 @@
 use serde::Deserialize;
 
 use crate::account::password::{is_argon2_phc, PasswordHasher};
+use crate::account::self_service::end_access_after_password_reset;
 use crate::account::users::{check_username, scim_attributes, NewUser};
 use crate::oauth::clients::{self, ClientRegistration};
 use crate::store::{Store, StoreError, Update, User};
@@ -53,6 +54,10 @@ struct SeedClient {
     require_mfa: bool,
     #[serde(default)]
     skip_consent: bool,
+    #[serde(default)]
+    resource_servers: Vec<String>,
+    access_token_seconds: Option<u32>,
+    refresh_token_seconds: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +156,10 @@ async fn apply_user(
     updated.version += 1;
     updated.updated_at = now;
     match store.update_user(&updated, current.version, now).await? {
+        // A changed password in the seed is an administrator's reset.
+        Update::Done if updated.password_hash != current.password_hash => {
+            Ok(end_access_after_password_reset(store, &updated.id).await?)
+        }
         Update::Done => Ok(()),
         // Another instance applied the same seed at the same moment.
         Update::Stale | Update::NotFound => Ok(()),
@@ -183,6 +192,9 @@ async fn apply_client(store: &dyn Store, seed: SeedClient) -> Result<(), SeedErr
         skip_consent: seed.skip_consent,
         require_mfa: seed.require_mfa,
         id_token_signed_response_alg: None,
+        resource_servers: seed.resource_servers,
+        access_token_seconds: seed.access_token_seconds,
+        refresh_token_seconds: seed.refresh_token_seconds,
     };
     clients::put(store, registration, secret.as_deref())
         .await

@@ -12,7 +12,7 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::secret;
 use crate::state::AppState;
-use crate::store::{Store, TotpRecord, UnixTime};
+use crate::store::{MfaAttempt, MfaLimit, Store, TotpRecord, UnixTime};
 
 pub const RECOVERY_CODE_COUNT: usize = 10;
 /// Label of the account in authenticator apps.
@@ -26,7 +26,14 @@ pub enum Verdict {
     Rejected,
     /// Too many wrong codes lately: nothing is accepted until the window ends.
     LockedOut,
+    /// Too many wrong codes in a row: nothing is accepted until an administrator resets the
+    /// second factor (`tessera user reset-mfa`).
+    LockedForGood,
 }
+
+/// NIST SP 800-63B §5.2.2: "no more than 100 consecutive failed authentication attempts on a
+/// single subscriber account".
+pub const CONSECUTIVE_FAILURES_LOCK: u32 = 100;
 
 /// What the enrollment page shows.
 pub struct Enrollment {
@@ -177,11 +184,20 @@ pub async fn verify(
         return Ok(Verdict::Rejected);
     };
     let now = clock::now();
-    let window_start = now - state.config.mfa_failure_window.as_secs() as UnixTime;
-    let max = state.config.mfa_max_failures;
-    if record.failures >= max && record.failures_since >= window_start {
-        return Ok(Verdict::LockedOut);
-    }
+    let limit = MfaLimit {
+        window_start: now - state.config.mfa_failure_window.as_secs() as UnixTime,
+        max: state.config.mfa_max_failures,
+        lock_after: CONSECUTIVE_FAILURES_LOCK,
+    };
+    let (failures, consecutive) = match state.store.claim_mfa_attempt(user_id, now, &limit).await? {
+        MfaAttempt::Allowed {
+            failures,
+            consecutive,
+        } => (failures, consecutive),
+        MfaAttempt::Limited => return Ok(Verdict::LockedOut),
+        MfaAttempt::Locked => return Ok(Verdict::LockedForGood),
+        MfaAttempt::NotEnrolled => return Ok(Verdict::Rejected),
+    };
     let code = code.trim();
     let accepted = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         match stored_totp(state, &record, username)?.check(code, now as u64) {
@@ -195,12 +211,13 @@ pub async fn verify(
     if accepted {
         return Ok(Verdict::Accepted);
     }
-    let failures = state
-        .store
-        .record_mfa_failure(user_id, now, window_start)
-        .await?;
-    tracing::info!(%user_id, failures, "wrong second-factor code");
-    Ok(if failures >= max {
+    tracing::info!(%user_id, failures, consecutive, "wrong second-factor code");
+    if consecutive >= limit.lock_after {
+        tracing::warn!(%user_id, "second factor locked until an administrator resets it");
+        state.store.record_mfa_locked(user_id, now).await?;
+        return Ok(Verdict::LockedForGood);
+    }
+    Ok(if failures >= limit.max {
         Verdict::LockedOut
     } else {
         Verdict::Rejected

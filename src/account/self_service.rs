@@ -11,7 +11,7 @@ use crate::account::session;
 use crate::clock;
 use crate::error::Result;
 use crate::state::AppState;
-use crate::store::{Attributes, Update, User};
+use crate::store::{Attributes, Store, Update, User};
 
 /// NIST SP 800-63B §5.1.1.2: at least 8 characters; the maximum bounds the hashing work.
 const PASSWORD_LENGTH: std::ops::RangeInclusive<usize> = 8..=1024;
@@ -107,27 +107,44 @@ pub async fn change_password(
     if let Some(refused) = save(state, user, updated).await? {
         return Ok(Some(refused));
     }
-    end_other_sessions(state, &user.id, current_session).await?;
-    revoke_other_refresh_grants(state, &user.id, current_session).await?;
+    let store = state.store.as_ref();
+    end_sessions_except(store, &user.id, Some(current_session)).await?;
+    revoke_refresh_grants_except(store, &user.id, Some(current_session)).await?;
     tracing::info!(user_id = %user.id, "password changed; other sessions and grants ended");
     Ok(None)
 }
 
 /// Revokes the user's grants that hold a refresh token, but those made in session `keep` (a
-/// session hash).
-async fn revoke_other_refresh_grants(state: &AppState, user_id: &str, keep: &str) -> Result<()> {
+/// session hash), if any.
+async fn revoke_refresh_grants_except(
+    store: &dyn Store,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<()> {
     let now = clock::now();
-    let store = state.store.as_ref();
-    let keep_sid = session::list(store, user_id, now)
-        .await?
-        .into_iter()
-        .find(|listed| listed.id_hash == keep)
-        .map(|listed| listed.session.sid);
+    let keep_sid = match keep {
+        Some(keep) => session::list(store, user_id, now)
+            .await?
+            .into_iter()
+            .find(|listed| listed.id_hash == keep)
+            .map(|listed| listed.session.sid),
+        None => None,
+    };
     for (grant_id, session_id) in store.refresh_grants_of_user(user_id).await? {
         if session_id.is_none() || session_id != keep_sid {
             store.revoke_grant(&grant_id, now).await?;
         }
     }
+    Ok(())
+}
+
+/// After an administrator set a user's password (SCIM, the seed file): every session ends and
+/// every grant holding a refresh token is revoked, as after the user's own change, since
+/// whoever knew the old password may hold them (NIST SP 800-63B §6.1.2.3).
+pub async fn end_access_after_password_reset(store: &dyn Store, user_id: &str) -> Result<()> {
+    end_sessions_except(store, user_id, None).await?;
+    revoke_refresh_grants_except(store, user_id, None).await?;
+    tracing::info!(user_id = %user_id, "password set by an administrator; sessions and grants ended");
     Ok(())
 }
 
@@ -157,12 +174,19 @@ pub async fn end_session(
 
 /// Signs out every session of the user but `keep` (a session hash); returns how many ended.
 pub async fn end_other_sessions(state: &AppState, user_id: &str, keep: &str) -> Result<usize> {
+    end_sessions_except(state.store.as_ref(), user_id, Some(keep)).await
+}
+
+async fn end_sessions_except(
+    store: &dyn Store,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<usize> {
     let now = clock::now();
-    let store = state.store.as_ref();
     let others: Vec<_> = session::list(store, user_id, now)
         .await?
         .into_iter()
-        .filter(|listed| listed.id_hash != keep)
+        .filter(|listed| Some(listed.id_hash.as_str()) != keep)
         .collect();
     for listed in &others {
         session::end_listed(store, listed, now).await?;
@@ -199,6 +223,10 @@ impl Profile {
     /// leaving everything else alone: other name parts, other addresses.
     fn apply(&self, attributes: &mut Attributes) -> std::result::Result<(), &'static str> {
         let email = self.email.trim();
+        let fields = [&self.given_name, &self.family_name, &self.email];
+        if fields.iter().any(|field| crate::input::has_control(field)) {
+            return Err("Names and addresses cannot hold control characters.");
+        }
         if !email.is_empty() && !plausible_email(email) {
             return Err("That email address does not look right.");
         }
@@ -364,5 +392,10 @@ mod tests {
             };
             assert!(profile.apply(&mut stored).is_err(), "{bad}");
         }
+        let nul_name = Profile {
+            given_name: "Gr\u{0}ace".into(),
+            ..Profile::default()
+        };
+        assert!(nul_name.apply(&mut stored).is_err());
     }
 }

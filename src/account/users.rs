@@ -28,7 +28,7 @@ pub fn check_username(name: &str) -> Result<(), &'static str> {
     if name.is_empty() || name.len() > 256 || name.trim() != name {
         return Err("username must be 1 to 256 characters without surrounding spaces");
     }
-    if name.chars().any(char::is_control) {
+    if crate::input::has_control(name) {
         return Err("username has control characters");
     }
     Ok(())

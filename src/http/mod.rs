@@ -13,6 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::oauth::{authorize, consent, introspection, login, revocation, token};
 use crate::oidc::{discovery, jwks, logout, userinfo};
@@ -21,6 +22,7 @@ use crate::ui::account;
 
 pub fn router(state: AppState) -> Router {
     let cors = state.config.cors_origins.layer();
+    let transport = state.config.transport.clone();
     Router::new()
         .route(
             "/.well-known/openid-configuration",
@@ -75,6 +77,13 @@ pub fn router(state: AppState) -> Router {
             security_headers,
         ))
         .layer(middleware::from_fn(request_id::middleware))
+        // Finding 9: a body whose next chunk takes longer than a header may is cut off, and so
+        // is any request not answered within the request timeout (408).
+        .layer(RequestBodyTimeoutLayer::new(transport.header_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            transport.request_timeout,
+        ))
         .with_state(state)
 }
 

@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::keys::SigningAlg;
 use crate::secret;
 use crate::state::AppState;
-use crate::store::{TokenRecord, UnixTime};
+use crate::store::{Client, TokenRecord, UnixTime};
 
 /// RFC 9068 §2.1.
 pub const TOKEN_TYPE: &str = "at+jwt";
@@ -37,7 +37,7 @@ pub struct AccessTokenClaims {
 /// What a new access token is for.
 pub struct Grant<'a> {
     pub grant_id: &'a str,
-    pub client_id: &'a str,
+    pub client: &'a Client,
     pub user_id: Option<&'a str>,
     pub scope: &'a str,
     pub authentication: Option<&'a Authentication>,
@@ -59,17 +59,20 @@ pub async fn issue(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
 /// it in one write with other tokens.
 pub fn mint(state: &AppState, grant: &Grant<'_>) -> Result<(Issued, TokenRecord)> {
     let now = clock::now();
-    let ttl = state.config.access_token_ttl.as_secs();
+    let ttl = grant
+        .client
+        .access_token_seconds
+        .map_or(state.config.access_token_ttl.as_secs(), u64::from);
     let auth = grant.authentication;
     let claims = AccessTokenClaims {
         iss: state.config.issuer.clone(),
-        sub: grant.user_id.unwrap_or(grant.client_id).to_string(),
+        sub: grant.user_id.unwrap_or(&grant.client.client_id).to_string(),
         // The provider's own resources (userinfo) are the audience unless a resource is named.
         aud: state.config.issuer.clone(),
         exp: now + ttl as UnixTime,
         iat: now,
         jti: uuid::Uuid::now_v7().to_string(),
-        client_id: grant.client_id.to_string(),
+        client_id: grant.client.client_id.clone(),
         scope: grant.scope.to_string(),
         auth_time: auth.map(|a| a.auth_time),
         acr: auth.map(|a| a.acr.clone()),

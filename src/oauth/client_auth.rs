@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use crate::error::{Error, Result};
+use crate::input;
 use crate::oauth::params::Params;
 use crate::secret;
 use crate::state::AppState;
@@ -33,13 +34,15 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
     }
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let unescape = |s: &str| -> String {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
+    // The form decoding of application/x-www-form-urlencoded: '+' is a space, then %XX.
+    let unescape = |s: &str| -> Option<String> {
+        let spaced = s.replace('+', " ");
+        let text = percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .ok()?;
+        (!input::has_control(&text)).then(|| text.into_owned())
     };
-    Some((unescape(id), unescape(secret)))
+    Some((unescape(id)?, unescape(secret)?))
 }
 
 fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented> {
@@ -116,6 +119,16 @@ mod tests {
             parse_basic(&header),
             Some(("my app".into(), "s:cret x".into()))
         );
+        // A secret sent without form-encoding keeps its '&' and '=' (they only separate
+        // parameters in a form body, and this is none).
+        let raw = format!("Basic {}", STANDARD.encode("app:a&b=c"));
+        assert_eq!(parse_basic(&raw), Some(("app".into(), "a&b=c".into())));
+        for bad in ["%00app:secret", "app:se%0Acret"] {
+            assert_eq!(
+                parse_basic(&format!("Basic {}", STANDARD.encode(bad))),
+                None
+            );
+        }
         assert_eq!(parse_basic("Basic !!!"), None);
         assert_eq!(
             parse_basic(&format!("Basic {}", STANDARD.encode("no-colon"))),

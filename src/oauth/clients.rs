@@ -1,5 +1,6 @@
 //! Registering clients (the CLI and the seed file use this; no dynamic registration yet).
 
+use crate::config::lifetimes;
 use crate::keys::SigningAlg;
 use crate::oauth::{redirect_uri, scope};
 use crate::secret;
@@ -24,6 +25,11 @@ pub struct ClientRegistration {
     pub require_mfa: bool,
     /// `None` means RS256.
     pub id_token_signed_response_alg: Option<String>,
+    /// Absolute URIs of the resource servers this client is (RFC 7662 §4, RFC 8707 §2).
+    pub resource_servers: Vec<String>,
+    /// `None` means the server's lifetimes.
+    pub access_token_seconds: Option<u32>,
+    pub refresh_token_seconds: Option<u32>,
 }
 
 pub struct Registered {
@@ -88,6 +94,21 @@ fn build(reg: ClientRegistration) -> Result<Client, RegistrationError> {
     {
         redirect_uri::validate_for_registration(uri).map_err(invalid)?;
     }
+    for uri in &reg.resource_servers {
+        check_resource_uri(uri).map_err(invalid)?;
+    }
+    check_lifetime(
+        "access_token_seconds",
+        reg.access_token_seconds,
+        &lifetimes::ACCESS_TOKEN,
+    )
+    .map_err(invalid)?;
+    check_lifetime(
+        "refresh_token_seconds",
+        reg.refresh_token_seconds,
+        &lifetimes::REFRESH_TOKEN,
+    )
+    .map_err(invalid)?;
     let scope = reg.scope.as_deref().unwrap_or(DEFAULT_SCOPE);
     let scope = scope::canonical(&scope::parse(scope).map_err(|e| invalid(e.to_string()))?);
     let alg = reg
@@ -105,7 +126,35 @@ fn build(reg: ClientRegistration) -> Result<Client, RegistrationError> {
         id_token_signed_response_alg: alg.to_string(),
         require_mfa: reg.require_mfa,
         skip_consent: reg.skip_consent,
+        resource_servers: reg.resource_servers,
+        access_token_seconds: reg.access_token_seconds,
+        refresh_token_seconds: reg.refresh_token_seconds,
     })
+}
+
+/// RFC 8707 §2: a resource is an absolute URI without a fragment.
+fn check_resource_uri(uri: &str) -> Result<(), String> {
+    match url::Url::parse(uri) {
+        Ok(parsed) if parsed.fragment().is_none() && !crate::input::has_control(uri) => Ok(()),
+        _ => Err(format!(
+            "resource server {uri:?} must be an absolute URI without a fragment"
+        )),
+    }
+}
+
+fn check_lifetime(
+    name: &str,
+    seconds: Option<u32>,
+    bounds: &std::ops::RangeInclusive<u64>,
+) -> Result<(), String> {
+    match seconds {
+        Some(n) if !bounds.contains(&u64::from(n)) => Err(format!(
+            "{name} must be between {} and {}",
+            bounds.start(),
+            bounds.end()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Validates and stores a client; a confidential client gets a generated 256-bit secret.
@@ -175,5 +224,18 @@ mod tests {
         let mut spaced = web_app();
         spaced.client_id = "my app".into();
         assert!(build(spaced).is_err());
+        let mut relative_resource = web_app();
+        relative_resource.resource_servers = vec!["/api".into()];
+        assert!(build(relative_resource).is_err());
+        let mut endless = web_app();
+        endless.access_token_seconds = Some(10 * 86_400);
+        assert!(build(endless).is_err());
+        let mut tuned = web_app();
+        tuned.resource_servers = vec!["https://api.example/".into()];
+        tuned.access_token_seconds = Some(120);
+        tuned.refresh_token_seconds = Some(86_400);
+        let tuned = build(tuned).unwrap();
+        assert!(tuned.is_resource_server());
+        assert_eq!(tuned.access_token_seconds, Some(120));
     }
 }

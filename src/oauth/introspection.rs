@@ -1,4 +1,10 @@
-//! The introspection endpoint (RFC 7662) for resource servers, which are confidential clients.
+//! The introspection endpoint (RFC 7662), for confidential clients.
+//!
+//! §4: the server "MUST determine whether or not the token can be used at the protected
+//! resource making the introspection call". A client may introspect the tokens issued to it; a
+//! client registered as a resource server (`--resource-server URI`) also other clients' access
+//! tokens. A refresh token is only ever its own client's business (RFC 6749 §10.4). Anything
+//! else is `{"active": false}`, exactly as for an unknown token, so introspection is no oracle.
 
 use std::net::IpAddr;
 
@@ -16,7 +22,7 @@ use crate::oauth::client_auth;
 use crate::oauth::lookup::{self, KnownToken};
 use crate::oauth::params::Params;
 use crate::state::AppState;
-use crate::store::UnixTime;
+use crate::store::{Client, UnixTime};
 
 /// §2.2 response for an active token.
 #[derive(Debug, Serialize)]
@@ -68,9 +74,18 @@ async fn describe(
         .get("token")
         .ok_or_else(|| Error::invalid_request("token is required"))?;
     let found = lookup::find(state, token, params.get("token_type_hint")).await?;
-    let active = found.and_then(|found| active(state, found, clock::now()));
+    let active = found
+        .filter(|found| may_introspect(&client, found))
+        .and_then(|found| active(state, found, clock::now()));
     // §2.2: anything not active is exactly {"active": false}, with no hint as to why.
     Ok(active.unwrap_or_else(|| serde_json::json!({ "active": false })))
+}
+
+fn may_introspect(caller: &Client, found: &KnownToken) -> bool {
+    match found {
+        KnownToken::Access(t) => t.client_id == caller.client_id || caller.is_resource_server(),
+        KnownToken::Refresh(t) => t.client_id == caller.client_id,
+    }
 }
 
 fn active(state: &AppState, found: KnownToken, now: UnixTime) -> Option<serde_json::Value> {

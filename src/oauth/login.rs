@@ -95,6 +95,12 @@ async fn login(
         };
         ui::render(status, &page)
     };
+    if crate::input::has_control(&username) {
+        return Ok(login_page(
+            StatusCode::BAD_REQUEST,
+            "The user name holds characters that are not allowed.",
+        ));
+    }
     let keys = [state.throttle.account(&username), state.throttle.ip(ip)];
     // Refused unchecked while locked: no password hashing, and no row (a locked name would
     // otherwise let anyone write rows as fast as they can send requests).
@@ -232,7 +238,15 @@ async fn mfa_step(
         .filter(|u| u.active)
         .ok_or(Refusal::Expired)?;
     let code = form.code.unwrap_or_default();
-    match mfa::verify(&state, &user.id, &user.username, &code).await? {
+    let verdict = mfa::verify(&state, &user.id, &user.username, &code).await?;
+    // Parallel wrong codes from this address may have locked it while this one was checked:
+    // then the right code is refused too, as at the password step.
+    if verdict == Verdict::Accepted {
+        if let Some(wait) = state.throttle.locked(&ip_key).await {
+            return Ok(locked(page, wait));
+        }
+    }
+    match verdict {
         Verdict::Accepted => {
             let authentication = Authentication::multi_factor(clock::now());
             interaction::signed_in(
@@ -253,6 +267,11 @@ async fn mfa_step(
         Verdict::LockedOut => Ok(page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many wrong codes. Wait a few minutes, then try again.",
+        )),
+        Verdict::LockedForGood => Ok(page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Two-step verification is locked after too many wrong codes. \
+             Ask an administrator to reset it.",
         )),
     }
 }

@@ -1,12 +1,14 @@
 //! Request parameters of the authorization and token endpoints, parsed from a query string or a
 //! form body with the rules of RFC 6749 §3.1 / §3.2: a parameter sent twice is an error, and a
-//! parameter sent without a value counts as omitted.
+//! parameter sent without a value counts as omitted. No parameter may hold a control character
+//! (Appendix A: every parameter's grammar is printable), so none reaches the store.
 
 use std::collections::HashMap;
 
 use axum::http::{header, HeaderMap};
 
 use crate::error::Error;
+use crate::input;
 
 #[derive(Debug, Default, Clone)]
 pub struct Params(HashMap<String, String>);
@@ -15,6 +17,12 @@ impl Params {
     pub fn parse(encoded: &str) -> Result<Self, String> {
         let mut map = HashMap::new();
         for (name, value) in url::form_urlencoded::parse(encoded.as_bytes()) {
+            if input::has_control(&name) || input::has_control(&value) {
+                return Err(format!(
+                    "parameter {} holds a control character",
+                    name.escape_debug()
+                ));
+            }
             if value.is_empty() {
                 continue;
             }
@@ -56,5 +64,12 @@ mod tests {
         assert_eq!(params.get("a"), Some("1"));
         assert_eq!(params.get("b"), None);
         assert_eq!(params.get("c"), Some("x y"));
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_names_and_values() {
+        for encoded in ["client_id=%00", "state=a%0Ab", "a%01=1", "x=%7F"] {
+            assert!(Params::parse(encoded).is_err(), "{encoded}");
+        }
     }
 }

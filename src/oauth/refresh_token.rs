@@ -4,12 +4,12 @@ use crate::account::session::Authentication;
 use crate::clock;
 use crate::secret;
 use crate::state::AppState;
-use crate::store::{RefreshTokenRecord, UnixTime};
+use crate::store::{Client, RefreshTokenRecord, UnixTime};
 
 /// What a refresh token continues.
 pub struct Family<'a> {
     pub family_id: &'a str,
-    pub client_id: &'a str,
+    pub client: &'a Client,
     pub user_id: &'a str,
     /// The grant's full scope.
     pub scope: &'a str,
@@ -22,10 +22,14 @@ pub fn mint(state: &AppState, family: &Family<'_>) -> (String, RefreshTokenRecor
     let token = secret::generate();
     let now = clock::now();
     let auth = family.authentication;
+    let lifetime = family
+        .client
+        .refresh_token_seconds
+        .map_or(state.config.refresh_token_ttl.as_secs(), u64::from);
     let record = RefreshTokenRecord {
         token_hash: secret::hash(&token),
         family_id: family.family_id.to_string(),
-        client_id: family.client_id.to_string(),
+        client_id: family.client.client_id.clone(),
         user_id: family.user_id.to_string(),
         scope: family.scope.to_string(),
         session_id: family.session_id.map(str::to_string),
@@ -33,7 +37,7 @@ pub fn mint(state: &AppState, family: &Family<'_>) -> (String, RefreshTokenRecor
         acr: auth.acr.clone(),
         amr: auth.amr.clone(),
         issued_at: now,
-        expires_at: now + state.config.refresh_token_ttl.as_secs() as UnixTime,
+        expires_at: now + lifetime as UnixTime,
         rotated_at: None,
         replaced_by: None,
         grace_used: false,

@@ -104,7 +104,7 @@ pub async fn mint_user_tokens(
         state,
         &Grant {
             grant_id: grant.grant_id,
-            client_id: &client.client_id,
+            client,
             user_id: Some(grant.user_id),
             scope: grant.scope,
             authentication: Some(grant.authentication),

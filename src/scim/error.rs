@@ -110,6 +110,10 @@ impl From<StoreError> for ScimError {
                 Self::bad_request(ScimType::InvalidValue, format!("{what} does not exist"))
             }
             StoreError::Unsupported(what) => Self::bad_request(ScimType::InvalidFilter, what),
+            StoreError::InvalidValue(_) => Self::bad_request(
+                ScimType::InvalidValue,
+                "a value holds characters that are not allowed",
+            ),
             other => Error::Store(other).into(),
         }
     }
@@ -121,7 +125,9 @@ impl From<Error> for ScimError {
     fn from(err: Error) -> Self {
         if let Error::Store(store) = err {
             return match store {
-                StoreError::Backend(_) => from_public_parts(Error::Store(store)),
+                StoreError::Backend(_) | StoreError::Unavailable(_) => {
+                    from_public_parts(Error::Store(store))
+                }
                 other => other.into(),
             };
         }

@@ -137,9 +137,14 @@ pub fn location(state: &AppState, path: &str) -> String {
     )
 }
 
-/// A request body that must be a JSON object.
+/// A request body that must be a JSON object, with no U+0000 in any name or string (no stored
+/// value can hold one: PostgreSQL refuses it in text and JSON).
 pub fn json_object(body: &Bytes) -> ScimResult<Map<String, Value>> {
     match serde_json::from_slice(body) {
+        Ok(Value::Object(object)) if holds_nul(&object) => Err(ScimError::bad_request(
+            ScimType::InvalidValue,
+            "a string in the body holds U+0000, which no value can hold",
+        )),
         Ok(Value::Object(object)) => Ok(object),
         Ok(_) => Err(ScimError::bad_request(
             ScimType::InvalidSyntax,
@@ -150,4 +155,18 @@ pub fn json_object(body: &Bytes) -> ScimResult<Map<String, Value>> {
             format!("the body is not valid JSON: {err}"),
         )),
     }
+}
+
+fn holds_nul(object: &Map<String, Value>) -> bool {
+    fn value_holds_nul(value: &Value) -> bool {
+        match value {
+            Value::String(text) => text.contains('\0'),
+            Value::Array(items) => items.iter().any(value_holds_nul),
+            Value::Object(object) => holds_nul(object),
+            _ => false,
+        }
+    }
+    object
+        .iter()
+        .any(|(name, value)| name.contains('\0') || value_holds_nul(value))
 }

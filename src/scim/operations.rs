@@ -56,6 +56,15 @@ pub trait ResourceKind: Send + Sync + 'static {
         existing: Option<&Self::Record>,
         now: UnixTime,
     ) -> ScimResult<Self::Record>;
+    /// What follows a stored update beyond the record itself (a user's password reset ends
+    /// their sessions).
+    async fn after_update(
+        _state: &AppState,
+        _before: &Self::Record,
+        _after: &Self::Record,
+    ) -> ScimResult<()> {
+        Ok(())
+    }
     /// The attributes a client may write, as PATCH sees them.
     fn writable(record: &Self::Record) -> Map<String, Value>;
     /// Full representations, before projection.
@@ -116,6 +125,10 @@ fn not_found<K: ResourceKind>(id: &str) -> ScimError {
 }
 
 async fn load_or_404<K: ResourceKind>(state: &AppState, id: &str) -> ScimResult<K::Record> {
+    // No resource has an id with a control character: don't ask the store.
+    if crate::input::has_control(id) {
+        return Err(not_found::<K>(&id.escape_debug().to_string()));
+    }
     K::load(state, id).await?.ok_or_else(|| not_found::<K>(id))
 }
 
@@ -231,7 +244,10 @@ async fn write<K: ResourceKind>(
         let now = clock::now();
         let record = K::build(state, change(&existing)?, Some(&existing), now).await?;
         match K::update(state, &record, version, now).await? {
-            Update::Done => return Ok(record),
+            Update::Done => {
+                K::after_update(state, &existing, &record).await?;
+                return Ok(record);
+            }
             Update::NotFound => return Err(not_found::<K>(id)),
             Update::Stale if headers.contains_key(header::IF_MATCH) => {
                 return Err(ScimError::precondition_failed())

@@ -8,7 +8,7 @@ use super::location;
 use super::operations::ResourceKind;
 use super::representation::{meta, Projection};
 use super::schema::{ResourceType, ENTERPRISE_USER_SCHEMA, USER_SCHEMA, USER_TYPE};
-use crate::account::users;
+use crate::account::{self_service, users};
 use crate::state::AppState;
 use crate::store::query::{ListQuery, Page};
 use crate::store::{Attributes, GroupRef, StoreResult, UnixTime, Update, User};
@@ -28,6 +28,9 @@ fn render_user(state: &AppState, user: &User, groups: &[&GroupRef]) -> Map<Strin
     resource.insert("schemas".into(), json!(schemas));
     resource.insert("id".into(), json!(user.id));
     resource.insert("userName".into(), json!(user.username));
+    // The account's real state (RFC 7643 §4.1.1), whoever changed it: SCIM, or the user
+    // closing their own account.
+    resource.insert("active".into(), json!(user.active));
     if !groups.is_empty() {
         let groups: Vec<Value> = groups
             .iter()
@@ -95,8 +98,9 @@ impl ResourceKind for Users {
     }
 
     /// `password` is hashed with argon2id and kept out of the attributes; a write without one
-    /// keeps the current password (it is write-only, so clients cannot send it back). An
-    /// `active` the client never set counts as true.
+    /// keeps the current password (it is write-only, so clients cannot send it back). `active`
+    /// is the account's state, kept beside the attributes: a write that does not name it keeps
+    /// it (a new user is active).
     async fn build(
         state: &AppState,
         mut attributes: Attributes,
@@ -115,10 +119,11 @@ impl ResourceKind for Users {
             Some(_) => return Err(invalid("password must be a non-empty string")),
             None => existing.and_then(|u| u.password_hash.clone()),
         };
-        let active = attributes
-            .get("active")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
+        let active = match attributes.remove("active") {
+            Some(Value::Bool(active)) => active,
+            Some(_) => return Err(invalid("active must be a boolean")),
+            None => existing.is_none_or(|u| u.active),
+        };
         Ok(User {
             id: existing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |u| u.id.clone()),
             username,
@@ -131,9 +136,19 @@ impl ResourceKind for Users {
         })
     }
 
+    /// A new password set over SCIM is an administrator's reset: it ends the user's sessions
+    /// and refresh-token grants.
+    async fn after_update(state: &AppState, before: &User, after: &User) -> ScimResult<()> {
+        if before.password_hash != after.password_hash {
+            self_service::end_access_after_password_reset(state.store.as_ref(), &after.id).await?;
+        }
+        Ok(())
+    }
+
     fn writable(user: &User) -> Map<String, Value> {
         let mut doc = user.attributes.clone();
         doc.insert("userName".into(), json!(user.username));
+        doc.insert("active".into(), json!(user.active));
         doc
     }
 

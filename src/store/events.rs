@@ -12,14 +12,14 @@ pub struct NewEvent {
     /// A UUID: what receivers deduplicate redeliveries by.
     pub id: String,
     /// `user.created`, `user.updated`, `user.deleted`, `user.logged_out`, `group.created`,
-    /// `group.updated`, `group.deleted`, `token.reuse_detected` or `mfa.enrolled`.
+    /// `group.updated`, `group.deleted`, `token.reuse_detected`, `mfa.enrolled` or `mfa.locked`.
     pub kind: &'static str,
     pub data: Value,
     pub occurred_at: UnixTime,
 }
 
 /// Every event type, so a stored name reads back as one of them.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 10] = [
     "user.created",
     "user.updated",
     "user.deleted",
@@ -29,6 +29,7 @@ const KINDS: [&str; 9] = [
     "group.deleted",
     "token.reuse_detected",
     "mfa.enrolled",
+    "mfa.locked",
 ];
 
 /// The event type named `name`, if it is one.
@@ -112,6 +113,16 @@ pub fn reuse_detected(family_id: &str, client_id: &str, user_id: &str, now: Unix
 pub fn mfa_enrolled(user_id: &str, now: UnixTime) -> NewEvent {
     NewEvent::new(
         "mfa.enrolled",
+        json!({"user_id": user_id, "method": "totp"}),
+        now,
+    )
+}
+
+/// A second factor locked after too many wrong codes in a row, until an administrator resets
+/// it.
+pub fn mfa_locked(user_id: &str, now: UnixTime) -> NewEvent {
+    NewEvent::new(
+        "mfa.locked",
         json!({"user_id": user_id, "method": "totp"}),
         now,
     )

@@ -272,15 +272,17 @@ impl MfaStore for HybridStore {
         self.memory.use_recovery_code(user_id, code_hash).await
     }
 
-    async fn record_mfa_failure(
+    async fn claim_mfa_attempt(
         &self,
         user_id: &str,
         now: UnixTime,
-        window_start: UnixTime,
-    ) -> StoreResult<u32> {
-        self.memory
-            .record_mfa_failure(user_id, now, window_start)
-            .await
+        limit: &MfaLimit,
+    ) -> StoreResult<MfaAttempt> {
+        self.memory.claim_mfa_attempt(user_id, now, limit).await
+    }
+
+    async fn record_mfa_locked(&self, user_id: &str, now: UnixTime) -> StoreResult<()> {
+        self.memory.record_mfa_locked(user_id, now).await
     }
 
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
@@ -292,6 +294,10 @@ impl MfaStore for HybridStore {
 impl CodeStore for HybridStore {
     async fn insert_code(&self, code_hash: &str, code: &AuthCode) -> StoreResult<()> {
         self.shared.insert_code(code_hash, code).await
+    }
+
+    async fn code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>> {
+        self.shared.code(code_hash).await
     }
 
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption> {

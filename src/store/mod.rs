@@ -19,6 +19,7 @@ use query::{ListQuery, Page};
 
 pub use hybrid::HybridStore;
 pub use memory::MemoryStore;
+pub(crate) use redis::backend as redis_failure;
 pub use redis::{connection as redis_connection, RedisStore, TokenCache};
 pub use sql::{PoolSettings, SqlStore};
 
@@ -36,12 +37,36 @@ pub enum StoreError {
     /// The backend cannot answer this query (an attribute it cannot filter or sort on).
     #[error("{0}")]
     Unsupported(String),
-    /// The backend failed or is unreachable. The source is for logs only.
+    /// A value the backend cannot hold (PostgreSQL refuses U+0000 in text, SQLSTATE class 22):
+    /// the caller's input is at fault, so it answers like any other bad value. Surfaces check
+    /// their input before it gets here; this is the net under those checks.
+    #[error("the store refused a value: {0}")]
+    InvalidValue(String),
+    /// The backend could not be reached or did not answer in time (connection refused or lost,
+    /// pool timeout, a locked SQLite file). The only kind of failure the circuit breaker counts.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backend answered with an error of its own. The source is for logs only.
     #[error("store backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// The same kind of error with the same message, for answering several callers that one
+    /// failure stopped.
+    pub fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::Conflict(what) => StoreError::Conflict(what.clone()),
+            StoreError::MissingReference(what) => StoreError::MissingReference(what.clone()),
+            StoreError::Unsupported(what) => StoreError::Unsupported(what.clone()),
+            StoreError::InvalidValue(what) => StoreError::InvalidValue(what.clone()),
+            StoreError::Unavailable(source) => StoreError::Unavailable(source.to_string().into()),
+            StoreError::Backend(source) => StoreError::Backend(source.to_string().into()),
+        }
+    }
+}
 
 /// A JSON object of SCIM attributes under their canonical names.
 pub type Attributes = serde_json::Map<String, serde_json::Value>;
@@ -123,7 +148,7 @@ pub enum Update {
     NotFound,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Client {
     pub client_id: String,
     /// SHA-256 of the generated secret; `None` marks a public client.
@@ -137,9 +162,19 @@ pub struct Client {
     pub id_token_signed_response_alg: String,
     pub require_mfa: bool,
     pub skip_consent: bool,
+    /// The resource servers (URIs) this client is: it may introspect other clients' access
+    /// tokens (RFC 7662 §4); RFC 8707 `resource` values will name them.
+    pub resource_servers: Vec<String>,
+    /// This client's token lifetimes in seconds; `None` takes the server's.
+    pub access_token_seconds: Option<u32>,
+    pub refresh_token_seconds: Option<u32>,
 }
 
 impl Client {
+    pub fn is_resource_server(&self) -> bool {
+        !self.resource_servers.is_empty()
+    }
+
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none()
     }
@@ -247,6 +282,8 @@ pub struct TotpRecord {
     pub last_used_step: i64,
     pub failures: u32,
     pub failures_since: UnixTime,
+    /// Attempts since the last success, whatever the window.
+    pub consecutive_failures: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -340,6 +377,9 @@ pub trait ConsentStore {
 #[async_trait]
 pub trait CodeStore {
     async fn insert_code(&self, code_hash: &str, code: &AuthCode) -> StoreResult<()>;
+    /// The code's record, redeemed or not, expired or not (while it is kept): what the token
+    /// endpoint checks the request against before it redeems the code.
+    async fn code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>>;
     /// Atomically marks the code redeemed: of any number of concurrent calls, one gets `Redeemed`.
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption>;
 }
@@ -458,20 +498,49 @@ pub trait MfaStore {
         recovery_code_hashes: &[String],
     ) -> StoreResult<bool>;
     /// Accepts a code's time step once: `true` only if `step` is newer than every step used before
-    /// (RFC 6238 §5.2: a code must not be accepted twice). Also clears the failure count.
+    /// (RFC 6238 §5.2: a code must not be accepted twice). Also clears the attempt counts.
     async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
-    /// Consumes one recovery code; `true` if it existed.
+    /// Consumes one recovery code; `true` if it existed. Also clears the attempt counts.
     async fn use_recovery_code(&self, user_id: &str, code_hash: &str) -> StoreResult<bool>;
-    /// Counts a wrong code in a window that starts at the first failure after `window_start`;
-    /// returns the failures in the current window.
-    async fn record_mfa_failure(
+    /// Claims the right to check one code of a confirmed enrollment, in one atomic step: the
+    /// attempt is counted before it is checked (a success clears the counts), so of any number
+    /// of parallel attempts at most `limit.max` per window are checked (security review
+    /// finding 2). A window starts at the first attempt after `limit.window_start`.
+    async fn claim_mfa_attempt(
         &self,
         user_id: &str,
         now: UnixTime,
-        window_start: UnixTime,
-    ) -> StoreResult<u32>;
+        limit: &MfaLimit,
+    ) -> StoreResult<MfaAttempt>;
+    /// Records that the user's second factor locked for good (the `mfa.locked` event).
+    async fn record_mfa_locked(&self, user_id: &str, now: UnixTime) -> StoreResult<()>;
     /// Removes TOTP and recovery codes; `true` if there was an enrollment.
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool>;
+}
+
+/// The limits [`MfaStore::claim_mfa_attempt`] enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MfaLimit {
+    /// Attempts before this time belong to an earlier window.
+    pub window_start: UnixTime,
+    /// Attempts checked per window.
+    pub max: u32,
+    /// Attempts without a success after which the factor stays locked until an administrator
+    /// resets it.
+    pub lock_after: u32,
+}
+
+/// The answer to a claimed second-factor attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaAttempt {
+    /// Check the code. The counts include this attempt.
+    Allowed { failures: u32, consecutive: u32 },
+    /// The window's attempts are used up.
+    Limited,
+    /// Locked until an administrator resets the factor.
+    Locked,
+    /// No confirmed enrollment.
+    NotEnrolled,
 }
 
 /// How a password sign-in attempt ended.

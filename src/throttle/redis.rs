@@ -9,7 +9,7 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 
 use super::Key;
-use crate::store::{redis_connection, StoreError, StoreResult};
+use crate::store::{redis_connection, redis_failure as backend, StoreResult};
 
 /// KEYS: lock keys. Returns the longest remaining lockout in milliseconds, 0 if none.
 static LOCKED: LazyLock<Script> = LazyLock::new(|| {
@@ -127,8 +127,4 @@ impl RedisCounters {
 
 fn millis(duration: Duration) -> u64 {
     duration.as_millis().max(1) as u64
-}
-
-fn backend(err: redis::RedisError) -> StoreError {
-    StoreError::Backend(Box::new(err))
 }

@@ -421,6 +421,10 @@ async fn disable(state: AppState, jar: CookieJar, form: CodeForm) -> Result<Resp
             StatusCode::TOO_MANY_REQUESTS,
             "Too many wrong codes. Wait a few minutes.",
         ),
+        Verdict::LockedForGood => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Two-step verification is locked after too many wrong codes. Ask an administrator to reset it.",
+        ),
     };
     Ok(overview_page(&state, &jar, &user, &current, Shown::Error(status, error)).await?)
 }

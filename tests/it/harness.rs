@@ -23,6 +23,8 @@ use url::Url;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const REDIRECT_URI: &str = "https://rp.example/callback";
+/// The URI of the harness's resource server `rs`.
+pub const RESOURCE_SERVER: &str = "https://api.example/";
 
 pub struct TestServer {
     pub issuer: String,
@@ -207,7 +209,9 @@ pub fn form_inputs(html: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// A browser: keeps cookies, follows the provider's redirects, stops at the client's.
+/// A browser: keeps cookies, follows the provider's redirects, stops at the client's. A clone
+/// is another tab of the same browser (same cookies).
+#[derive(Clone)]
 pub struct Browser {
     http: reqwest::Client,
     issuer: String,
@@ -505,7 +509,8 @@ impl TestServer {
             .expect("open the test database")
     }
 
-    /// The secret of the resource server `rs`, a client_credentials client created on first use.
+    /// The secret of the resource server `rs` (`https://api.example/`), a client_credentials
+    /// client created on first use.
     pub async fn resource_server_secret(&self) -> String {
         self.rs_secret
             .get_or_init(|| async {
@@ -513,6 +518,7 @@ impl TestServer {
                     client_id: "rs".into(),
                     grant_types: vec!["client_credentials".into()],
                     scope: Some("api".into()),
+                    resource_servers: vec![RESOURCE_SERVER.into()],
                     ..Default::default()
                 })
                 .await
@@ -524,9 +530,15 @@ impl TestServer {
 
     /// Introspects `token` as the resource server `rs`.
     pub async fn introspect(&self, token: &str) -> serde_json::Value {
+        let secret = self.resource_server_secret().await;
+        self.introspect_as(("rs", &secret), token).await
+    }
+
+    /// Introspects `token` as `client` (id and secret): refresh tokens only answer their own.
+    pub async fn introspect_as(&self, client: (&str, &str), token: &str) -> serde_json::Value {
         let response = http_client()
             .post(self.url("/introspect"))
-            .basic_auth("rs", Some(self.resource_server_secret().await))
+            .basic_auth(client.0, Some(client.1))
             .form(&[("token", token)])
             .send()
             .await

@@ -415,3 +415,89 @@ async fn totp_can_be_turned_off_with_a_code_and_reset_by_an_admin() {
     let (_, login) = fresh.visit(pending.url.as_str()).await.page();
     rp.code_from(&server, &pending, &fresh.log_in(&login, "ada").await.left());
 }
+
+/// Findings 2 and 6: thirty wrong codes sent at once are checked at most the limit times (the
+/// rest get 429), and the right code right after is refused too.
+#[tokio::test]
+async fn parallel_wrong_codes_are_checked_at_most_the_limit_times() {
+    let (server, rp, _) = setup().await;
+    let (totp, _, _) = enroll(&server.issuer, &Browser::new(&server), "ada").await;
+    let browser = Browser::new(&server);
+    let page = to_totp_page(&browser, &rp.authorize(&[], &[])).await;
+    let right = code(&totp, 0);
+    let mut attempts = tokio::task::JoinSet::new();
+    for i in 0..30u64 {
+        let (tab, page) = (browser.clone(), page.clone());
+        // Thirty distinct codes, none of them valid now (the right one shifted by 1..=30).
+        let guess = format!("{:06}", (right.parse::<u64>().unwrap() + 1 + i) % 1_000_000);
+        attempts.spawn(async move {
+            tab.submit(&page, "/login/mfa", &[("code", &guess)])
+                .await
+                .page()
+                .0
+        });
+    }
+    let statuses = attempts.join_all().await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(checked <= 5, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let (status, _) = browser
+        .submit(&page, "/login/mfa", &[("code", &right)])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Finding 6 (NIST SP 800-63B §5.2.2): after 100 wrong codes in a row the second factor stays
+/// locked, the right code included, whatever the window, until an administrator resets it;
+/// the lock is an audit event and the sign-in page says so.
+#[tokio::test]
+async fn a_hundred_wrong_codes_in_a_row_lock_the_second_factor_until_a_reset() {
+    let server = TestServer::start_with(|config| {
+        config.mfa_max_failures = 100;
+        config.limits.ip.max_failures = 1000;
+    })
+    .await;
+    server.user("ada").await;
+    let secret = server.client(offline_client("app")).await.unwrap();
+    let rp = RelyingParty::discover(&server, "app", Some(secret)).await;
+    let (totp, _, _) = enroll(&server.issuer, &Browser::new(&server), "ada").await;
+    let browser = Browser::new(&server);
+    let page = to_totp_page(&browser, &rp.authorize(&[], &[])).await;
+    let right = code(&totp, 0);
+    for _ in 0..99 {
+        let (status, _) = browser
+            .submit(&page, "/login/mfa", &[("code", &wrong(&right))])
+            .await
+            .page();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, last) = browser
+        .submit(&page, "/login/mfa", &[("code", &wrong(&right))])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(last.contains("Ask an administrator"), "{last}");
+    let (status, refused) = browser
+        .submit(&page, "/login/mfa", &[("code", &right)])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.contains("Ask an administrator"), "{refused}");
+    let events = server.count_rows("outbox WHERE kind = 'mfa.locked'").await;
+    assert_eq!(events, 1);
+
+    server.cli(&["user", "reset-mfa", "--username", "ada"]);
+    let fresh = Browser::new(&server);
+    let pending = rp.authorize(&[], &[]);
+    let (_, login) = fresh.visit(pending.url.as_str()).await.page();
+    rp.code_from(&server, &pending, &fresh.log_in(&login, "ada").await.left());
+}

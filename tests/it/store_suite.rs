@@ -298,6 +298,9 @@ async fn clients_insert_read_and_conflict(store: Arc<dyn Store>) {
         id_token_signed_response_alg: "ES256".into(),
         require_mfa: true,
         skip_consent: false,
+        resource_servers: vec!["https://api.example/".into()],
+        access_token_seconds: Some(120),
+        refresh_token_seconds: Some(86_400),
     };
     let public = Client {
         client_id: "spa".into(),
@@ -309,6 +312,7 @@ async fn clients_insert_read_and_conflict(store: Arc<dyn Store>) {
         id_token_signed_response_alg: "RS256".into(),
         require_mfa: false,
         skip_consent: true,
+        ..Client::default()
     };
     store.insert_client(&confidential).await.unwrap();
     store.insert_client(&public).await.unwrap();
@@ -346,6 +350,7 @@ async fn consents_recorded_and_overwritten(store: Arc<dyn Store>) {
             id_token_signed_response_alg: "RS256".into(),
             require_mfa: false,
             skip_consent: false,
+            ..Client::default()
         };
         store.insert_client(&client).await.unwrap();
     }
@@ -1214,7 +1219,7 @@ async fn mfa_enrollment_steps_recovery_and_failures(store: Arc<dyn Store>) {
         "an unconfirmed seed accepts no code"
     );
 
-    let codes = ["rc-1".to_string(), "rc-2".to_string()];
+    let codes = ["rc-1".to_string(), "rc-2".to_string(), "rc-3".to_string()];
     assert!(store.confirm_totp("u1", 100, &codes).await.unwrap());
     assert!(
         !store.confirm_totp("u1", 101, &codes).await.unwrap(),
@@ -1254,66 +1259,104 @@ async fn mfa_enrollment_steps_recovery_and_failures(store: Arc<dyn Store>) {
     assert!(!store.use_recovery_code("u1", "rc-1").await.unwrap());
     assert!(!store.use_recovery_code("u1", "rc-unknown").await.unwrap());
 
-    // Failures count within a window that starts at the first failure after `window_start`.
+    // Attempts are counted when claimed, within a window that starts at the first attempt after
+    // `window_start`; a full window refuses further claims.
+    let limit = |window_start, max, lock_after| MfaLimit {
+        window_start,
+        max,
+        lock_after,
+    };
+    let allowed = |failures, consecutive| MfaAttempt::Allowed {
+        failures,
+        consecutive,
+    };
+    for (at, expected) in [(NOW, allowed(1, 1)), (NOW + 10, allowed(2, 2))] {
+        let claim = store
+            .claim_mfa_attempt("u1", at, &limit(NOW - 100, 2, 100))
+            .await;
+        assert_eq!(claim.unwrap(), expected);
+    }
     assert_eq!(
         store
-            .record_mfa_failure("u1", NOW, NOW - 100)
+            .claim_mfa_attempt("u1", NOW + 20, &limit(NOW - 80, 2, 100))
             .await
             .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .record_mfa_failure("u1", NOW + 10, NOW - 90)
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        store
-            .record_mfa_failure("u1", NOW + 20, NOW - 80)
-            .await
-            .unwrap(),
-        3
+        MfaAttempt::Limited
     );
     let counted = store.totp("u1").await.unwrap().unwrap();
-    assert_eq!((counted.failures, counted.failures_since), (3, NOW));
-    // The window that started at NOW is over: counting starts again.
+    assert_eq!((counted.failures, counted.failures_since), (2, NOW));
+    // The window that started at NOW is over: the window count starts again, the consecutive
+    // count goes on.
     assert_eq!(
         store
-            .record_mfa_failure("u1", NOW + 500, NOW + 400)
+            .claim_mfa_attempt("u1", NOW + 500, &limit(NOW + 400, 2, 100))
             .await
             .unwrap(),
-        1
+        allowed(1, 3)
     );
+    assert_eq!(
+        store.totp("u1").await.unwrap().unwrap().failures_since,
+        NOW + 500
+    );
+    // Past the consecutive limit the factor stays locked, whatever the window.
     assert_eq!(
         store
-            .record_mfa_failure("u1", NOW + 510, NOW + 410)
+            .claim_mfa_attempt("u1", NOW + 510, &limit(NOW + 510, 5, 3))
             .await
             .unwrap(),
-        2
+        MfaAttempt::Locked
     );
-    let restarted = store.totp("u1").await.unwrap().unwrap();
-    assert_eq!(
-        (restarted.failures, restarted.failures_since),
-        (2, NOW + 500)
-    );
-    // A good code clears the count.
+    // Parallel claims: exactly `max` get through.
+    let burst: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_mfa_attempt("u1", NOW + 2000, &limit(NOW + 1000, 5, 100))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut passed = 0;
+    for claim in burst {
+        if matches!(claim.await.unwrap(), MfaAttempt::Allowed { .. }) {
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 5, "of parallel attempts, only the limit is checked");
+    // A good code clears both counts; so does a recovery code.
     assert!(store.use_totp_step("u1", 103).await.unwrap());
-    assert_eq!(store.totp("u1").await.unwrap().unwrap().failures, 0);
+    let cleared = store.totp("u1").await.unwrap().unwrap();
+    assert_eq!((cleared.failures, cleared.consecutive_failures), (0, 0));
+    store
+        .claim_mfa_attempt("u1", NOW + 2001, &limit(NOW + 1000, 5, 100))
+        .await
+        .unwrap();
+    assert!(store.use_recovery_code("u1", "rc-2").await.unwrap());
     assert_eq!(
         store
-            .record_mfa_failure("u2", NOW, NOW - 100)
+            .totp("u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .consecutive_failures,
+        0
+    );
+    assert_eq!(
+        store
+            .claim_mfa_attempt("u2", NOW, &limit(NOW - 100, 5, 100))
             .await
             .unwrap(),
-        0,
+        MfaAttempt::NotEnrolled,
         "no enrollment, nothing counted"
     );
+    store.record_mfa_locked("u1", NOW).await.unwrap();
 
     assert!(store.delete_mfa("u1").await.unwrap());
     assert_eq!(store.totp("u1").await.unwrap(), None);
     assert!(
-        !store.use_recovery_code("u1", "rc-2").await.unwrap(),
+        !store.use_recovery_code("u1", "rc-3").await.unwrap(),
         "recovery codes go with the enrollment"
     );
     assert!(!store.delete_mfa("u1").await.unwrap());
@@ -1324,7 +1367,7 @@ async fn mfa_enrollment_steps_recovery_and_failures(store: Arc<dyn Store>) {
         .await
         .unwrap());
     assert!(store
-        .confirm_totp("u1", 7, &["rc-3".to_string()])
+        .confirm_totp("u1", 7, &["rc-4".to_string()])
         .await
         .unwrap());
     let again = store.totp("u1").await.unwrap().unwrap();
@@ -1332,7 +1375,7 @@ async fn mfa_enrollment_steps_recovery_and_failures(store: Arc<dyn Store>) {
         (again.secret_sealed.as_str(), again.last_used_step),
         ("sealed-4", 7)
     );
-    assert!(store.use_recovery_code("u1", "rc-3").await.unwrap());
+    assert!(store.use_recovery_code("u1", "rc-4").await.unwrap());
 }
 
 // ---------------------------------------------------------------------------------------------

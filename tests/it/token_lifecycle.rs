@@ -92,11 +92,13 @@ async fn every_refresh_rotates_the_refresh_token() {
     .await;
     assert_eq!(status, StatusCode::OK, "{third}");
     assert_eq!(
-        server.introspect(&field(&third, "refresh_token")).await["active"],
+        server
+            .introspect_as(("app", &secret), &field(&third, "refresh_token"))
+            .await["active"],
         true
     );
     assert_eq!(
-        server.introspect(&first).await,
+        server.introspect_as(("app", &secret), &first).await,
         serde_json::json!({"active": false}),
         "the rotated token is dead"
     );
@@ -159,9 +161,15 @@ async fn within_the_grace_window_a_lost_response_may_be_retried_once() {
     let (status, retried) = refresh(&server, ("app", &secret), &first, &[]).await;
     assert_eq!(status, StatusCode::OK, "{retried}");
     let retried_token = field(&retried, "refresh_token");
-    assert_eq!(server.introspect(&retried_token).await["active"], true);
+    let app = ("app", secret.as_str());
     assert_eq!(
-        server.introspect(&field(&lost, "refresh_token")).await["active"],
+        server.introspect_as(app, &retried_token).await["active"],
+        true
+    );
+    assert_eq!(
+        server
+            .introspect_as(app, &field(&lost, "refresh_token"))
+            .await["active"],
         false,
         "the successor the client never got is revoked"
     );
@@ -354,7 +362,7 @@ async fn revocation_follows_rfc_7009() {
 
 #[tokio::test]
 async fn introspection_describes_active_tokens_and_nothing_else() {
-    let (server, _, _, tokens) = signed_in(|_| {}).await;
+    let (server, _, secret, tokens) = signed_in(|_| {}).await;
     let access = server.introspect(&field(&tokens, "access_token")).await;
     assert_eq!(access["active"], true);
     assert_eq!(access["client_id"], "app");
@@ -364,7 +372,9 @@ async fn introspection_describes_active_tokens_and_nothing_else() {
     for claim in ["scope", "sub", "exp", "iat", "iss"] {
         assert!(!access[claim].is_null(), "{claim} in {access}");
     }
-    let refresh_info = server.introspect(&field(&tokens, "refresh_token")).await;
+    let refresh_info = server
+        .introspect_as(("app", &secret), &field(&tokens, "refresh_token"))
+        .await;
     assert_eq!(refresh_info["active"], true);
     assert_eq!(refresh_info["token_type"], "refresh_token");
     assert_eq!(

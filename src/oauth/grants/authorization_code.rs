@@ -17,23 +17,57 @@ use crate::store::{AuthCode, Client, CodeRedemption};
 
 pub struct AuthorizationCodeGrant;
 
-/// Redeems the code once; a second redemption is a replay, which revokes every token issued from
-/// the code (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
-async fn redeem(state: &AppState, code: &str) -> Result<AuthCode> {
+fn invalid_code() -> Error {
+    Error::invalid_grant("the authorization code is invalid or expired")
+}
+
+/// Redeems the code once, after the request proved it is the one the code was issued for
+/// (RFC 6749 §4.1.3, §10.5): a request that fails those checks neither uses up the code nor
+/// counts as a replay, so whoever saw a code cannot burn it or revoke what it issued (security
+/// review finding 10). A second redemption by the code's own client is a replay, which revokes
+/// every token issued from the code (§4.1.2, RFC 9700 §4.2.4).
+async fn redeem(
+    state: &AppState,
+    code: &str,
+    client: &Client,
+    params: &Params,
+) -> Result<AuthCode> {
+    let code_hash = secret::hash(code);
+    let record = state
+        .store
+        .code(&code_hash)
+        .await?
+        .ok_or_else(invalid_code)?;
+    check_binding(&record, client, params)?;
     let now = clock::now();
-    match state.store.redeem_code(&secret::hash(code), now).await? {
+    match state.store.redeem_code(&code_hash, now).await? {
         CodeRedemption::Redeemed(record) => Ok(*record),
         CodeRedemption::AlreadyRedeemed { grant_id } => {
-            let revoked = state.store.revoke_grant(&grant_id, now).await?;
-            tracing::warn!(%grant_id, revoked, "authorization code replayed; its tokens are revoked");
+            revoke_replayed(state, grant_id).await?;
             Err(Error::invalid_grant(
                 "the authorization code was already used",
             ))
         }
-        CodeRedemption::Invalid => Err(Error::invalid_grant(
-            "the authorization code is invalid or expired",
-        )),
+        CodeRedemption::Invalid => Err(invalid_code()),
     }
+}
+
+/// Revokes what a replayed code issued, now and once more after the first redemption can no
+/// longer be storing its tokens: a replay that races the first redemption would otherwise find
+/// nothing to revoke (finding 15). Every request ends within the request timeout, and a
+/// queued token write commits within moments after.
+async fn revoke_replayed(state: &AppState, grant_id: String) -> Result<()> {
+    let revoked = state.store.revoke_grant(&grant_id, clock::now()).await?;
+    tracing::warn!(%grant_id, revoked, "authorization code replayed; its tokens are revoked");
+    let store = state.store.clone();
+    let later = state.config.transport.request_timeout + std::time::Duration::from_secs(5);
+    tokio::spawn(async move {
+        tokio::time::sleep(later).await;
+        if let Err(err) = store.revoke_grant(&grant_id, clock::now()).await {
+            tracing::error!(%grant_id, error = %err, "revoking a replayed code's grant again failed");
+        }
+    });
+    Ok(())
 }
 
 /// The checks that bind the code to this exact request.
@@ -72,8 +106,7 @@ impl GrantHandler for AuthorizationCodeGrant {
         let code = params
             .get("code")
             .ok_or_else(|| Error::invalid_request("code is required"))?;
-        let record = redeem(state, code).await?;
-        check_binding(&record, client, params)?;
+        let record = redeem(state, code, client, params).await?;
         ensure_active_user(state, &record.user_id).await?;
         let authentication = Authentication {
             auth_time: record.auth_time,
@@ -91,7 +124,7 @@ impl GrantHandler for AuthorizationCodeGrant {
         let (response, access) = mint_user_tokens(state, client, &grant).await?;
         let family = Family {
             family_id: &record.grant_id,
-            client_id: &client.client_id,
+            client,
             user_id: &record.user_id,
             scope: &record.scope,
             session_id: Some(&record.session_id),

@@ -59,7 +59,7 @@ impl GrantHandler for ClientCredentialsGrant {
             state,
             &Grant {
                 grant_id: &grant_id,
-                client_id: &client.client_id,
+                client,
                 user_id: None,
                 scope: &scope,
                 authentication: None,

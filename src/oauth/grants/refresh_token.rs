@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::account::session::Authentication;
+use crate::account::session::{self, Authentication};
 use crate::clock;
 use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::params::Params;
@@ -117,6 +117,13 @@ impl GrantHandler for RefreshTokenGrant {
         if record.revoked {
             return Err(revoke_reused_family(state, &record).await?);
         }
+        // A client switched to --require-mfa gets no more tokens from a family that began with
+        // a password alone: the user signs in again, with the second factor.
+        if client.require_mfa && !session::is_mfa(&record.amr) {
+            return Err(Error::invalid_grant(
+                "this client requires two-step verification; sign in again",
+            ));
+        }
         let access_scope = requested_scope(params, &record)?;
         ensure_active_user(state, &record.user_id).await?;
         let authentication = Authentication {
@@ -126,7 +133,7 @@ impl GrantHandler for RefreshTokenGrant {
         };
         let family = Family {
             family_id: &record.family_id,
-            client_id: &record.client_id,
+            client,
             user_id: &record.user_id,
             scope: &record.scope,
             session_id: record.session_id.as_deref(),

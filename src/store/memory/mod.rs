@@ -205,6 +205,14 @@ impl CodeStore for MemoryStore {
         Ok(())
     }
 
+    async fn code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>> {
+        Ok(self
+            .data()?
+            .codes
+            .get(code_hash)
+            .map(|stored| stored.code.clone()))
+    }
+
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption> {
         let mut data = self.data()?;
         let Some(stored) = data.codes.get_mut(code_hash) else {
@@ -508,6 +516,7 @@ impl MfaStore for MemoryStore {
             last_used_step: 0,
             failures: 0,
             failures_since: 0,
+            consecutive_failures: 0,
         };
         data.totp.insert(user_id.to_string(), pending);
         Ok(true)
@@ -552,32 +561,52 @@ impl MfaStore for MemoryStore {
         }
         totp.last_used_step = step;
         totp.failures = 0;
+        totp.consecutive_failures = 0;
         Ok(true)
     }
 
     async fn use_recovery_code(&self, user_id: &str, code_hash: &str) -> StoreResult<bool> {
         let key = (user_id.to_string(), code_hash.to_string());
-        Ok(self.data()?.recovery_codes.remove(&key))
+        let mut data = self.data()?;
+        let used = data.recovery_codes.remove(&key);
+        if let Some(totp) = data.totp.get_mut(user_id).filter(|_| used) {
+            totp.failures = 0;
+            totp.consecutive_failures = 0;
+        }
+        Ok(used)
     }
 
-    async fn record_mfa_failure(
+    async fn claim_mfa_attempt(
         &self,
         user_id: &str,
         now: UnixTime,
-        window_start: UnixTime,
-    ) -> StoreResult<u32> {
+        limit: &MfaLimit,
+    ) -> StoreResult<MfaAttempt> {
         let mut data = self.data()?;
-        let Some(totp) = data.totp.get_mut(user_id) else {
-            return Ok(0);
+        let Some(totp) = data.totp.get_mut(user_id).filter(|t| t.confirmed) else {
+            return Ok(MfaAttempt::NotEnrolled);
         };
-        if totp.failures_since < window_start {
-            // The first failure after the window started opens a new one.
-            totp.failures = 1;
-            totp.failures_since = now;
-        } else {
-            totp.failures = totp.failures.saturating_add(1);
+        if totp.consecutive_failures >= limit.lock_after {
+            return Ok(MfaAttempt::Locked);
         }
-        Ok(totp.failures)
+        if totp.failures_since < limit.window_start {
+            // The first attempt after the window started opens a new one.
+            totp.failures = 0;
+            totp.failures_since = now;
+        } else if totp.failures >= limit.max {
+            return Ok(MfaAttempt::Limited);
+        }
+        totp.failures += 1;
+        totp.consecutive_failures += 1;
+        Ok(MfaAttempt::Allowed {
+            failures: totp.failures,
+            consecutive: totp.consecutive_failures,
+        })
+    }
+
+    async fn record_mfa_locked(&self, user_id: &str, now: UnixTime) -> StoreResult<()> {
+        self.data()?.record_event(events::mfa_locked(user_id, now));
+        Ok(())
     }
 
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {

@@ -671,30 +671,8 @@ async fn totp_enrollment_and_its_counters() {
     assert!(store.use_recovery_code("u1", "c1").await.expect("code"));
     assert!(!store.use_recovery_code("u1", "c1").await.expect("code"));
 
-    // The window opens at the first failure after `window_start`.
-    assert_eq!(
-        store.record_mfa_failure("u1", 100, 50).await.expect("fail"),
-        1
-    );
-    assert_eq!(
-        store.record_mfa_failure("u1", 110, 50).await.expect("fail"),
-        2
-    );
-    assert_eq!(
-        store
-            .record_mfa_failure("u1", 200, 150)
-            .await
-            .expect("fail"),
-        1
-    );
-    assert_eq!(
-        store
-            .record_mfa_failure("u2", 200, 150)
-            .await
-            .expect("fail"),
-        0
-    );
-
+    // The windowed and consecutive counts are checked in the backend suite
+    // (tests/it/store_suite.rs), which runs on this store too.
     assert!(store.delete_mfa("u1").await.expect("delete"));
     assert!(!store.use_recovery_code("u1", "c2").await.expect("code"));
     assert!(!store.delete_mfa("u1").await.expect("delete"));

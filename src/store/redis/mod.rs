@@ -52,7 +52,7 @@ const EXPIRY_MARGIN: UnixTime = 24 * 3600;
 const LATEST_EXPIRY: UnixTime = 253_402_300_799;
 
 /// Each connection attempt gives up after this long, so a request during an outage fails with
-/// [`StoreError::Backend`] instead of hanging.
+/// [`StoreError::Unavailable`] instead of hanging.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 /// A command without an answer after this long fails (a server that stopped answering).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -69,8 +69,22 @@ pub struct RedisStore {
     prefix: String,
 }
 
-fn backend(err: ::redis::RedisError) -> StoreError {
-    StoreError::Backend(Box::new(err))
+/// A Redis error as a store error: lost or refused connections, timeouts and a server still
+/// loading its data are [`StoreError::Unavailable`], anything else is the server's answer.
+pub(crate) fn backend(err: ::redis::RedisError) -> StoreError {
+    let unreachable = err.is_io_error()
+        || err.is_connection_refusal()
+        || err.is_connection_dropped()
+        || err.is_timeout()
+        || matches!(
+            err.kind(),
+            ::redis::ErrorKind::BusyLoadingError | ::redis::ErrorKind::TryAgain
+        );
+    if unreachable {
+        StoreError::Unavailable(Box::new(err))
+    } else {
+        StoreError::Backend(Box::new(err))
+    }
 }
 
 /// A stored record that does not decode: written by something else, or by a newer version.
@@ -379,6 +393,11 @@ fn rotation(claimed: bool) -> Rotation {
 impl CodeStore for RedisStore {
     async fn insert_code(&self, code_hash: &str, code: &AuthCode) -> StoreResult<()> {
         self.insert("code", &code_record(code_hash, code)).await
+    }
+
+    async fn code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>> {
+        let stored = self.fields(&self.key("code", code_hash)).await?;
+        stored.map(|s| s.code()).transpose()
     }
 
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption> {

@@ -739,7 +739,7 @@ async fn requests_fail_fast_during_an_outage_and_recover_after() {
     for _ in 0..3 {
         let started = Instant::now();
         let err = store.ping().await.unwrap_err();
-        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "failed after {:?}",
@@ -790,7 +790,7 @@ async fn a_hung_server_fails_requests_after_the_response_timeout() {
     let err = store.ping().await.unwrap_err();
     let waited = started.elapsed();
     signal("-CONT");
-    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert!(
         waited < RESPONSE_TIMEOUT + Duration::from_secs(2),
         "{waited:?}"

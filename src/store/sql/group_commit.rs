@@ -134,9 +134,9 @@ async fn commit_batches(writer: AnyPool, mut writes: mpsc::Receiver<Box<dyn Queu
         let mut conn = match writer.acquire().await {
             Ok(conn) => conn,
             Err(err) => {
-                let message = err.to_string();
+                let err = backend(err);
                 for write in batch.drain(..) {
-                    write.failed(StoreError::Backend(message.clone().into()));
+                    write.failed(err.duplicate());
                 }
                 continue;
             }

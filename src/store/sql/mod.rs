@@ -14,7 +14,7 @@ use super::*;
 use crate::clock;
 use dialect::{numbered, Dialect};
 use group_commit::{GroupCommit, Write};
-use token_writes::{Inserts, IssueTokens, RedeemCode, RotateRefresh};
+use token_writes::{code_of_row, Inserts, IssueTokens, RedeemCode, RotateRefresh, CODE_COLUMNS};
 
 mod dialect;
 mod filter;
@@ -68,8 +68,49 @@ impl Default for PoolSettings {
     }
 }
 
+/// A failure as a store error. For a database error, says whose fault it was: the connection's
+/// ([`StoreError::Unavailable`], which the circuit breaker counts), a value's
+/// ([`StoreError::InvalidValue`]), or the database's own answer ([`StoreError::Backend`]).
 fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(err))
+    let err: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
+    match err.downcast_ref::<sqlx::Error>().map(failure_kind) {
+        Some(Failure::Unreachable) => StoreError::Unavailable(err),
+        Some(Failure::Value) => StoreError::InvalidValue(err.to_string()),
+        _ => StoreError::Backend(err),
+    }
+}
+
+enum Failure {
+    Unreachable,
+    Value,
+    Answer,
+}
+
+fn failure_kind(err: &sqlx::Error) -> Failure {
+    use sqlx::Error as E;
+    match err {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
+            Failure::Unreachable
+        }
+        E::Database(db) => match db.code().as_deref().unwrap_or_default() {
+            // SQLite's numeric codes have at most four digits, SQLSTATEs five characters.
+            // SQLite reports extended result codes, whose low byte is the primary one:
+            // 5 BUSY, 6 LOCKED, 10 IOERR, 14 CANTOPEN.
+            code if code.len() != 5 => match code.parse::<i32>().map(|extended| extended & 0xff) {
+                Ok(5 | 6 | 10 | 14) => Failure::Unreachable,
+                _ => Failure::Answer,
+            },
+            // PostgreSQL (Appendix A): class 08 connection exception, 53300 too many
+            // connections, 57P01–57P03 shut down or starting up; class 22 data exception (a
+            // NUL byte in text is 22021).
+            code if code.starts_with("08") || code.starts_with("57P") || code == "53300" => {
+                Failure::Unreachable
+            }
+            code if code.starts_with("22") => Failure::Value,
+            _ => Failure::Answer,
+        },
+        _ => Failure::Answer,
+    }
 }
 
 /// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Backend`.
@@ -88,6 +129,14 @@ fn to_json(list: &[String]) -> String {
 
 fn from_json(text: &str) -> StoreResult<Vec<String>> {
     serde_json::from_str(text).map_err(backend)
+}
+
+/// A nullable lifetime column in seconds.
+fn seconds(row: &AnyRow, column: &str) -> StoreResult<Option<u32>> {
+    let value: Option<i64> = row.try_get(column).map_err(backend)?;
+    value
+        .map(|n| u32::try_from(n).map_err(|_| StoreError::Backend(format!("{column} {n}").into())))
+        .transpose()
 }
 
 /// A boolean column: PostgreSQL has a boolean type, SQLite stores 0 or 1.
@@ -305,8 +354,9 @@ impl SqlStore {
         let statement = format!(
             "INSERT INTO clients (client_id, secret_hash, redirect_uris, post_logout_redirect_uris,
                                   grant_types, scope, id_token_signed_response_alg, require_mfa,
-                                  skip_consent, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) {on_conflict}"
+                                  skip_consent, resource_servers, access_token_seconds,
+                                  refresh_token_seconds, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {on_conflict}"
         );
         self.clients.invalidate(&client.client_id);
         sqlx::query(&statement)
@@ -319,6 +369,9 @@ impl SqlStore {
             .bind(&client.id_token_signed_response_alg)
             .bind(client.require_mfa)
             .bind(client.skip_consent)
+            .bind(to_json(&client.resource_servers))
+            .bind(client.access_token_seconds.map(i64::from))
+            .bind(client.refresh_token_seconds.map(i64::from))
             .bind(crate::clock::now())
             .execute(&self.writer)
             .await?;
@@ -329,7 +382,8 @@ impl SqlStore {
     async fn client_row(&self, client_id: &str) -> StoreResult<Option<Client>> {
         let Some(row) = sqlx::query(
             "SELECT client_id, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types,
-                    scope, id_token_signed_response_alg, require_mfa, skip_consent
+                    scope, id_token_signed_response_alg, require_mfa, skip_consent,
+                    resource_servers, access_token_seconds, refresh_token_seconds
              FROM clients WHERE client_id = $1",
         )
         .bind(client_id)
@@ -349,6 +403,9 @@ impl SqlStore {
             id_token_signed_response_alg: row.get("id_token_signed_response_alg"),
             require_mfa: flag(&row, "require_mfa")?,
             skip_consent: flag(&row, "skip_consent")?,
+            resource_servers: from_json(row.get("resource_servers"))?,
+            access_token_seconds: seconds(&row, "access_token_seconds")?,
+            refresh_token_seconds: seconds(&row, "refresh_token_seconds")?,
         }))
     }
 }
@@ -367,7 +424,10 @@ impl ClientStore for SqlStore {
             post_logout_redirect_uris = excluded.post_logout_redirect_uris,
             grant_types = excluded.grant_types, scope = excluded.scope,
             id_token_signed_response_alg = excluded.id_token_signed_response_alg,
-            require_mfa = excluded.require_mfa, skip_consent = excluded.skip_consent";
+            require_mfa = excluded.require_mfa, skip_consent = excluded.skip_consent,
+            resource_servers = excluded.resource_servers,
+            access_token_seconds = excluded.access_token_seconds,
+            refresh_token_seconds = excluded.refresh_token_seconds";
         self.write_client(client, replace).await.map_err(backend)
     }
 
@@ -443,6 +503,16 @@ impl CodeStore for SqlStore {
         .await
         .map_err(backend)?;
         Ok(())
+    }
+
+    async fn code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>> {
+        let statement = format!("SELECT {CODE_COLUMNS} FROM auth_codes WHERE code_hash = $1");
+        let row = sqlx::query(&statement)
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(code_of_row).transpose()
     }
 
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption> {
@@ -741,7 +811,8 @@ impl RefreshTokenStore for SqlStore {
 impl MfaStore for SqlStore {
     async fn totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>> {
         let row = sqlx::query(
-            "SELECT secret_sealed, confirmed, last_used_step, failures, failures_since
+            "SELECT secret_sealed, confirmed, last_used_step, failures, failures_since,
+                    consecutive_failures
              FROM user_totp WHERE user_id = $1",
         )
         .bind(user_id)
@@ -757,6 +828,7 @@ impl MfaStore for SqlStore {
             last_used_step: row.get("last_used_step"),
             failures: row.get::<i64, _>("failures") as u32,
             failures_since: row.get("failures_since"),
+            consecutive_failures: row.get::<i64, _>("consecutive_failures") as u32,
         }))
     }
 
@@ -819,7 +891,7 @@ impl MfaStore for SqlStore {
 
     async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
         let done = sqlx::query(
-            "UPDATE user_totp SET last_used_step = $1, failures = 0
+            "UPDATE user_totp SET last_used_step = $1, failures = 0, consecutive_failures = 0
              WHERE user_id = $2 AND confirmed = TRUE AND last_used_step < $1",
         )
         .bind(step)
@@ -831,35 +903,79 @@ impl MfaStore for SqlStore {
     }
 
     async fn use_recovery_code(&self, user_id: &str, code_hash: &str) -> StoreResult<bool> {
+        let mut tx = self.write_transaction().await?;
         let done = sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2")
             .bind(user_id)
             .bind(code_hash)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        if done.rows_affected() == 1 {
+            sqlx::query(
+                "UPDATE user_totp SET failures = 0, consecutive_failures = 0 WHERE user_id = $1",
+            )
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn record_mfa_failure(
+    async fn claim_mfa_attempt(
         &self,
         user_id: &str,
         now: UnixTime,
-        window_start: UnixTime,
-    ) -> StoreResult<u32> {
-        let failures: Option<i64> = sqlx::query_scalar(
+        limit: &MfaLimit,
+    ) -> StoreResult<MfaAttempt> {
+        // One statement counts the attempt only while both limits allow it, so parallel
+        // attempts cannot all pass a check made before any of them was counted.
+        let counted = sqlx::query(
             "UPDATE user_totp SET
                  failures = CASE WHEN failures_since < $2 THEN 1 ELSE failures + 1 END,
-                 failures_since = CASE WHEN failures_since < $2 THEN $1 ELSE failures_since END
-             WHERE user_id = $3
-             RETURNING failures",
+                 failures_since = CASE WHEN failures_since < $2 THEN $1 ELSE failures_since END,
+                 consecutive_failures = consecutive_failures + 1
+             WHERE user_id = $3 AND confirmed = TRUE AND consecutive_failures < $5
+               AND (failures_since < $2 OR failures < $4)
+             RETURNING failures, consecutive_failures",
         )
         .bind(now)
-        .bind(window_start)
+        .bind(limit.window_start)
+        .bind(user_id)
+        .bind(i64::from(limit.max))
+        .bind(i64::from(limit.lock_after))
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(backend)?;
+        let count = |row: &AnyRow, column| -> StoreResult<u32> {
+            let n: i64 = row.try_get(column).map_err(backend)?;
+            Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        };
+        if let Some(row) = counted {
+            return Ok(MfaAttempt::Allowed {
+                failures: count(&row, "failures")?,
+                consecutive: count(&row, "consecutive_failures")?,
+            });
+        }
+        let refused: Option<i64> = sqlx::query_scalar(
+            "SELECT consecutive_failures FROM user_totp WHERE user_id = $1 AND confirmed = TRUE",
+        )
         .bind(user_id)
         .fetch_optional(&self.writer)
         .await
         .map_err(backend)?;
-        Ok(failures.unwrap_or(0) as u32)
+        Ok(match refused {
+            None => MfaAttempt::NotEnrolled,
+            Some(n) if n >= i64::from(limit.lock_after) => MfaAttempt::Locked,
+            Some(_) => MfaAttempt::Limited,
+        })
+    }
+
+    async fn record_mfa_locked(&self, user_id: &str, now: UnixTime) -> StoreResult<()> {
+        let mut tx = self.write_transaction().await?;
+        outbox::insert_event(&mut *tx, &events::mfa_locked(user_id, now)).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {

@@ -9,6 +9,7 @@
 //! committed response (a refresh token is rotated after the response that carried it).
 
 use async_trait::async_trait;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::group_commit::Write;
@@ -222,37 +223,45 @@ impl Write for RedeemCode {
         conn: &mut AnyConnection,
         _: &mut Inserts,
     ) -> StoreResult<Option<AuthCode>> {
-        let Some(row) = sqlx::query(
+        let statement = format!(
             "UPDATE auth_codes SET consumed_at = $1
              WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1
-             RETURNING grant_id, client_id, user_id, redirect_uri, scope, nonce, code_challenge,
-                       session_id, auth_time, acr, amr, expires_at",
-        )
-        .bind(self.now)
-        .bind(&self.code_hash)
-        .fetch_optional(conn)
-        .await
-        .map_err(backend)?
+             RETURNING {CODE_COLUMNS}"
+        );
+        let Some(row) = sqlx::query(&statement)
+            .bind(self.now)
+            .bind(&self.code_hash)
+            .fetch_optional(conn)
+            .await
+            .map_err(backend)?
         else {
             return Ok(None);
         };
-        // `try_get`, never `get`: a panic here would end the group-commit task, and with it every
-        // token write of the process.
-        let column = |name: &str| row.try_get::<String, _>(name).map_err(backend);
-        let number = |name: &str| row.try_get::<i64, _>(name).map_err(backend);
-        Ok(Some(AuthCode {
-            grant_id: column("grant_id")?,
-            client_id: column("client_id")?,
-            user_id: column("user_id")?,
-            redirect_uri: column("redirect_uri")?,
-            scope: column("scope")?,
-            nonce: row.try_get("nonce").map_err(backend)?,
-            code_challenge: column("code_challenge")?,
-            session_id: column("session_id")?,
-            auth_time: number("auth_time")?,
-            acr: column("acr")?,
-            amr: from_json(&column("amr")?)?,
-            expires_at: number("expires_at")?,
-        }))
+        code_of_row(&row).map(Some)
     }
+}
+
+/// The columns [`code_of_row`] reads.
+pub(super) const CODE_COLUMNS: &str = "grant_id, client_id, user_id, redirect_uri, scope, nonce,
+    code_challenge, session_id, auth_time, acr, amr, expires_at";
+
+/// The columns of [`CODE_COLUMNS`] as a code. `try_get`, never `get`: a panic here would end the
+/// group-commit task, and with it every token write of the process.
+pub(super) fn code_of_row(row: &AnyRow) -> StoreResult<AuthCode> {
+    let column = |name: &str| row.try_get::<String, _>(name).map_err(backend);
+    let number = |name: &str| row.try_get::<i64, _>(name).map_err(backend);
+    Ok(AuthCode {
+        grant_id: column("grant_id")?,
+        client_id: column("client_id")?,
+        user_id: column("user_id")?,
+        redirect_uri: column("redirect_uri")?,
+        scope: column("scope")?,
+        nonce: row.try_get("nonce").map_err(backend)?,
+        code_challenge: column("code_challenge")?,
+        session_id: column("session_id")?,
+        auth_time: number("auth_time")?,
+        acr: column("acr")?,
+        amr: from_json(&column("amr")?)?,
+        expires_at: number("expires_at")?,
+    })
 }
