@@ -15,6 +15,14 @@ pub fn generate() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Whether `value` has the shape of a [`generate`]d secret: 43 base64url characters.
+pub fn is_generated(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The form in which a secret is stored and looked up: base64url(SHA-256(secret)).
 pub fn hash(secret: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes()))
@@ -40,5 +48,9 @@ mod tests {
         assert_ne!(a, b);
         assert!(matches_hash(&a, &hash(&a)));
         assert!(!matches_hash(&b, &hash(&a)));
+        assert!(is_generated(&a));
+        for planted in ["", "K", &a[1..], &format!("{}=", &a[1..])] {
+            assert!(!is_generated(planted), "{planted:?}");
+        }
     }
 }

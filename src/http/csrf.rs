@@ -11,9 +11,12 @@ pub const COOKIE: &str = "tessera_csrf";
 /// Name of the hidden form field.
 pub const FIELD: &str = "csrf_token";
 
-/// The browser's token, creating it (and the cookie that carries it) on first use.
+/// The browser's token, creating it (and the cookie that carries it) on first use. A cookie that
+/// is not one of ours in shape (empty, or planted by a sibling domain with a value of its own
+/// choosing, security review finding 12) is replaced.
 pub fn ensure_token(jar: CookieJar, secure: bool) -> (CookieJar, String) {
-    if let Some(token) = jar.get(COOKIE).map(|c| c.value().to_string()) {
+    if let Some(token) = cookie_token(&jar) {
+        let token = token.to_string();
         return (jar, token);
     }
     let token = secret::generate();
@@ -23,9 +26,11 @@ pub fn ensure_token(jar: CookieJar, secure: bool) -> (CookieJar, String) {
     )
 }
 
-/// The cookie's token, if the browser has one.
+/// The cookie's token, if the browser has one of the shape we make (256 bits, base64url).
 pub fn cookie_token(jar: &CookieJar) -> Option<&str> {
-    jar.get(COOKIE).map(|c| c.value())
+    jar.get(COOKIE)
+        .map(|c| c.value())
+        .filter(|token| secret::is_generated(token))
 }
 
 /// Whether the submitted form token is the browser's own (constant-time).

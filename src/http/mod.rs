@@ -6,6 +6,7 @@ pub mod cors;
 pub mod csrf;
 pub mod observe;
 pub mod request_id;
+pub mod same_origin;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -23,6 +24,7 @@ use crate::ui::account;
 pub fn router(state: AppState) -> Router {
     let cors = state.config.cors_origins.layer();
     let transport = state.config.transport.clone();
+    let own_origin: std::sync::Arc<str> = same_origin::origin_of(&state.config.issuer).into();
     Router::new()
         .route(
             "/.well-known/openid-configuration",
@@ -71,6 +73,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             observe::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            own_origin,
+            same_origin_forms,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -139,6 +145,28 @@ async fn not_found() -> Response {
         "Not found",
         "There is no page at this address.",
     )
+}
+
+/// Refuses a form POST to one of our pages from another site ([`same_origin`]).
+async fn same_origin_forms(
+    State(own_origin): State<std::sync::Arc<str>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let guarded = request.method() == axum::http::Method::POST
+        && request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .is_some_and(|route| same_origin::guards(route.as_str()));
+    if guarded && same_origin::is_foreign(request.headers(), &own_origin) {
+        tracing::info!("form POST from another site refused");
+        return crate::ui::error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form was sent from another site.",
+        );
+    }
+    next.run(request).await
 }
 
 /// Headers every response carries: no framing (clickjacking on the login page), no script at all,

@@ -418,3 +418,36 @@ async fn refresh_honours_a_client_switched_to_require_mfa() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "invalid_grant");
 }
+
+/// Finding 12 (CONTRACT.md): a form POST from another site, or from a sibling subdomain, is
+/// refused before the form is looked at; one from our own pages is not.
+#[tokio::test]
+async fn form_posts_from_another_site_are_refused() {
+    let server = TestServer::start().await;
+    let post = |origin: Option<String>, site: Option<&'static str>| {
+        let mut request = http_client()
+            .post(server.url("/login"))
+            .form(&[("username", "ada"), ("password", PASSWORD)]);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(site) = site {
+            request = request.header("sec-fetch-site", site);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    for (origin, site) in [
+        (Some("https://evil.example".to_string()), None),
+        (None, Some("cross-site")),
+        (None, Some("same-site")),
+    ] {
+        let (status, page) = post(origin, site).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(page.contains("another site"), "{page}");
+    }
+    let (status, page) = post(Some(server.issuer.clone()), Some("same-origin")).await;
+    assert!(!page.contains("another site"), "{status}: {page}");
+}
