@@ -289,10 +289,12 @@ def endpoint(meta: dict, name: str, path: str) -> str:
     return meta.get(name) or ISSUER + path
 
 
-def introspect(meta: dict, token: str, hint: str | None = None) -> dict:
-    with rs_session() as rs:
-        resp = rs.introspect_token(endpoint(meta, "introspection_endpoint", "/introspect"), token=token,
-                                   token_type_hint=hint, timeout=TIMEOUT)
+def introspect(meta: dict, token: str, hint: str | None = None, session=None) -> dict:
+    """Introspects as the resource server, or as `session`'s client (RFC 7662 §4: a refresh token
+    answers only its own client)."""
+    with session or rs_session() as caller:
+        resp = caller.introspect_token(endpoint(meta, "introspection_endpoint", "/introspect"), token=token,
+                                       token_type_hint=hint, timeout=TIMEOUT)
     expect(resp.status_code == 200, f"introspection answered {describe(resp)}")
     return resp.json()
 
@@ -584,11 +586,15 @@ def main() -> int:
             expect(isinstance(info.get(key), int), f"{key} = {info.get(key)!r}")
         expect(info.get("token_type"), "no token_type")
 
-    with check("introspection: active refresh token"):
+    with check("introspection: active refresh token, for its own client"):
         rt = need("rt1")
-        info = introspect(meta, rt, "refresh_token")
+        info = introspect(meta, rt, "refresh_token", rp_session())
         expect(info.get("active") is True, f"answer {info}")
         expect(info.get("client_id") == CLIENT_ID, f"client_id {info.get('client_id')!r}")
+
+    with check("introspection: a refresh token is exactly {\"active\": false} for a resource server"):
+        info = introspect(meta, need("rt1"), "refresh_token")
+        expect(info == {"active": False}, f"answer {info}")
 
     with check("introspection: unknown token is exactly {\"active\": false}"):
         meta = need("meta")

@@ -121,7 +121,8 @@ RP_CLIENTS=(--redirect-uri "$RP_REDIRECT_URI" --grant authorization_code --grant
 read -r PY_ID PY_SECRET < <(make_client --client-id py-rp "${RP_CLIENTS[@]}") || true
 read -r NODE_ID NODE_SECRET < <(make_client --client-id node-rp "${RP_CLIENTS[@]}") || true
 read -r OTHER_CLIENT_ID OTHER_CLIENT_SECRET < <(make_client --client-id other-rp "${RP_CLIENTS[@]}") || true
-read -r RS_CLIENT_ID RS_CLIENT_SECRET < <(make_client --client-id rs --grant client_credentials --scope openid) || true
+read -r RS_CLIENT_ID RS_CLIENT_SECRET < <(make_client --client-id rs --grant client_credentials --scope openid \
+    --resource-server https://api.example/) || true
 read -r SCIM_ID SCIM_SECRET < <(make_client --client-id scim-tester --grant client_credentials --scope scim) || true
 [ -n "${PY_SECRET:-}" ] && [ -n "${NODE_SECRET:-}" ] && [ -n "${OTHER_CLIENT_SECRET:-}" ] \
     && [ -n "${RS_CLIENT_SECRET:-}" ] && [ -n "${SCIM_SECRET:-}" ] \

@@ -450,10 +450,16 @@ async function main() {
     expect(info.token_type, 'no token_type')
   })
 
-  await check('introspection: active refresh token', async () => {
+  await check('introspection: active refresh token, for its own client', async () => {
+    const [cfg, rt] = need('config', 'rt1')
+    const info = await client.tokenIntrospection(cfg, rt, { token_type_hint: 'refresh_token' })
+    expect(info.active === true, `answer ${JSON.stringify(info)}`)
+  })
+
+  await check('introspection: a refresh token is exactly {"active": false} for a resource server', async () => {
     const [rsCfg, rt] = need('rs', 'rt1')
     const info = await client.tokenIntrospection(rsCfg, rt, { token_type_hint: 'refresh_token' })
-    expect(info.active === true, `answer ${JSON.stringify(info)}`)
+    expect(JSON.stringify(info) === '{"active":false}', `answer ${JSON.stringify(info)}`)
   })
 
   await check('introspection: unknown token is exactly {"active": false}', async () => {

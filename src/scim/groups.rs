@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ScimError, ScimResult, ScimType};
 use super::location;
-use super::operations::ResourceKind;
+use super::operations::{Basis, ResourceKind};
 use super::representation::{meta, Projection};
 use super::schema::{ResourceType, GROUP_SCHEMA, GROUP_TYPE};
 use crate::state::AppState;
@@ -112,6 +112,7 @@ impl ResourceKind for Groups {
         _: &AppState,
         mut attributes: Attributes,
         existing: Option<&Group>,
+        _: Basis,
         now: UnixTime,
     ) -> ScimResult<Group> {
         let display_name = match attributes.remove("displayName") {

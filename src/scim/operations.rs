@@ -26,6 +26,18 @@ use crate::store::{Attributes, StoreResult, UnixTime, Update};
 /// How many times a write retries after losing a race with another writer before giving up.
 const WRITE_ATTEMPTS: usize = 3;
 
+/// How a write arrived at the attributes it stores: what an attribute missing from them means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// POST: a new resource.
+    Created,
+    /// PUT (§3.5.1): the client sent the whole resource.
+    Replaced,
+    /// PATCH (§3.5.2): the stored resource changed by operations; an attribute
+    /// [`ResourceKind::writable`] showed that is missing now was removed.
+    Patched,
+}
+
 /// What differs between Users and Groups.
 #[async_trait]
 pub trait ResourceKind: Send + Sync + 'static {
@@ -49,11 +61,12 @@ pub trait ResourceKind: Send + Sync + 'static {
     ) -> StoreResult<Update>;
     async fn delete(state: &AppState, id: &str, now: UnixTime) -> StoreResult<bool>;
     /// The new record for validated attributes: a new resource, or the next version of
-    /// `existing`.
+    /// `existing` (`None` exactly when `basis` is [`Basis::Created`]).
     async fn build(
         state: &AppState,
         attributes: Attributes,
         existing: Option<&Self::Record>,
+        basis: Basis,
         now: UnixTime,
     ) -> ScimResult<Self::Record>;
     /// What follows a stored update beyond the record itself (a user's password reset ends
@@ -177,7 +190,7 @@ pub async fn create<K: ResourceKind>(
         async {
             let projection = projection_only::<K>(params)?;
             let attributes = validate(K::TYPE, &json_object(&body)?)?;
-            let record = K::build(&state, attributes, None, clock::now()).await?;
+            let record = K::build(&state, attributes, None, Basis::Created, clock::now()).await?;
             K::insert(&state, &record).await?;
             respond_one::<K>(&state, StatusCode::CREATED, &record, &projection).await
         }
@@ -197,7 +210,8 @@ pub async fn replace<K: ResourceKind>(
             let projection = projection_only::<K>(params)?;
             let body = json_object(&body)?;
             let attributes = validate(K::TYPE, &body)?;
-            let record = write::<K>(&state, &id, &headers, |_| Ok(attributes.clone())).await?;
+            let replace = |_: &K::Record| Ok(attributes.clone());
+            let record = write::<K>(&state, &id, &headers, Basis::Replaced, replace).await?;
             respond_one::<K>(&state, StatusCode::OK, &record, &projection).await
         }
         .await,
@@ -215,7 +229,7 @@ pub async fn patch<K: ResourceKind>(
         async {
             let projection = projection_only::<K>(params)?;
             let operations = patch::operations(&Value::Object(json_object(&body)?))?;
-            let record = write::<K>(&state, &id, &headers, |existing| {
+            let record = write::<K>(&state, &id, &headers, Basis::Patched, |existing| {
                 let mut doc = K::writable(existing);
                 patch::apply(K::TYPE, &mut doc, &operations)?;
                 validate(K::TYPE, &doc)
@@ -233,6 +247,7 @@ async fn write<K: ResourceKind>(
     state: &AppState,
     id: &str,
     headers: &HeaderMap,
+    basis: Basis,
     change: impl Fn(&K::Record) -> ScimResult<Attributes>,
 ) -> ScimResult<K::Record> {
     for _ in 0..WRITE_ATTEMPTS {
@@ -242,7 +257,8 @@ async fn write<K: ResourceKind>(
             return Err(ScimError::precondition_failed());
         }
         let now = clock::now();
-        let record = K::build(state, change(&existing)?, Some(&existing), now).await?;
+        let attributes = change(&existing)?;
+        let record = K::build(state, attributes, Some(&existing), basis, now).await?;
         match K::update(state, &record, version, now).await? {
             Update::Done => {
                 K::after_update(state, &existing, &record).await?;

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ScimError, ScimResult, ScimType};
 use super::location;
-use super::operations::ResourceKind;
+use super::operations::{Basis, ResourceKind};
 use super::representation::{meta, Projection};
 use super::schema::{ResourceType, ENTERPRISE_USER_SCHEMA, USER_SCHEMA, USER_TYPE};
 use crate::account::{self_service, users};
@@ -28,9 +28,7 @@ fn render_user(state: &AppState, user: &User, groups: &[&GroupRef]) -> Map<Strin
     resource.insert("schemas".into(), json!(schemas));
     resource.insert("id".into(), json!(user.id));
     resource.insert("userName".into(), json!(user.username));
-    // The account's real state (RFC 7643 §4.1.1), whoever changed it: SCIM, or the user
-    // closing their own account.
-    resource.insert("active".into(), json!(user.active));
+    show_active(&mut resource, user);
     if !groups.is_empty() {
         let groups: Vec<Value> = groups
             .iter()
@@ -57,6 +55,15 @@ fn render_user(state: &AppState, user: &User, groups: &[&GroupRef]) -> Map<Strin
         ),
     );
     resource
+}
+
+/// `active` (RFC 7643 §4.1.1) as the account's real state, whoever changed it: SCIM, or the user
+/// closing their own account. A closed account always shows `false`; an open one shows `true`
+/// once a client assigned it (a client that removed it sees it unassigned).
+fn show_active(resource: &mut Map<String, Value>, user: &User) {
+    if !user.active || resource.contains_key("active") {
+        resource.insert("active".into(), json!(user.active));
+    }
 }
 
 #[async_trait]
@@ -99,12 +106,13 @@ impl ResourceKind for Users {
 
     /// `password` is hashed with argon2id and kept out of the attributes; a write without one
     /// keeps the current password (it is write-only, so clients cannot send it back). `active`
-    /// is the account's state, kept beside the attributes: a write that does not name it keeps
-    /// it (a new user is active).
+    /// sets the account's state; a PUT that does not name it keeps the state, a PATCH that
+    /// removes it opens the account (unassigned, as a new user is).
     async fn build(
         state: &AppState,
         mut attributes: Attributes,
         existing: Option<&User>,
+        basis: Basis,
         now: UnixTime,
     ) -> ScimResult<User> {
         let username = match attributes.remove("userName") {
@@ -119,9 +127,11 @@ impl ResourceKind for Users {
             Some(_) => return Err(invalid("password must be a non-empty string")),
             None => existing.and_then(|u| u.password_hash.clone()),
         };
-        let active = match attributes.remove("active") {
-            Some(Value::Bool(active)) => active,
+        let active = match attributes.get("active") {
+            Some(Value::Bool(active)) => *active,
             Some(_) => return Err(invalid("active must be a boolean")),
+            // PATCH removed it: unassigned, the default of a new user (RFC 7644 §3.5.2.2).
+            None if basis == Basis::Patched => true,
             None => existing.is_none_or(|u| u.active),
         };
         Ok(User {
@@ -148,6 +158,7 @@ impl ResourceKind for Users {
     fn writable(user: &User) -> Map<String, Value> {
         let mut doc = user.attributes.clone();
         doc.insert("userName".into(), json!(user.username));
+        // Always there, so that only a PATCH that removes it leaves it out.
         doc.insert("active".into(), json!(user.active));
         doc
     }
