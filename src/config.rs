@@ -288,6 +288,7 @@ impl Config {
             ("TESSERA_ACCOUNT_MAX_FAILURES", &mut limits.account),
             ("TESSERA_IP_MAX_FAILURES", &mut limits.ip),
             ("TESSERA_CLIENT_IP_MAX_FAILURES", &mut limits.client_ip),
+            ("TESSERA_IP_MAX_SIGN_IN_STARTS", &mut limits.sign_in_starts),
         ] {
             if let Some(max) = count(name)? {
                 rule.max_failures = max;
@@ -295,7 +296,12 @@ impl Config {
         }
         let window = positive("TESSERA_FAILURE_WINDOW_SECONDS")?;
         let lockout = positive("TESSERA_LOCKOUT_SECONDS")?;
-        for rule in [&mut limits.account, &mut limits.ip, &mut limits.client_ip] {
+        for rule in [
+            &mut limits.account,
+            &mut limits.ip,
+            &mut limits.client_ip,
+            &mut limits.sign_in_starts,
+        ] {
             if let Some(seconds) = window {
                 rule.window = Duration::from_secs(seconds);
             }

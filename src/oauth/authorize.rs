@@ -4,6 +4,8 @@
 //! both are valid every error is an HTML page, never a redirect. After that, errors go back to the
 //! client's redirect URI with `error`, `state` and `iss` (RFC 9207).
 
+use std::net::IpAddr;
+
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,6 +16,7 @@ use crate::account::mfa;
 use crate::account::session::{self, Session};
 use crate::clock;
 use crate::error::{Error, ErrorCode, Result};
+use crate::http::client_ip::ClientIp;
 use crate::http::csrf;
 use crate::oauth::interaction::{self, Interaction, Purpose};
 use crate::oauth::params::Params;
@@ -106,18 +109,24 @@ impl Reply {
 
 pub async fn get(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     RawQuery(query): RawQuery,
 ) -> Response {
-    authorize(state, jar, &query.unwrap_or_default()).await
+    authorize(state, ip, jar, &query.unwrap_or_default()).await
 }
 
 /// OIDC Core §3.1.2.1: the endpoint accepts POST with a form body too.
-pub async fn post(State(state): State<AppState>, jar: CookieJar, body: String) -> Response {
-    authorize(state, jar, &body).await
+pub async fn post(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    body: String,
+) -> Response {
+    authorize(state, ip, jar, &body).await
 }
 
-async fn authorize(state: AppState, jar: CookieJar, encoded: &str) -> Response {
+async fn authorize(state: AppState, ip: IpAddr, jar: CookieJar, encoded: &str) -> Response {
     let params = match Params::parse(encoded) {
         Ok(params) => params,
         Err(message) => {
@@ -135,7 +144,7 @@ async fn authorize(state: AppState, jar: CookieJar, encoded: &str) -> Response {
         issuer: state.config.issuer.clone(),
     };
     let outcome = match validate(&client, &params) {
-        Ok(request) => begin(&state, jar, &client, request).await,
+        Ok(request) => begin(&state, ip, jar, &client, request).await,
         Err(err) => Err(err),
     };
     outcome.unwrap_or_else(|err| reply.error(err))
@@ -324,6 +333,7 @@ pub async fn current_session(
 /// Decides what a valid request needs next: the login page, the consent page, or a code now.
 async fn begin(
     state: &AppState,
+    ip: IpAddr,
     jar: CookieJar,
     client: &Client,
     request: AuthorizationRequest,
@@ -362,6 +372,14 @@ async fn begin(
             error,
             "the user must interact with the server",
         ));
+    }
+    // Every sign-in started here is stored until it expires (security review finding 8), so one
+    // address may start only so many in a window; the client is told to come back later
+    // (`temporarily_unavailable`, RFC 6749 §4.1.2.1). The throttle counts each start as it
+    // counts a failure elsewhere.
+    let starts = [state.throttle.sign_in_starts(ip)];
+    if let Some(retry_after) = state.throttle.record_failure(&starts).await {
+        return Err(Error::Throttled { retry_after });
     }
     let (jar, csrf_token) = csrf::ensure_token(jar, state.config.is_https());
     let mut interaction = Interaction::new(Purpose::Authorize(request), &csrf_token);

@@ -62,6 +62,12 @@ impl Interaction {
     }
 }
 
+/// The id of a sign-in to the account pages before its password is checked. Nothing is stored
+/// for it: the account pages must not store a row for every visitor without a session (security
+/// review finding 8). It is bound to the browser by its CSRF cookie like any other, and gets an
+/// id of its own if it must be parked for the second factor.
+pub const ACCOUNT_SIGN_IN: &str = "account";
+
 /// Parks a new interaction; returns its id.
 pub async fn save_new(state: &AppState, interaction: &Interaction) -> Result<String> {
     let id = secret::generate();
@@ -142,6 +148,10 @@ pub async fn load(
     jar: &CookieJar,
     id: &str,
 ) -> Result<(Interaction, Option<Client>), Refusal> {
+    if id == ACCOUNT_SIGN_IN {
+        let token = csrf::cookie_token(jar).ok_or(Refusal::Expired)?;
+        return Ok((Interaction::new(Purpose::Account, token), None));
+    }
     let payload = state
         .store
         .artifact(ArtifactKind::Interaction, &secret::hash(id), clock::now())
@@ -191,7 +201,12 @@ pub async fn after_password(
 ) -> Result<Response, Refusal> {
     if crate::account::mfa::is_enrolled(state.store.as_ref(), user_id).await? {
         interaction.pending_mfa = Some(user_id.to_string());
-        save(state, id, &interaction).await?;
+        let id = if id == ACCOUNT_SIGN_IN {
+            save_new(state, &interaction).await?
+        } else {
+            save(state, id, &interaction).await?;
+            id.to_string()
+        };
         return Ok(Redirect::to(&format!("/login/mfa?interaction={id}")).into_response());
     }
     if let (true, Some(request)) = (interaction.requires_mfa(), interaction.request()) {

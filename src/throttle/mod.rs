@@ -38,6 +38,9 @@ pub struct Limits {
     /// Failed client authentications at the token, introspection and revocation endpoints from one
     /// client IP.
     pub client_ip: Rule,
+    /// Sign-ins started at the authorization endpoint from one client IP (each is stored until
+    /// it expires).
+    pub sign_in_starts: Rule,
 }
 
 impl Default for Limits {
@@ -51,6 +54,7 @@ impl Default for Limits {
             account: rule(5, 15),
             ip: rule(50, 15),
             client_ip: rule(50, 15),
+            sign_in_starts: rule(1000, 15),
         }
     }
 }
@@ -104,6 +108,11 @@ impl Throttle {
     /// The key of a client IP for client authentication.
     pub fn client_ip(&self, ip: IpAddr) -> Key {
         self.key("client-ip", &network(ip), self.limits.client_ip)
+    }
+
+    /// The key of a client IP for starting sign-ins.
+    pub fn sign_in_starts(&self, ip: IpAddr) -> Key {
+        self.key("sign-in-starts", &network(ip), self.limits.sign_in_starts)
     }
 
     fn key(&self, kind: &str, value: &str, rule: Rule) -> Key {

@@ -19,7 +19,7 @@ use crate::clock;
 use crate::error::Result;
 use crate::http::client_ip::ClientIp;
 use crate::http::{csrf, retry_after};
-use crate::oauth::interaction::{self, check_csrf, Interaction, Purpose, Refusal};
+use crate::oauth::interaction::{self, check_csrf, Refusal};
 use crate::secret;
 use crate::state::AppState;
 use crate::store::User;
@@ -38,11 +38,12 @@ async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<Option<(User, St
     Ok(user.map(|user| (user, secret::hash(cookie.value()))))
 }
 
-/// Without a session, the account pages start a sign-in that ends back at `/account`.
+/// Without a session, the account pages start a sign-in that ends back at `/account`; nothing
+/// is stored for it ([`interaction::ACCOUNT_SIGN_IN`]).
 async fn sign_in_first(state: &AppState, jar: CookieJar) -> Result<Response> {
-    let (jar, csrf_token) = csrf::ensure_token(jar, state.config.is_https());
-    let id = interaction::save_new(state, &Interaction::new(Purpose::Account, &csrf_token)).await?;
-    Ok((jar, Redirect::to(&format!("/login?interaction={id}"))).into_response())
+    let (jar, _) = csrf::ensure_token(jar, state.config.is_https());
+    let login = format!("/login?interaction={}", interaction::ACCOUNT_SIGN_IN);
+    Ok((jar, Redirect::to(&login)).into_response())
 }
 
 /// What the account page reports about the last action.

@@ -451,3 +451,74 @@ async fn form_posts_from_another_site_are_refused() {
     let (status, page) = post(Some(server.issuer.clone()), Some("same-origin")).await;
     assert!(!page.contains("another site"), "{status}: {page}");
 }
+
+/// Finding 8: storage stays bounded. Visits to `/account` without a session store nothing,
+/// sign-ins started from one address are limited, and expired rows are purged as fast as they
+/// expire (a purge round goes on until nothing is left, however small its batches).
+#[tokio::test]
+async fn a_soak_with_short_lifetimes_leaves_no_rows_behind() {
+    let server = TestServer::start_with(|config| {
+        config.access_token_ttl = Duration::from_secs(1);
+        config.interaction_ttl = Duration::from_secs(1);
+        config.purge_interval = Duration::from_secs(1);
+        config.purge_batch = 7;
+        config.limits.sign_in_starts.max_failures = 120;
+    })
+    .await;
+    let secret = server.web_client("webapp").await;
+    let cc = server
+        .client(ClientRegistration {
+            client_id: "cc".into(),
+            grant_types: vec!["client_credentials".into()],
+            scope: Some("api".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let rp = RelyingParty::discover(&server, "webapp", Some(secret)).await;
+    let http = http_client();
+    for _ in 0..100 {
+        let account = http.get(server.url("/account")).send().await.unwrap();
+        assert_eq!(account.status(), StatusCode::SEE_OTHER);
+    }
+    assert_eq!(
+        server.count_rows("artifacts").await,
+        0,
+        "no row for visitors"
+    );
+    let mut refused = 0;
+    for _ in 0..150 {
+        let start = http
+            .get(rp.authorize(&[], &[]).url.as_str())
+            .send()
+            .await
+            .unwrap();
+        let location = start.headers()["location"].to_str().unwrap().to_string();
+        if location.contains("error=temporarily_unavailable") {
+            refused += 1;
+        }
+    }
+    // As with every throttle rule, the start that reaches the limit locks the address.
+    assert_eq!(
+        refused, 31,
+        "sign-ins started beyond the address's limit are refused"
+    );
+    for _ in 0..200 {
+        let form = [("grant_type", "client_credentials")];
+        let (status, _, _) = post_token(&server, Some(("cc", &cc)), &form).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // Purging 7 rows a table a round, as rounds did before, would take half a minute for these.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = server.count_rows("tokens").await + server.count_rows("artifacts").await;
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} expired rows still stored"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
