@@ -25,7 +25,7 @@ fn key_ring() -> KeyRing {
         .iter()
         .map(|&alg| keys::generate(alg, 0).expect("key generation"))
         .collect();
-    KeyRing::from_records(&records).expect("a ring of fresh keys")
+    KeyRing::from_records(&records, i64::MAX).expect("a ring of fresh keys")
 }
 
 /// An access token's claims, as the token endpoint signs them.

@@ -96,6 +96,10 @@ pub struct Config {
     pub refresh_reuse_grace: Option<Duration>,
     /// How often signing keys are re-read from the store (rotation by the CLI or another instance).
     pub key_reload_interval: Duration,
+    /// How long a new signing key is published before it signs: the JWKS cache lifetime
+    /// (`max-age` of `/jwks`), so relying parties that cache the JWKS know a key before they see
+    /// a token it signed.
+    pub key_publish_ahead: Duration,
     /// How often expired rows are purged, and how many rows per table one delete takes (a round
     /// keeps deleting batches until one comes back short).
     pub purge_interval: Duration,
@@ -150,6 +154,7 @@ impl Default for Config {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_reuse_grace: None,
             key_reload_interval: Duration::from_secs(60),
+            key_publish_ahead: Duration::from_secs(300),
             purge_interval: Duration::from_secs(300),
             purge_batch: 1000,
             transport: Transport::default(),

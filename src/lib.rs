@@ -113,8 +113,7 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
             .await
             .with_context(|| format!("applying the seed file {path}"))?;
     }
-    let longest_ttl = config.longest_token_ttl().as_secs() as i64;
-    let keys = KeyRing::load_or_generate(store.as_ref(), longest_ttl)
+    let keys = KeyRing::load_or_generate(store.as_ref(), keys::Lifetimes::of(&config))
         .await
         .context("loading signing keys")?;
     let discovery_json = oidc::discovery::document(&config)

@@ -28,8 +28,8 @@ async fn reload_keys_forever(state: AppState) {
 
 /// Re-reads the published keys and swaps them in.
 pub async fn reload_keys(state: &AppState) -> Result<(), keys::KeyError> {
-    let ttl = state.config.longest_token_ttl().as_secs() as UnixTime;
-    let ring = KeyRing::load_or_generate(state.store.as_ref(), ttl).await?;
+    let lifetimes = keys::Lifetimes::of(&state.config);
+    let ring = KeyRing::load_or_generate(state.store.as_ref(), lifetimes).await?;
     state.keys.store(Arc::new(ring));
     Ok(())
 }
@@ -70,8 +70,8 @@ pub async fn purge(state: &AppState) -> Result<u64, Box<dyn std::error::Error + 
         purged += batch;
         tokio::time::sleep(PURGE_PAUSE).await;
     }
-    let ttl = config.longest_token_ttl().as_secs() as UnixTime;
-    let (_, retired) = keys::partition(state.store.signing_keys().await?, now, ttl);
+    let lifetimes = keys::Lifetimes::of(config);
+    let (_, retired) = keys::partition(state.store.signing_keys().await?, now, lifetimes);
     for key in retired {
         state.store.delete_signing_key(&key.kid).await?;
         tracing::info!(kid = %key.kid, alg = %key.alg, "retired signing key removed");

@@ -90,8 +90,9 @@ async fn deliver_due(state: &AppState, client: &reqwest::Client) -> StoreResult<
                     .await?;
             }
             Err(error) => {
-                let retry_at = (claimed.attempts < webhooks.max_attempts)
-                    .then(|| clock::now() + backoff(webhooks.retry_base, claimed.attempts));
+                let retry_at = (claimed.attempts < webhooks.max_attempts).then(|| {
+                    clock::now() + jittered(backoff(webhooks.retry_base, claimed.attempts))
+                });
                 if retry_at.is_none() {
                     tracing::warn!(event_id = %id, %error, "webhook event is dead after its last attempt");
                 }
@@ -110,6 +111,13 @@ fn backoff(base: Duration, attempts: u32) -> UnixTime {
     let factor = 1u64 << attempts.saturating_sub(1).min(20);
     let seconds = base.as_secs().max(1).saturating_mul(factor);
     UnixTime::try_from(seconds).map_or(MAX_BACKOFF, |s| s.min(MAX_BACKOFF))
+}
+
+/// `wait` plus up to a fifth more, at random: after a receiver's outage the queued events do not
+/// all come back at the same instants.
+fn jittered(wait: UnixTime) -> UnixTime {
+    use rand::Rng;
+    wait + rand::thread_rng().gen_range(0..=wait / 5)
 }
 
 /// POSTs the event to every URL; the error names the first endpoint that did not accept it, by
@@ -183,5 +191,13 @@ mod tests {
         assert_eq!(backoff(base, 30), MAX_BACKOFF);
         assert_eq!(backoff(Duration::ZERO, 1), 1);
         assert_eq!(backoff(Duration::from_secs(u64::MAX), 1), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn jitter_only_lengthens_a_wait_by_a_fifth_at_most() {
+        let waits: Vec<UnixTime> = (0..200).map(|_| jittered(100)).collect();
+        assert!(waits.iter().all(|w| (100..=120).contains(w)));
+        assert!(waits.iter().any(|w| *w != waits[0]), "spread");
+        assert_eq!(jittered(3), 3);
     }
 }

@@ -80,12 +80,51 @@ mod tests {
         ];
         let kids =
             |keys: &[SigningKeyRecord]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
-        let (published, retired) = partition(records.clone(), 150, 60);
+        let lifetimes = Lifetimes {
+            publish_ahead: 20,
+            longest_token_ttl: 60,
+        };
+        // "new" takes over at 120, so "old" signed tokens until then.
+        let (published, retired) = partition(records.clone(), 179, lifetimes);
         assert_eq!(kids(&published), ["old", "new", "rsa"]);
         assert!(retired.is_empty());
-        let (published, retired) = partition(records, 160, 60);
+        let (published, retired) = partition(records, 180, lifetimes);
         assert_eq!(kids(&published), ["new", "rsa"]);
         assert_eq!(kids(&retired), ["old"]);
+    }
+
+    #[test]
+    fn a_new_key_signs_only_once_it_has_been_published_long_enough() {
+        let ring_at = |signing_since| {
+            let records = [
+                generate(SigningAlg::Es256, 0).unwrap(),
+                generate(SigningAlg::Es256, 100).unwrap(),
+            ];
+            let ring = KeyRing::from_records(&records, signing_since).unwrap();
+            let token = ring
+                .sign(SigningAlg::Es256, "JWT", &serde_json::json!({}))
+                .unwrap();
+            let kid = |r: &SigningKeyRecord| r.kid.clone();
+            (signer_kid(&token), records.each_ref().map(kid))
+        };
+        let (signer, [old, _]) = ring_at(99);
+        assert_eq!(signer, old, "published, not yet signing");
+        let (signer, [_, new]) = ring_at(100);
+        assert_eq!(signer, new);
+        // On the first start every key is new: the oldest signs at once.
+        let (signer, [old, _]) = ring_at(-1);
+        assert_eq!(signer, old);
+    }
+
+    fn signer_kid(token: &str) -> String {
+        let header = token.split('.').next().unwrap();
+        let json =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
+                .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&json).unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 }
 
@@ -122,21 +161,42 @@ pub struct KeyRing {
     jwks_json: Bytes,
 }
 
+/// How long keys stay published around their time of signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// A new key is published this long before it signs: the JWKS cache lifetime, so relying
+    /// parties that cache the JWKS know it before they see a token it signed.
+    pub publish_ahead: i64,
+    /// The longest lifetime of a signed token: a key stays published this long after its
+    /// successor took over.
+    pub longest_token_ttl: i64,
+}
+
+impl Lifetimes {
+    pub fn of(config: &crate::config::Config) -> Self {
+        Lifetimes {
+            publish_ahead: config.key_publish_ahead.as_secs() as i64,
+            longest_token_ttl: config.longest_token_ttl().as_secs() as i64,
+        }
+    }
+}
+
 /// Which stored keys are still published at `now`: the newest of each algorithm, and older ones
 /// until every token they signed has expired, i.e. `longest_token_ttl` after their successor
 /// took over. `records` come in insertion order (oldest first); so do both halves returned.
 pub fn partition(
     records: Vec<SigningKeyRecord>,
     now: i64,
-    longest_token_ttl: i64,
+    lifetimes: Lifetimes,
 ) -> (Vec<SigningKeyRecord>, Vec<SigningKeyRecord>) {
+    let longest_token_ttl = lifetimes.longest_token_ttl;
     // Records are in insertion order, so a key's successor is the next record of its algorithm.
     let superseded_at = |index: usize| {
         let alg = &records[index].alg;
         records[index + 1..]
             .iter()
             .find(|r| &r.alg == alg)
-            .map(|r| r.created_at)
+            .map(|r| r.created_at + lifetimes.publish_ahead)
     };
     let (mut published, mut retired) = (Vec::new(), Vec::new());
     for (index, record) in records.iter().enumerate() {
@@ -232,7 +292,7 @@ impl KeyRing {
     /// Loads the published keys, first generating one for any algorithm that has none.
     pub async fn load_or_generate(
         store: &(dyn KeyStore + Send + Sync),
-        longest_token_ttl: i64,
+        lifetimes: Lifetimes,
     ) -> Result<Self, KeyError> {
         let now = crate::clock::now();
         let mut records = store.signing_keys().await?;
@@ -244,15 +304,25 @@ impl KeyRing {
                 records.push(record);
             }
         }
-        let (published, _) = partition(records, now, longest_token_ttl);
-        Self::from_records(&published)
+        let (published, _) = partition(records, now, lifetimes);
+        Self::from_records(&published, now - lifetimes.publish_ahead)
     }
 
-    /// Builds the ring from published records ordered oldest first: the last key of each
-    /// algorithm signs.
-    pub fn from_records(records: &[SigningKeyRecord]) -> Result<Self, KeyError> {
+    /// Builds the ring from published records ordered oldest first: of each algorithm, the
+    /// newest key created by `signing_since` signs (keys published later only verify until
+    /// then), or the oldest one when none is that old (the first start).
+    pub fn from_records(
+        records: &[SigningKeyRecord],
+        signing_since: i64,
+    ) -> Result<Self, KeyError> {
         let keys = records.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
-        let active = keys.iter().enumerate().map(|(i, k)| (k.alg, i)).collect();
+        let mut active: HashMap<SigningAlg, usize> = HashMap::new();
+        for (index, (key, record)) in keys.iter().zip(records).enumerate() {
+            let ready = record.created_at <= signing_since;
+            if ready || !active.contains_key(&key.alg) {
+                active.insert(key.alg, index);
+            }
+        }
         let jwks = serde_json::json!({
             "keys": keys.iter().map(|k| serde_json::Value::Object(k.public_jwk.as_ref().clone())).collect::<Vec<_>>()
         });

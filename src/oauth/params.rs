@@ -16,6 +16,7 @@ pub struct Params(HashMap<String, String>);
 impl Params {
     pub fn parse(encoded: &str) -> Result<Self, String> {
         let mut map = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
         for (name, value) in url::form_urlencoded::parse(encoded.as_bytes()) {
             if input::has_control(&name) || input::has_control(&value) {
                 return Err(format!(
@@ -23,11 +24,12 @@ impl Params {
                     name.escape_debug()
                 ));
             }
-            if value.is_empty() {
-                continue;
-            }
-            if map.insert(name.to_string(), value.into_owned()).is_some() {
+            // §3.1: "MUST NOT be included more than once", an empty one included.
+            if !seen.insert(name.to_string()) {
                 return Err(format!("parameter {name} is repeated"));
+            }
+            if !value.is_empty() {
+                map.insert(name.into_owned(), value.into_owned());
             }
         }
         Ok(Params(map))
@@ -60,6 +62,7 @@ mod tests {
     #[test]
     fn repeated_parameters_are_refused_and_empty_ones_ignored() {
         assert!(Params::parse("a=1&a=2").is_err());
+        assert!(Params::parse("state=&state=x").is_err());
         let params = Params::parse("a=1&b=&c=x%20y").unwrap();
         assert_eq!(params.get("a"), Some("1"));
         assert_eq!(params.get("b"), None);

@@ -10,7 +10,8 @@ use super::Key;
 
 /// Above this many keys, a failure first drops the keys whose window and lockout have passed.
 const SWEEP_ABOVE: usize = 10_000;
-/// At most this many keys: past it, the keys closest to going idle are dropped first.
+/// At most this many keys: past it, keys that are not locked go first, those closest to going
+/// idle first, so a spray of new keys cannot end a running lockout (security review finding 13).
 const MAX_KEYS: usize = 100_000;
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
@@ -39,12 +40,17 @@ impl State {
         if self.keys.len() <= MAX_KEYS {
             return;
         }
-        let mut idle: Vec<Instant> = self.keys.values().filter_map(|w| w.idle_after).collect();
-        if idle.len() > MAX_KEYS {
-            let excess = idle.len() - MAX_KEYS;
-            let (_, &mut cut, _) = idle.select_nth_unstable(excess);
+        // Ordered by (locked, idle_after): `false` sorts before `true`.
+        let rank = |window: &Window| {
+            let locked = window.locked_until.is_some_and(|until| until > now);
+            window.idle_after.map(|idle| (locked, idle))
+        };
+        let mut ranks: Vec<(bool, Instant)> = self.keys.values().filter_map(rank).collect();
+        if ranks.len() > MAX_KEYS {
+            let excess = ranks.len() - MAX_KEYS;
+            let (_, &mut cut, _) = ranks.select_nth_unstable(excess);
             self.keys
-                .retain(|_, window| window.idle_after.is_some_and(|idle| idle > cut));
+                .retain(|_, window| rank(window).is_some_and(|r| r > cut));
         }
     }
 }
@@ -156,8 +162,10 @@ mod tests {
     }
 
     #[test]
-    fn the_map_is_capped_by_dropping_the_keys_closest_to_idle() {
+    fn the_map_is_capped_by_dropping_unlocked_keys_closest_to_idle() {
         let counters = LocalCounters::default();
+        // Locked first, so it is the key closest to going idle: it stays all the same.
+        counters.record_failure(&[key("locked", 1, 60_000)]);
         for n in 0..MAX_KEYS + 10 {
             counters.record_failure(&[key(&format!("k{n}"), 5, 1_000)]);
         }
@@ -168,6 +176,8 @@ mod tests {
         assert!(state.keys.len() <= MAX_KEYS + 1, "{}", state.keys.len());
         assert!(state.keys.contains_key("last"));
         assert!(!state.keys.contains_key("k0"), "the oldest went first");
+        drop(state);
+        assert!(counters.locked(&[key("locked", 1, 60_000)]).is_some());
     }
 
     #[test]
