@@ -357,6 +357,11 @@ impl KeyRing {
         )?)
     }
 
+    /// Whether one of the published keys has this `kid`.
+    pub fn knows(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid == kid)
+    }
+
     /// Verifies a compact JWS signed by one of our keys of `alg` whose header `typ` is `typ`;
     /// returns the payload. Claims (exp, iss, …) are the caller's to check.
     pub fn verify(

@@ -22,6 +22,7 @@ use crate::oauth::interaction::{self, Interaction, Purpose};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::Challenge;
 use crate::oauth::{redirect_uri, scope};
+use crate::oidc::hint::{self, HintCheck};
 use crate::secret;
 use crate::state::AppState;
 use crate::store::{AuthCode, Client, UnixTime};
@@ -53,6 +54,9 @@ pub struct AuthorizationRequest {
     pub max_age: Option<UnixTime>,
     /// `acr_values` asks for `mfa`, or the client is registered with `--require-mfa`.
     pub require_mfa: bool,
+    /// The user an `id_token_hint` names: a session of anyone else does not count.
+    #[serde(default)]
+    pub hinted_user: Option<String>,
 }
 
 /// The authorization response, sent to the client's validated redirect URI.
@@ -143,7 +147,11 @@ async fn authorize(state: AppState, ip: IpAddr, jar: CookieJar, encoded: &str) -
         state: params.get("state").map(str::to_string),
         issuer: state.config.issuer.clone(),
     };
-    let outcome = match validate(&client, &params) {
+    let request = validate(&client, &params).and_then(|mut request| {
+        request.hinted_user = hinted_user(&state, &client, &params)?;
+        Ok(request)
+    });
+    let outcome = match request {
         Ok(request) => begin(&state, ip, jar, &client, request).await,
         Err(err) => Err(err),
     };
@@ -281,13 +289,35 @@ fn validate(client: &Client, params: &Params) -> Result<AuthorizationRequest> {
             || params
                 .get("acr_values")
                 .is_some_and(|v| v.split(' ').any(|acr| acr == "mfa")),
+        hinted_user: None,
     })
+}
+
+/// OIDC Core §3.1.2.1 `id_token_hint`: the user the client believes is signed in. A session of
+/// another user then does not count, so the user signs in again, and under `prompt=none` the
+/// answer is `login_required` (security review finding 18). Hints signed by a since retired key
+/// are used too: they can only ask for a sign-in, never skip one.
+fn hinted_user(state: &AppState, client: &Client, params: &Params) -> Result<Option<String>> {
+    let Some(token) = params.get("id_token_hint") else {
+        return Ok(None);
+    };
+    let (HintCheck::Verified(hint) | HintCheck::RetiredKey(hint)) = hint::verify(state, token)?;
+    if hint.aud != client.client_id {
+        return Err(Error::invalid_request(
+            "id_token_hint was issued to another client",
+        ));
+    }
+    Ok(Some(hint.sub))
 }
 
 /// Whether the session's authentication is fresh enough for this request (OIDC Core §3.1.2.1:
 /// `prompt=login` always asks again; `max_age` bounds the time since `auth_time`).
 fn login_satisfied(request: &AuthorizationRequest, session: &Session, now: UnixTime) -> bool {
     !request.prompt.login
+        && request
+            .hinted_user
+            .as_ref()
+            .is_none_or(|sub| *sub == session.user_id)
         && request
             .max_age
             .is_none_or(|max_age| now - session.authentication.auth_time <= max_age)

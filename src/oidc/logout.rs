@@ -15,19 +15,11 @@ use crate::account::session;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::http::csrf;
-use crate::keys::SigningAlg;
 use crate::oauth::authorize;
 use crate::oauth::params::Params;
+use crate::oidc::hint::{self, Hint, HintCheck};
 use crate::state::AppState;
 use crate::ui::{self, LogoutPage, NoticePage};
-
-/// The claims of an `id_token_hint` that logout uses.
-#[derive(Debug, Deserialize)]
-struct Hint {
-    iss: String,
-    sub: String,
-    aud: String,
-}
 
 /// A logout request whose parameters have been checked.
 struct Request {
@@ -38,30 +30,17 @@ struct Request {
     hint: Option<Hint>,
 }
 
-/// §2: the hint must be an ID token we issued. It may have expired: logging out with an old
-/// token is the normal case.
-fn verify_hint(state: &AppState, token: &str) -> Result<Hint> {
-    let keys = state.keys();
-    let payload = SigningAlg::ALL
-        .into_iter()
-        .find_map(|alg| keys.verify(token, alg, "JWT").ok())
-        .ok_or_else(|| Error::invalid_request("id_token_hint is not an ID token of this server"))?;
-    let hint: Hint = serde_json::from_slice(&payload)
-        .map_err(|_| Error::invalid_request("id_token_hint is malformed"))?;
-    if hint.iss != state.config.issuer {
-        return Err(Error::invalid_request(
-            "id_token_hint was issued by another server",
-        ));
-    }
-    Ok(hint)
-}
-
 async fn check(state: &AppState, params: &Params) -> Result<Request> {
-    let hint = params
+    let checked = params
         .get("id_token_hint")
-        .map(|t| verify_hint(state, t))
+        .map(|t| hint::verify(state, t))
         .transpose()?;
-    let client_id = match (params.get("client_id"), &hint) {
+    let (hint, named) = match checked {
+        Some(HintCheck::Verified(hint)) => (Some(hint), None),
+        Some(HintCheck::RetiredKey(hint)) => (None, Some(hint)),
+        None => (None, None),
+    };
+    let client_id = match (params.get("client_id"), hint.as_ref().or(named.as_ref())) {
         (Some(id), Some(hint)) if id != hint.aud => {
             return Err(Error::invalid_request(
                 "client_id does not match id_token_hint",

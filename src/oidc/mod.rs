@@ -2,6 +2,7 @@
 
 pub mod claims;
 pub mod discovery;
+pub mod hint;
 pub mod id_token;
 pub mod jwks;
 pub mod logout;

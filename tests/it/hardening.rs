@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use openidconnect::{OAuth2TokenResponse, PkceCodeVerifier};
+use openidconnect::{OAuth2TokenResponse, PkceCodeVerifier, TokenResponse};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tessera::oauth::clients::ClientRegistration;
@@ -521,4 +521,71 @@ async fn a_soak_with_short_lifetimes_leaves_no_rows_behind() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Finding 14 (RP-Initiated Logout §2): an ID token whose signing key has been retired since
+/// still starts a logout, which the user then confirms; a token of another issuer does not.
+#[tokio::test]
+async fn a_logout_hint_signed_by_a_retired_key_asks_for_confirmation() {
+    let server = TestServer::start().await;
+    server.user("ada").await;
+    server.web_client("webapp").await;
+    let retired = tessera::keys::generate(tessera::keys::SigningAlg::Es256, 0).unwrap();
+    let ring = tessera::keys::KeyRing::from_records(&[retired], 0).unwrap();
+    let hint = |iss: &str| {
+        let claims = json!({"iss": iss, "sub": "someone", "aud": "webapp", "exp": 1, "iat": 0});
+        ring.sign(tessera::keys::SigningAlg::Es256, "JWT", &claims)
+            .unwrap()
+    };
+    let browser = Browser::new(&server);
+    let (_, login) = browser.visit(&server.url("/account")).await.page();
+    browser.log_in(&login, "ada").await.page();
+    let ours = hint(&server.issuer);
+    let (status, page) = browser
+        .visit(&server.url(&format!("/logout?id_token_hint={ours}")))
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("name=\"decision\""),
+        "a confirmation form: {page}"
+    );
+    let theirs = hint("https://elsewhere.example");
+    let (status, _) = browser
+        .visit(&server.url(&format!("/logout?id_token_hint={theirs}")))
+        .await
+        .page();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// Finding 18 (OIDC Core §3.1.2.1): with an `id_token_hint` naming another user than the one
+/// signed in, `prompt=none` answers `login_required` instead of a code for the wrong user.
+#[tokio::test]
+async fn an_id_token_hint_for_another_user_is_login_required_under_prompt_none() {
+    let server = TestServer::start().await;
+    server.user("alice").await;
+    server.user("bob").await;
+    let secret = server
+        .client(ClientRegistration {
+            skip_consent: true,
+            ..web_registration("app")
+        })
+        .await;
+    let rp = RelyingParty::discover(&server, "app", secret).await;
+    let alice = Browser::new(&server);
+    let (alices, _) = sign_in(&server, &rp, &alice, "alice", &[]).await;
+    let (bobs, _) = sign_in(&server, &rp, &Browser::new(&server), "bob", &[]).await;
+    let silently = |hint: String| {
+        let pending = rp.authorize(&[], &[("prompt", "none"), ("id_token_hint", &hint)]);
+        let alice = &alice;
+        async move { query(&alice.visit(pending.url.as_str()).await.left()) }
+    };
+    let for_bob = silently(bobs.id_token().unwrap().to_string()).await;
+    assert_eq!(
+        for_bob.get("error").map(String::as_str),
+        Some("login_required")
+    );
+    assert!(!for_bob.contains_key("code"));
+    let for_alice = silently(alices.id_token().unwrap().to_string()).await;
+    assert!(for_alice.contains_key("code"), "{for_alice:?}");
 }
