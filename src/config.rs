@@ -366,6 +366,12 @@ impl Config {
             )));
         }
         self.validate_webhooks()?;
+        if self.issuer.starts_with("http://") && !self.is_development() {
+            return Err(ConfigError(format!(
+                "TESSERA_ISSUER={:?}: plain http is for a loopback address only; use https",
+                self.issuer
+            )));
+        }
         if self.encryption_key.is_none() && !self.is_development() {
             return Err(ConfigError(
                 "TESSERA_ENCRYPTION_KEY is required unless the issuer is a loopback http URL \
@@ -490,6 +496,14 @@ fn validate_issuer(raw: &str) -> Result<String, ConfigError> {
             "TESSERA_ISSUER={raw:?} must not have a query or fragment"
         )));
     }
+    // The issuer is compared as a string (OIDC Discovery §4.3) and decides whether cookies are
+    // Secure: it must be written as URL parsers write it (lowercase scheme and host).
+    let origin = url.origin().ascii_serialization();
+    if !raw.starts_with(&origin) {
+        return Err(ConfigError(format!(
+            "TESSERA_ISSUER={raw:?} must be written in lowercase as {origin}…"
+        )));
+    }
     Ok(raw.trim_end_matches('/').to_string())
 }
 
@@ -518,6 +532,9 @@ mod tests {
         for (var, value) in [
             ("TESSERA_ISSUER", "not a url"),
             ("TESSERA_ISSUER", "https://idp.example?x=1"),
+            ("TESSERA_ISSUER", "HTTPS://idp.example"),
+            ("TESSERA_ISSUER", "https://IdP.example"),
+            ("TESSERA_ISSUER", "http://idp.example"),
             ("TESSERA_BIND", "nowhere"),
             ("STORE_BACKEND", "mongo"),
             ("TESSERA_REFRESH_REUSE_GRACE_SECONDS", "soon"),

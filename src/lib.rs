@@ -36,6 +36,7 @@ use tokio::net::TcpListener;
 pub use config::Config;
 
 use crate::account::password::PasswordHasher;
+use crate::account::users::NameHasher;
 use crate::config::StoreBackend;
 use crate::keys::KeyRing;
 use crate::state::{AppState, Inner};
@@ -84,15 +85,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// Brute-force counters: shared through Redis when it is configured, else this process's own.
-async fn open_throttle(config: &Config) -> anyhow::Result<throttle::Throttle> {
+async fn open_throttle(config: &Config, names: NameHasher) -> anyhow::Result<throttle::Throttle> {
     Ok(match &config.redis_url {
         Some(url) => throttle::Throttle::shared(
             config.limits,
+            names,
             throttle::RedisCounters::connect(url, REDIS_PREFIX)
                 .await
                 .context("connecting to Redis")?,
         ),
-        None => throttle::Throttle::local(config.limits),
+        None => throttle::Throttle::local(config.limits, names),
     })
 }
 
@@ -119,7 +121,8 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
     let discovery_json = oidc::discovery::document(&config)
         .map_err(|e| anyhow::anyhow!("building the discovery document: {e}"))?;
     let sealer = sealing::Sealer::new(config.encryption_key);
-    let throttle = open_throttle(&config).await?;
+    let names = NameHasher::new(sealer.derive("tessera user-name hashes"));
+    let throttle = open_throttle(&config, names).await?;
     let circuit = circuit::Breaker::new(config.circuit_failures, config.circuit_open);
     let state = AppState::new(Inner {
         config,

@@ -37,6 +37,16 @@ impl Sealer {
             .expect("sealing with a valid key")
     }
 
+    /// A key of its own for `purpose`, derived from this one (HMAC-SHA256 as a PRF), so one
+    /// configured secret serves several uses without any two sharing a key.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key)
+            .expect("HMAC takes keys of any length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>, Unsealable> {
         let decrypter = Dir.decrypter_from_bytes(self.key).map_err(|_| Unsealable)?;
         let (secret, _) =
@@ -56,5 +66,13 @@ mod tests {
         assert!(!sealed.contains("seed"));
         assert_eq!(sealer.open(&sealed).unwrap(), b"seed");
         assert!(Sealer::new(Some([8; 32])).open(&sealed).is_err());
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_by_key() {
+        let sealer = Sealer::new(Some([7; 32]));
+        assert_ne!(sealer.derive("a"), sealer.derive("b"));
+        assert_eq!(sealer.derive("a"), Sealer::new(Some([7; 32])).derive("a"));
+        assert_ne!(sealer.derive("a"), Sealer::new(Some([8; 32])).derive("a"));
     }
 }

@@ -138,7 +138,7 @@ async fn login(
 async fn record(state: &AppState, username: &str, ip: IpAddr, outcome: LoginOutcome) {
     state.metrics.login(outcome);
     let attempt = LoginAttempt {
-        username_hash: users::username_hash(username),
+        username_hash: state.throttle.names().hash(username),
         ip: ip.to_string(),
         outcome,
         at: clock::now(),

@@ -140,6 +140,7 @@ pub fn document(config: &Config) -> Result<Vec<u8>, String> {
             CoreClaimName::new("family_name".into()),
             CoreClaimName::new("preferred_username".into()),
             CoreClaimName::new("email".into()),
+            CoreClaimName::new("email_verified".into()),
             CoreClaimName::new("groups".into()),
         ]
         .to_vec(),

@@ -23,6 +23,11 @@ struct UserInfo<'a> {
     profile: Option<Profile<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,
+    /// OIDC Core §5.1: whether the address was verified. Tessera verifies none yet, and says
+    /// so, so that no relying party links accounts by an address anyone could have typed
+    /// (security review, info).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     groups: Option<Vec<String>>,
 }
@@ -120,10 +125,12 @@ async fn userinfo(
         None => None,
     }
     .ok_or_else(|| Error::oauth(ErrorCode::InvalidToken, "the token's user is gone"))?;
+    let email = user.email().filter(|_| scope::has(&record.scope, "email"));
     let info = UserInfo {
         sub: &user.id,
         profile: scope::has(&record.scope, "profile").then(|| profile(&user)),
-        email: user.email().filter(|_| scope::has(&record.scope, "email")),
+        email,
+        email_verified: email.map(|_| false),
         groups: claims::groups(state, &user.id, &record.scope).await?,
     };
     serde_json::to_value(info).map_err(Error::internal)

@@ -14,7 +14,7 @@ mod redis;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::account::users;
+use crate::account::users::NameHasher;
 use crate::secret;
 
 use local::LocalCounters;
@@ -70,32 +70,39 @@ pub struct Key {
 /// The throttle every handler uses. Its answers never fail: see the module documentation.
 pub struct Throttle {
     limits: Limits,
+    names: NameHasher,
     shared: Option<RedisCounters>,
     local: LocalCounters,
 }
 
 impl Throttle {
     /// Counters in this process only.
-    pub fn local(limits: Limits) -> Self {
+    pub fn local(limits: Limits, names: NameHasher) -> Self {
         Throttle {
             limits,
+            names,
             shared: None,
             local: LocalCounters::default(),
         }
     }
 
     /// Counters shared through `shared`, with this process's own as the fallback.
-    pub fn shared(limits: Limits, shared: RedisCounters) -> Self {
+    pub fn shared(limits: Limits, names: NameHasher, shared: RedisCounters) -> Self {
         Throttle {
             shared: Some(shared),
-            ..Throttle::local(limits)
+            ..Throttle::local(limits, names)
         }
+    }
+
+    /// How typed user names are hashed, here and in `login_attempts`.
+    pub fn names(&self) -> &NameHasher {
+        &self.names
     }
 
     /// The key of a user name as typed: folded and hashed as `login_attempts` records it.
     pub fn account(&self, username: &str) -> Key {
         Key {
-            name: format!("account:{}", users::username_hash(username)),
+            name: format!("account:{}", self.names.hash(username)),
             rule: self.limits.account,
         }
     }
@@ -187,7 +194,7 @@ mod tests {
 
     #[test]
     fn keys_hide_the_name_and_fold_case() {
-        let throttle = Throttle::local(Limits::default());
+        let throttle = Throttle::local(Limits::default(), NameHasher::new([3; 32]));
         let key = throttle.account("Alice");
         assert!(!key.name.contains("lice"));
         assert_eq!(key.name, throttle.account("alice").name);

@@ -61,6 +61,11 @@ async fn confidential_client_signs_in_with_consent_and_verifies_the_id_token() {
     assert_eq!(info.preferred_username().unwrap().as_str(), "ada");
     assert_eq!(info.email().unwrap().as_str(), "ada@example.com");
     assert_eq!(
+        info.email_verified(),
+        Some(false),
+        "no address is verified yet"
+    );
+    assert_eq!(
         info.given_name().unwrap().get(None).unwrap().as_str(),
         "Ada"
     );

@@ -89,7 +89,7 @@ async fn repeated_wrong_passwords_lock_the_account_for_the_right_password_and_un
     let attempts = server
         .state
         .store
-        .login_attempts(&tessera::account::users::username_hash("Ada"), 10)
+        .login_attempts(&server.state.throttle.names().hash("Ada"), 10)
         .await
         .unwrap();
     let outcomes: Vec<_> = attempts.iter().map(|a| a.outcome).collect();
@@ -196,7 +196,8 @@ async fn without_redis_each_instance_keeps_enforcing_its_own_limits() {
     let counters = RedisCounters::connect(&redis.url(), "throttle-test:")
         .await
         .unwrap();
-    let throttle = Throttle::shared(limits, counters);
+    let names = tessera::account::users::NameHasher::new([9; 32]);
+    let throttle = Throttle::shared(limits, names, counters);
     let ada = [throttle.account("ada")];
     assert_eq!(throttle.record_failure(&ada).await, None);
     assert!(throttle.record_failure(&ada).await.is_some());
