@@ -117,7 +117,6 @@ impl NameHasher {
 
 /// The active user with this name and password. Unknown users, inactive users and wrong passwords
 /// are indistinguishable to the caller, and cost the same time.
-
 pub async fn authenticate(
     store: &dyn Store,
     hasher: &PasswordHasher,
