@@ -267,6 +267,9 @@ impl Config {
                 *field = Duration::from_secs(seconds);
             }
         }
+        if let Some(seconds) = within("TESSERA_KEY_PUBLISH_AHEAD_SECONDS", &(0..=3_600))? {
+            config.key_publish_ahead = Duration::from_secs(seconds);
+        }
         if let Some(max) = within("TESSERA_MAX_CONNECTIONS", &(1..=1_000_000))? {
             config.transport.max_connections = max as usize;
         }

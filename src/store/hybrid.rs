@@ -1,6 +1,7 @@
-//! The hybrid backend (the seed's behaviour): users, groups, clients, consents and MFA live in this
-//! process's memory and are lost when it stops; codes, tokens, refresh tokens, sessions and signing
-//! keys live in Redis when `REDIS_URL` is set, so every instance sees them, and in memory otherwise.
+//! The hybrid backend (the seed's behaviour): users, groups, clients and consents live in this
+//! process's memory and are lost when it stops; codes, tokens, refresh tokens, sessions, signing
+//! keys and second factors (TOTP, recovery codes, attempt counts) live in Redis when `REDIS_URL`
+//! is set, so every instance sees them, and in memory otherwise.
 //! Declare users and clients in the seed file (`TESSERA_SEED_FILE`), which every instance applies at
 //! start-up.
 //!
@@ -88,6 +89,9 @@ impl UserStore for HybridStore {
     async fn delete_user(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
         let deleted = self.memory.delete_user(id, now).await?;
         self.end_shared_access(id, now).await?;
+        if let Some(redis) = &self.redis {
+            redis.delete_mfa(id).await?;
+        }
         Ok(deleted)
     }
 
@@ -236,10 +240,16 @@ impl OutboxStore for HybridStore {
     }
 }
 
+/// Second factors live in Redis when there is one, so that every instance enforces the same
+/// enrollment, replay protection and attempt counts, and a restart keeps them (security review
+/// finding 7); the enrollment and lock events go to this instance's outbox.
 #[async_trait]
 impl MfaStore for HybridStore {
     async fn totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>> {
-        self.memory.totp(user_id).await
+        match &self.redis {
+            Some(redis) => redis.totp(user_id).await,
+            None => self.memory.totp(user_id).await,
+        }
     }
 
     async fn put_pending_totp(
@@ -248,9 +258,16 @@ impl MfaStore for HybridStore {
         secret_sealed: &str,
         now: UnixTime,
     ) -> StoreResult<bool> {
-        self.memory
-            .put_pending_totp(user_id, secret_sealed, now)
-            .await
+        let Some(redis) = &self.redis else {
+            return self
+                .memory
+                .put_pending_totp(user_id, secret_sealed, now)
+                .await;
+        };
+        if self.memory.user(user_id).await?.is_none() {
+            return Err(StoreError::MissingReference(format!("user {user_id}")));
+        }
+        redis.put_pending_totp(user_id, secret_sealed).await
     }
 
     async fn confirm_totp(
@@ -259,17 +276,34 @@ impl MfaStore for HybridStore {
         step: i64,
         recovery_code_hashes: &[String],
     ) -> StoreResult<bool> {
-        self.memory
+        let Some(redis) = &self.redis else {
+            return self
+                .memory
+                .confirm_totp(user_id, step, recovery_code_hashes)
+                .await;
+        };
+        let confirmed = redis
             .confirm_totp(user_id, step, recovery_code_hashes)
-            .await
+            .await?;
+        if confirmed {
+            let event = events::mfa_enrolled(user_id, crate::clock::now());
+            self.memory.record_event(event)?;
+        }
+        Ok(confirmed)
     }
 
     async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
-        self.memory.use_totp_step(user_id, step).await
+        match &self.redis {
+            Some(redis) => redis.use_totp_step(user_id, step).await,
+            None => self.memory.use_totp_step(user_id, step).await,
+        }
     }
 
     async fn use_recovery_code(&self, user_id: &str, code_hash: &str) -> StoreResult<bool> {
-        self.memory.use_recovery_code(user_id, code_hash).await
+        match &self.redis {
+            Some(redis) => redis.use_recovery_code(user_id, code_hash).await,
+            None => self.memory.use_recovery_code(user_id, code_hash).await,
+        }
     }
 
     async fn claim_mfa_attempt(
@@ -278,7 +312,10 @@ impl MfaStore for HybridStore {
         now: UnixTime,
         limit: &MfaLimit,
     ) -> StoreResult<MfaAttempt> {
-        self.memory.claim_mfa_attempt(user_id, now, limit).await
+        match &self.redis {
+            Some(redis) => redis.claim_mfa_attempt(user_id, now, limit).await,
+            None => self.memory.claim_mfa_attempt(user_id, now, limit).await,
+        }
     }
 
     async fn record_mfa_locked(&self, user_id: &str, now: UnixTime) -> StoreResult<()> {
@@ -286,7 +323,10 @@ impl MfaStore for HybridStore {
     }
 
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
-        self.memory.delete_mfa(user_id).await
+        match &self.redis {
+            Some(redis) => redis.delete_mfa(user_id).await,
+            None => self.memory.delete_mfa(user_id).await,
+        }
     }
 }
 

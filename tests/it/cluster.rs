@@ -99,12 +99,12 @@ async fn two_instances_on_one_postgres_and_redis_share_codes_tokens_and_keys() {
     instances_share_everything(&deployment, &a, &b, secret).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hybrid_instances_on_one_redis_share_codes_tokens_and_keys() {
-    let redis = servers::Redis::new();
-    let dir = tempfile::tempdir().unwrap();
-    let seed = dir.path().join("seed.toml");
-    let secret = "a-client-secret-of-at-least-32-characters";
+const HYBRID_SECRET: &str = "a-client-secret-of-at-least-32-characters";
+
+/// Two hybrid instances on `redis`, both seeded with user `ada` and client `web`.
+fn hybrid_deployment(redis: &servers::Redis, dir: &std::path::Path) -> Deployment {
+    let seed = dir.join("seed.toml");
+    let secret = HYBRID_SECRET;
     std::fs::write(
         &seed,
         format!(
@@ -125,15 +125,73 @@ skip_consent = true
         ),
     )
     .unwrap();
-    let deployment = Deployment {
+    Deployment {
         env: vec![
             ("STORE_BACKEND", "hybrid".into()),
             ("REDIS_URL", redis.url()),
             ("TESSERA_SEED_FILE", seed.display().to_string()),
         ],
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hybrid_instances_on_one_redis_share_codes_tokens_and_keys() {
+    let redis = servers::Redis::new();
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = hybrid_deployment(&redis, dir.path());
     let (a, b) = deployment.start_two().await;
-    instances_share_everything(&deployment, &a, &b, secret).await;
+    instances_share_everything(&deployment, &a, &b, HYBRID_SECRET).await;
+}
+
+/// Finding 7: a second factor enrolled through one hybrid instance is asked for by the other,
+/// a code accepted by one is a replay on the other, and a restart keeps the enrollment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hybrid_instances_enforce_one_second_factor() {
+    let redis = servers::Redis::new();
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = hybrid_deployment(&redis, dir.path());
+    let (a, b) = deployment.start_two().await;
+    let (totp, _, _) = crate::mfa::enroll(&a.base, &Browser::for_issuer(&a.base), "ada").await;
+    let on_b = Browser::for_issuer(&b.base);
+    let (_, login) = on_b.visit(&b.url("/account")).await.page();
+    let (status, step) = on_b.log_in(&login, "ada").await.page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        step.contains("name=\"code\""),
+        "B asks for the second factor: {step}"
+    );
+    // The enrollment used the current step; the next one is within the allowed skew.
+    let code = crate::mfa::code(&totp, 1);
+    let (_, account) = on_b
+        .submit(&step, "/login/mfa", &[("code", &code)])
+        .await
+        .page();
+    assert!(account.contains("Your account"), "{account}");
+
+    let on_a = Browser::for_issuer(&a.base);
+    let (_, login) = on_a.visit(&a.url("/account")).await.page();
+    let (_, step) = on_a.log_in(&login, "ada").await.page();
+    let (status, _) = on_a
+        .submit(&step, "/login/mfa", &[("code", &code)])
+        .await
+        .page();
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the code B accepted is a replay on A"
+    );
+
+    let issuer = a.base.clone();
+    drop(a);
+    let restarted = deployment.spawn(&issuer, crate::process::free_port());
+    restarted.wait_ready().await;
+    let again = Browser::for_issuer(&restarted.base);
+    let (_, login) = again.visit(&restarted.url("/account")).await.page();
+    let (_, step) = again.log_in(&login, "ada").await.page();
+    assert!(
+        step.contains("name=\"code\""),
+        "kept across a restart: {step}"
+    );
 }
 
 /// Any request may land on either instance: what one issues or revokes, the other honours.
@@ -194,6 +252,8 @@ async fn instances_share_everything(
         .expect("the CLI prints the new ES256 key")
         .to_string();
     wait_for_same_jwks(a, b, Some(&new_es256)).await;
+    // Published first, it signs after a second (TESSERA_KEY_PUBLISH_AHEAD_SECONDS) and a reload.
+    tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
     let (status, issued) = b
         .post("/token", secret, &[("grant_type", "client_credentials")])
         .await;

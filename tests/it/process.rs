@@ -32,6 +32,7 @@ impl Deployment {
         let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .arg("serve")
             .env("TESSERA_KEY_RELOAD_SECONDS", "1")
+            .env("TESSERA_KEY_PUBLISH_AHEAD_SECONDS", "1")
             .env("TESSERA_LOG", "warn")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("TESSERA_ISSUER", issuer)

@@ -201,7 +201,7 @@ async fn rotated_keys_sign_new_tokens_while_old_tokens_still_verify_until_they_e
         c.id_token_ttl = ttl;
         c.key_reload_interval = Duration::from_millis(300);
         c.purge_interval = Duration::from_millis(300);
-        c.key_publish_ahead = Duration::from_secs(2);
+        c.key_publish_ahead = Duration::from_secs(3);
     })
     .await;
     server.user("ada").await;
@@ -225,7 +225,7 @@ async fn rotated_keys_sign_new_tokens_while_old_tokens_still_verify_until_they_e
     // The new keys are published before they sign, so that cached copies of the JWKS know them.
     let (meanwhile, _) = sign_in(&server, &rp, &Browser::new(&server), "ada", &[]).await;
     assert_eq!(kid_of(&meanwhile.id_token().unwrap().to_string()), old_kid);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2700)).await;
     let (after, _) = sign_in(&server, &rp, &Browser::new(&server), "ada", &[]).await;
     let new_kid = kid_of(&after.id_token().unwrap().to_string());
     assert_ne!(new_kid, old_kid, "new tokens are signed with the new key");

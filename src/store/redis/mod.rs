@@ -35,6 +35,7 @@ use super::{
 };
 use crate::clock;
 
+mod mfa;
 mod scripts;
 mod token_cache;
 
