@@ -3,6 +3,9 @@
 
 use josekit::jwe::{Dir, JweHeader};
 
+/// The protected-header claim naming whose secret it is.
+const OWNER: &str = "tessera_owner";
+
 /// Used only in development, when no key is configured; it protects nothing and says so.
 const DEVELOPMENT_KEY: &[u8; 32] = b"tessera-development-key-not-safe";
 
@@ -27,9 +30,15 @@ impl Sealer {
         }
     }
 
-    pub fn seal(&self, secret: &[u8]) -> String {
+    /// Seals `secret` for `owner` (a user id), named in the protected header: the header is the
+    /// AEAD's associated data, so a sealed secret moved to another user's row no longer opens
+    /// (library audit, §4 item 4).
+    pub fn seal(&self, secret: &[u8], owner: &str) -> String {
         let mut header = JweHeader::new();
         header.set_content_encryption("A256GCM");
+        header
+            .set_claim(OWNER, Some(owner.into()))
+            .expect("a private header claim");
         let encrypter = Dir
             .encrypter_from_bytes(self.key)
             .expect("a 256-bit key suits A256GCM");
@@ -47,11 +56,17 @@ impl Sealer {
         mac.finalize().into_bytes().into()
     }
 
-    pub fn open(&self, sealed: &str) -> Result<Vec<u8>, Unsealable> {
+    /// Opens a secret sealed for `owner`. One sealed before owners were named (no such claim)
+    /// opens for anyone, as it did.
+    pub fn open(&self, sealed: &str, owner: &str) -> Result<Vec<u8>, Unsealable> {
         let decrypter = Dir.decrypter_from_bytes(self.key).map_err(|_| Unsealable)?;
-        let (secret, _) =
+        let (secret, header) =
             josekit::jwe::deserialize_compact(sealed, &decrypter).map_err(|_| Unsealable)?;
-        Ok(secret)
+        match header.claim(OWNER) {
+            None => Ok(secret),
+            Some(named) if named.as_str() == Some(owner) => Ok(secret),
+            Some(_) => Err(Unsealable),
+        }
     }
 }
 
@@ -62,10 +77,14 @@ mod tests {
     #[test]
     fn sealed_secrets_open_only_with_their_key() {
         let sealer = Sealer::new(Some([7; 32]));
-        let sealed = sealer.seal(b"seed");
+        let sealed = sealer.seal(b"seed", "u1");
         assert!(!sealed.contains("seed"));
-        assert_eq!(sealer.open(&sealed).unwrap(), b"seed");
-        assert!(Sealer::new(Some([8; 32])).open(&sealed).is_err());
+        assert_eq!(sealer.open(&sealed, "u1").unwrap(), b"seed");
+        assert!(
+            sealer.open(&sealed, "u2").is_err(),
+            "sealed for another user"
+        );
+        assert!(Sealer::new(Some([8; 32])).open(&sealed, "u1").is_err());
     }
 
     #[test]

@@ -62,10 +62,15 @@ fn totp(seed: Vec<u8>, username: &str) -> Result<Totp> {
         .map_err(Error::internal)
 }
 
-fn stored_totp(state: &AppState, record: &TotpRecord, username: &str) -> Result<Totp> {
+fn stored_totp(
+    state: &AppState,
+    record: &TotpRecord,
+    user_id: &str,
+    username: &str,
+) -> Result<Totp> {
     let seed = state
         .sealer
-        .open(&record.secret_sealed)
+        .open(&record.secret_sealed, user_id)
         .map_err(Error::internal)?;
     totp(seed, username)
 }
@@ -95,7 +100,7 @@ pub async fn begin_enrollment(
 ) -> Result<Option<Enrollment>> {
     let mut seed = vec![0u8; 20];
     rand::rngs::OsRng.fill_bytes(&mut seed);
-    let sealed = state.sealer.seal(&seed);
+    let sealed = state.sealer.seal(&seed, user_id);
     if !state
         .store
         .put_pending_totp(user_id, &sealed, clock::now())
@@ -114,7 +119,7 @@ pub async fn pending_enrollment(
 ) -> Result<Option<Enrollment>> {
     match state.store.totp(user_id).await? {
         Some(record) if !record.confirmed => {
-            enrollment(&stored_totp(state, &record, username)?).map(Some)
+            enrollment(&stored_totp(state, &record, user_id, username)?).map(Some)
         }
         _ => Ok(None),
     }
@@ -153,7 +158,8 @@ pub async fn confirm_enrollment(
     let Some(record) = state.store.totp(user_id).await?.filter(|r| !r.confirmed) else {
         return Ok(None);
     };
-    let Some(step) = stored_totp(state, &record, username)?.check(code.trim(), clock::now() as u64)
+    let Some(step) =
+        stored_totp(state, &record, user_id, username)?.check(code.trim(), clock::now() as u64)
     else {
         return Ok(None);
     };
@@ -200,7 +206,7 @@ pub async fn verify(
     };
     let code = code.trim();
     let accepted = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        match stored_totp(state, &record, username)?.check(code, now as u64) {
+        match stored_totp(state, &record, user_id, username)?.check(code, now as u64) {
             Some(step) => state.store.use_totp_step(user_id, step as i64).await?,
             None => false,
         }

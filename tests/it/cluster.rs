@@ -35,7 +35,7 @@ async fn wait_for_same_jwks(a: &Instance, b: &Instance, kid: Option<&str>) -> Va
 }
 
 /// Signs in on instance A through the login page; returns the authorization code and verifier.
-async fn authorize_on(a: &Instance, browser: &Browser) -> (String, String) {
+pub(crate) async fn authorize_on(a: &Instance, browser: &Browser) -> (String, String) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut url = url::Url::parse(&a.url("/authorize")).unwrap();
     url.query_pairs_mut()

@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod cors;
+mod crash;
 mod hardening;
 mod harness;
 mod login;
