@@ -5,6 +5,7 @@
 //! a window even the right code is refused until the window ends.
 
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 use totp_rs::{Builder, Totp};
 
 use crate::account::session::Authentication;
@@ -39,6 +40,8 @@ pub const CONSECUTIVE_FAILURES_LOCK: u32 = 100;
 pub struct Enrollment {
     pub otpauth_uri: String,
     pub qr_svg: String,
+    /// The sealed [`Offer`], posted back with the confirmation.
+    pub offer: String,
 }
 
 impl Authentication {
@@ -75,7 +78,7 @@ fn stored_totp(
     totp(seed, username)
 }
 
-fn enrollment(totp: &Totp) -> Result<Enrollment> {
+fn enrollment(totp: &Totp, offer: String) -> Result<Enrollment> {
     let otpauth_uri = totp.to_url().map_err(Error::internal)?;
     let qr = qrcode::QrCode::new(otpauth_uri.as_bytes()).map_err(Error::internal)?;
     let qr_svg = qr
@@ -85,6 +88,7 @@ fn enrollment(totp: &Totp) -> Result<Enrollment> {
     Ok(Enrollment {
         otpauth_uri,
         qr_svg,
+        offer,
     })
 }
 
@@ -92,37 +96,58 @@ pub async fn is_enrolled(store: &dyn Store, user_id: &str) -> Result<bool> {
     Ok(store.totp(user_id).await?.is_some_and(|t| t.confirmed))
 }
 
-/// Starts (or restarts) enrollment with a fresh seed; `None` if the user is already enrolled.
+/// How long the seed an enrollment page offers may be confirmed.
+const OFFER_SECONDS: UnixTime = 15 * 60;
+
+/// The seed an enrollment page offers, sealed for its user into the page itself: showing the
+/// page stores nothing, so a cross-site GET cannot reset an enrollment (security review
+/// finding 20), and only the user it was made for can confirm it.
+#[derive(Serialize, Deserialize)]
+struct Offer {
+    seed: Vec<u8>,
+    expires_at: UnixTime,
+}
+
+fn offer(state: &AppState, user_id: &str, username: &str, offer: Offer) -> Result<Enrollment> {
+    let sealed = serde_json::to_vec(&offer).map_err(Error::internal)?;
+    enrollment(
+        &totp(offer.seed, username)?,
+        state.sealer.seal(&sealed, user_id),
+    )
+}
+
+/// The offer of an enrollment page, if it is the user's and still stands.
+fn opened(state: &AppState, user_id: &str, sealed: &str) -> Option<Offer> {
+    let opened = state.sealer.open(sealed, user_id).ok()?;
+    let offer: Offer = serde_json::from_slice(&opened).ok()?;
+    (offer.expires_at > clock::now()).then_some(offer)
+}
+
+/// A fresh seed to enroll; `None` if the user is already enrolled.
 pub async fn begin_enrollment(
     state: &AppState,
     user_id: &str,
     username: &str,
 ) -> Result<Option<Enrollment>> {
-    let mut seed = vec![0u8; 20];
-    rand::rngs::OsRng.fill_bytes(&mut seed);
-    let sealed = state.sealer.seal(&seed, user_id);
-    if !state
-        .store
-        .put_pending_totp(user_id, &sealed, clock::now())
-        .await?
-    {
+    if is_enrolled(state.store.as_ref(), user_id).await? {
         return Ok(None);
     }
-    enrollment(&totp(seed, username)?).map(Some)
+    let mut seed = vec![0u8; 20];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let expires_at = clock::now() + OFFER_SECONDS;
+    offer(state, user_id, username, Offer { seed, expires_at }).map(Some)
 }
 
-/// The pending enrollment again (after a wrong confirmation code).
-pub async fn pending_enrollment(
+/// The same enrollment again (after a wrong code), while its offer stands.
+pub fn offered_enrollment(
     state: &AppState,
     user_id: &str,
     username: &str,
+    sealed: &str,
 ) -> Result<Option<Enrollment>> {
-    match state.store.totp(user_id).await? {
-        Some(record) if !record.confirmed => {
-            enrollment(&stored_totp(state, &record, user_id, username)?).map(Some)
-        }
-        _ => Ok(None),
-    }
+    opened(state, user_id, sealed)
+        .map(|found| offer(state, user_id, username, found))
+        .transpose()
 }
 
 /// 80 random bits as four groups of four base32 characters.
@@ -148,21 +173,26 @@ fn normalize_recovery_code(code: &str) -> String {
         .collect()
 }
 
-/// Confirms enrollment with a valid code; returns the new recovery codes, shown once.
+/// Confirms the offered enrollment with a valid code; returns the new recovery codes, shown
+/// once. `None` for a wrong code, an offer that no longer stands, or a user enrolled meanwhile.
 pub async fn confirm_enrollment(
     state: &AppState,
     user_id: &str,
     username: &str,
+    sealed_offer: &str,
     code: &str,
 ) -> Result<Option<Vec<String>>> {
-    let Some(record) = state.store.totp(user_id).await?.filter(|r| !r.confirmed) else {
+    let Some(offer) = opened(state, user_id, sealed_offer) else {
         return Ok(None);
     };
-    let Some(step) =
-        stored_totp(state, &record, user_id, username)?.check(code.trim(), clock::now() as u64)
-    else {
+    let now = clock::now();
+    let Some(step) = totp(offer.seed.clone(), username)?.check(code.trim(), now as u64) else {
         return Ok(None);
     };
+    let sealed = state.sealer.seal(&offer.seed, user_id);
+    if !state.store.put_pending_totp(user_id, &sealed, now).await? {
+        return Ok(None);
+    }
     let codes: Vec<String> = (0..RECOVERY_CODE_COUNT).map(|_| recovery_code()).collect();
     let hashes: Vec<String> = codes
         .iter()
@@ -251,7 +281,7 @@ mod tests {
         let now = 1_700_000_000;
         let code = totp.generate(now).to_string();
         assert_eq!(totp.check(&code, now), Some(now / 30));
-        assert!(enrollment(&totp)
+        assert!(enrollment(&totp, String::new())
             .unwrap()
             .otpauth_uri
             .starts_with("otpauth://totp/Tessera:ada_lovelace?"));

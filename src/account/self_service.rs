@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::account::session;
+use crate::account::{mfa, session};
 use crate::clock;
 use crate::error::Result;
 use crate::state::AppState;
@@ -20,6 +20,8 @@ const PASSWORD_LENGTH: std::ops::RangeInclusive<usize> = 8..=1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
     WrongPassword,
+    /// The authenticator app's code does not match.
+    WrongCode,
     /// Too many wrong passwords: wait this long.
     Locked(Duration),
     Invalid(&'static str),
@@ -31,6 +33,7 @@ impl Refused {
     pub fn message(&self) -> &'static str {
         match self {
             Refused::WrongPassword => "Your current password is not correct.",
+            Refused::WrongCode => "That code is not valid. Try the next one.",
             Refused::Locked(_) => "Too many wrong passwords. Wait a few minutes, then try again.",
             Refused::Invalid(why) => why,
             Refused::ChangedMeanwhile => "Your account changed meanwhile. Please try again.",
@@ -112,6 +115,37 @@ pub async fn change_password(
     revoke_refresh_grants_except(store, &user.id, Some(current_session)).await?;
     tracing::info!(user_id = %user.id, "password changed; other sessions and grants ended");
     Ok(None)
+}
+
+/// How binding an authenticator ended.
+pub enum Enrolled {
+    /// The recovery codes, shown once.
+    Done(Vec<String>),
+    Refused(Refused),
+}
+
+/// Binds an authenticator app to the account (NIST SP 800-63B §6.1.2.1): the password is
+/// proven again (throttled like a sign-in), so a stolen session alone cannot bind the thief's
+/// app, and every other session of the user (perhaps the thief's) is signed out.
+pub async fn enroll_totp(
+    state: &AppState,
+    user: &User,
+    current_session: &str,
+    password: String,
+    offer: &str,
+    code: &str,
+    ip: IpAddr,
+) -> Result<Enrolled> {
+    if let Some(refused) = prove_password(state, user, password, ip).await? {
+        return Ok(Enrolled::Refused(refused));
+    }
+    match mfa::confirm_enrollment(state, &user.id, &user.username, offer, code).await? {
+        Some(codes) => {
+            end_sessions_except(state.store.as_ref(), &user.id, Some(current_session)).await?;
+            Ok(Enrolled::Done(codes))
+        }
+        None => Ok(Enrolled::Refused(Refused::WrongCode)),
+    }
 }
 
 /// Revokes the user's grants that hold a refresh token, but those made in session `keep` (a

@@ -3,6 +3,7 @@
 //! on the user of the browser's session only.
 
 use std::future::Future;
+use std::net::IpAddr;
 
 use axum::extract::{Form, State};
 use axum::http::{header, StatusCode};
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 
 use crate::account::mfa::{self, Verdict};
-use crate::account::self_service::{self, Profile, Refused};
+use crate::account::self_service::{self, Enrolled, Profile, Refused};
 use crate::account::session;
 use crate::clock;
 use crate::error::Result;
@@ -92,7 +93,7 @@ async fn overview_page(
 
 fn refusal_status(refused: &Refused) -> StatusCode {
     match refused {
-        Refused::WrongPassword => StatusCode::UNAUTHORIZED,
+        Refused::WrongPassword | Refused::WrongCode => StatusCode::UNAUTHORIZED,
         Refused::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
         Refused::Invalid(_) => StatusCode::BAD_REQUEST,
         Refused::ChangedMeanwhile => StatusCode::CONFLICT,
@@ -331,6 +332,7 @@ fn enroll_view(
     let svg = &enrollment.qr_svg;
     let page = TotpEnrollPage {
         otpauth_uri: &enrollment.otpauth_uri,
+        offer: &enrollment.offer,
         // Drop the XML declaration: the SVG is embedded in HTML.
         qr_svg: svg.find("<svg").map_or(svg.as_str(), |start| &svg[start..]),
         csrf_token: csrf::cookie_token(jar).unwrap_or_default(),
@@ -339,7 +341,8 @@ fn enroll_view(
     ui::render(status, &page)
 }
 
-/// GET /account/mfa/totp: a fresh seed, shown as a QR code and as the otpauth URI.
+/// GET /account/mfa/totp: a fresh seed, shown as a QR code and as the otpauth URI; nothing is
+/// stored until it is confirmed.
 pub async fn enroll_page(State(state): State<AppState>, jar: CookieJar) -> Response {
     let shown = async {
         let Some((user, _)) = signed_in(&state, &jar).await? else {
@@ -361,35 +364,62 @@ pub struct CodeForm {
     code: Option<String>,
 }
 
-/// POST /account/mfa/totp: a valid code confirms enrollment; the answer shows the recovery codes.
+#[derive(Debug, Deserialize)]
+pub struct EnrollForm {
+    csrf_token: Option<String>,
+    code: Option<String>,
+    password: Option<String>,
+    /// The sealed seed the page offered.
+    offer: Option<String>,
+}
+
+/// POST /account/mfa/totp: the password and a valid code confirm enrollment; the answer shows
+/// the recovery codes.
 pub async fn enroll_confirm(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
-    Form(form): Form<CodeForm>,
+    Form(form): Form<EnrollForm>,
 ) -> Response {
-    confirm(state, jar, form)
+    confirm(state, ip, jar, form)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn confirm(state: AppState, jar: CookieJar, form: CodeForm) -> Result<Response, Refusal> {
+async fn confirm(
+    state: AppState,
+    ip: IpAddr,
+    jar: CookieJar,
+    form: EnrollForm,
+) -> Result<Response, Refusal> {
     check_csrf(&jar, form.csrf_token.as_deref())?;
-    let Some((user, _)) = signed_in(&state, &jar).await? else {
+    let Some((user, current)) = signed_in(&state, &jar).await? else {
         return Ok(Redirect::to("/account").into_response());
     };
-    let code = form.code.unwrap_or_default();
-    if let Some(codes) = mfa::confirm_enrollment(&state, &user.id, &user.username, &code).await? {
-        return Ok(ui::render(StatusCode::OK, &RecoveryCodesPage { codes }));
-    }
+    let offer = form.offer.unwrap_or_default();
+    let (password, code) = (
+        form.password.unwrap_or_default(),
+        form.code.unwrap_or_default(),
+    );
+    let refused =
+        match self_service::enroll_totp(&state, &user, &current, password, &offer, &code, ip)
+            .await?
+        {
+            Enrolled::Done(codes) => {
+                return Ok(ui::render(StatusCode::OK, &RecoveryCodesPage { codes }))
+            }
+            Enrolled::Refused(refused) => refused,
+        };
     Ok(
-        match mfa::pending_enrollment(&state, &user.id, &user.username).await? {
+        match mfa::offered_enrollment(&state, &user.id, &user.username, &offer)? {
             Some(enrollment) => enroll_view(
                 &jar,
                 &enrollment,
-                StatusCode::UNAUTHORIZED,
-                Some("That code is not valid. Try the next one."),
+                refusal_status(&refused),
+                Some(refused.message()),
             ),
-            None => Redirect::to("/account").into_response(),
+            // The offer ran out (or was not this user's): start again.
+            None => Redirect::to("/account/mfa/totp").into_response(),
         },
     )
 }

@@ -56,6 +56,7 @@ pub struct SessionView {
 #[template(path = "totp_enroll.html")]
 pub struct TotpEnrollPage<'a> {
     pub otpauth_uri: &'a str,
+    pub offer: &'a str,
     /// Rendered by the qrcode crate from the URI: markup we generate, not user input.
     pub qr_svg: &'a str,
     pub csrf_token: &'a str,

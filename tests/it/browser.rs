@@ -179,6 +179,7 @@ async fn a_browser_enrolls_totp_then_signs_in_with_it_and_consents() {
     screenshot(&browser, "enroll").await;
     let totp = Totp::from_url(uri.trim()).expect("the page shows a valid otpauth URI");
     fill(&browser, "code", &totp_code(&totp, 0)).await;
+    fill(&browser, "password", PASSWORD).await;
     click(&browser, "button[type=submit]").await;
     wait_for(&browser, "ul.recovery-codes").await;
     assert_eq!(

@@ -72,7 +72,7 @@ pub async fn enroll(
         .submit_all(
             &page,
             "/account/mfa/totp",
-            &[("code", &wrong(&code(&totp, 0)))],
+            &[("code", &wrong(&code(&totp, 0))), ("password", PASSWORD)],
         )
         .await
         .page();
@@ -82,7 +82,11 @@ pub async fn enroll(
         "enrollment is confirmed only by a valid code"
     );
     let (status, done) = browser
-        .submit_all(&again, "/account/mfa/totp", &[("code", &code(&totp, 0))])
+        .submit_all(
+            &again,
+            "/account/mfa/totp",
+            &[("code", &code(&totp, 0)), ("password", PASSWORD)],
+        )
         .await
         .page();
     assert_eq!(status, StatusCode::OK, "{done}");
@@ -500,4 +504,54 @@ async fn a_hundred_wrong_codes_in_a_row_lock_the_second_factor_until_a_reset() {
     let pending = rp.authorize(&[], &[]);
     let (_, login) = fresh.visit(pending.url.as_str()).await.page();
     rp.code_from(&server, &pending, &fresh.log_in(&login, "ada").await.left());
+}
+
+/// Finding 20 (NIST SP 800-63B §6.1.2.1): showing the enrollment page stores nothing, binding
+/// the app takes the password, and it signs out the user's other sessions.
+#[tokio::test]
+async fn enrolling_takes_the_password_and_signs_out_other_sessions() {
+    let (server, rp, _) = setup().await;
+    let other = Browser::new(&server);
+    sign_in(&server, &rp, &other, "ada", &[]).await;
+    let browser = Browser::new(&server);
+    let (_, login) = browser.visit(&server.url("/account")).await.page();
+    browser.log_in(&login, "ada").await.page();
+    let (_, page) = browser.visit(&server.url("/account/mfa/totp")).await.page();
+    assert_eq!(
+        server.count_rows("user_totp").await,
+        0,
+        "a GET stores nothing"
+    );
+    let start = page.find("otpauth://totp/").unwrap();
+    let uri = page[start..start + page[start..].find('<').unwrap()].replace("&amp;", "&");
+    let totp = Totp::from_url(&uri).unwrap();
+    let (status, again) = browser
+        .submit_all(
+            &page,
+            "/account/mfa/totp",
+            &[("code", &code(&totp, 0)), ("password", "not the password")],
+        )
+        .await
+        .page();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!mfa_enrolled(&server).await);
+    let (status, _) = browser
+        .submit_all(
+            &again,
+            "/account/mfa/totp",
+            &[("code", &code(&totp, 0)), ("password", PASSWORD)],
+        )
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(mfa_enrolled(&server).await);
+    let (_, elsewhere) = other.visit(&server.url("/account")).await.page();
+    assert!(
+        is_login_page(&elsewhere),
+        "the other session was signed out"
+    );
+}
+
+async fn mfa_enrolled(server: &TestServer) -> bool {
+    server.count_rows("user_totp WHERE confirmed = TRUE").await == 1
 }
