@@ -173,12 +173,22 @@ async fn within_the_grace_window_a_lost_response_may_be_retried_once() {
         false,
         "the successor the client never got is revoked"
     );
+    // So is the access token issued with it (whoever got it), and the retry is reported.
+    assert_eq!(
+        server.introspect(&field(&lost, "access_token")).await["active"],
+        false
+    );
+    assert_eq!(
+        server.introspect(&field(&retried, "access_token")).await["active"],
+        true
+    );
+    assert_eq!(server.count_rows("refresh_token_reuse").await, 1);
     // A second retry is reuse: the family dies, including the retried token.
     let (status, _) = refresh(&server, ("app", &secret), &first, &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = refresh(&server, ("app", &secret), &retried_token, &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(server.count_rows("refresh_token_reuse").await, 1);
+    assert_eq!(server.count_rows("refresh_token_reuse").await, 2);
 }
 
 #[tokio::test]
@@ -214,7 +224,8 @@ async fn a_thief_retrying_in_the_grace_window_is_caught_when_the_client_comes_ba
         StatusCode::BAD_REQUEST,
         "the thief's family is revoked"
     );
-    assert_eq!(server.count_rows("refresh_token_reuse").await, 1);
+    // Both are in the reuse audit: the thief's retry within the window, then the reuse.
+    assert_eq!(server.count_rows("refresh_token_reuse").await, 2);
 }
 
 #[tokio::test]

@@ -60,7 +60,11 @@ async fn retry_in_grace(
         return Ok(None);
     }
     state.store.insert_token(access).await?;
-    tracing::info!(family_id = %record.family_id, "refresh token retried within the grace window");
+    // Within the window this may be a client that lost a response, or a thief who came first:
+    // either way it is reported, and what the replaced successor carried no longer works.
+    state.metrics.refresh_reuse_detected();
+    tracing::warn!(family_id = %record.family_id,
+        "refresh token presented again within the grace window; its unused successor and that successor's access token are revoked");
     Ok(Some(token))
 }
 

@@ -354,9 +354,18 @@ impl RefreshTokenStore for MemoryStore {
         if let Some(replaced) = data.refresh_tokens.get_mut(&successor) {
             replaced.revoked = true;
         }
+        let mut rotated_at = None;
         if let Some(old) = data.refresh_tokens.get_mut(old_hash) {
             old.grace_used = true;
             old.replaced_by = Some(new.token_hash.clone());
+            rotated_at = old.rotated_at;
+        }
+        // The access token issued with the replaced successor (see the SQL store).
+        for token in data.tokens.values_mut() {
+            let since_rotation = rotated_at.is_some_and(|at| token.issued_at >= at);
+            if token.grant_id == new.family_id && since_rotation {
+                token.revoked = true;
+            }
         }
         Ok(Rotation::Rotated)
     }

@@ -350,6 +350,30 @@ impl RedisStore {
         format!("{}{kind}:{id}", self.prefix)
     }
 
+    /// Appends an entry to the reuse audit (`P refresh-reuse`).
+    async fn record_reuse(
+        &self,
+        family_id: &str,
+        client_id: &str,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let entry = serde_json::json!({
+            "family_id": family_id,
+            "client_id": client_id,
+            "user_id": user_id,
+            "detected_at": now,
+        });
+        let mut conn = self.conn.clone();
+        ::redis::cmd("RPUSH")
+            .arg(format!("{}refresh-reuse", self.prefix))
+            .arg(entry.to_string())
+            .query_async::<i64>(&mut conn)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     /// An invocation of `script` with the prefix as its first argument.
     fn call<'a>(&self, script: &'a Script) -> ScriptInvocation<'a> {
         let mut invocation = script.prepare_invoke();
@@ -482,7 +506,12 @@ impl RefreshTokenStore for RedisStore {
         let mut call = self.call(&scripts::REPLACE_SUCCESSOR);
         call.arg(old_hash).arg(rotated_since).arg(now);
         refresh_record(new).push_args(&mut call);
-        Ok(rotation(self.run(&call).await?))
+        let replaced = rotation(self.run(&call).await?);
+        if replaced == Rotation::Rotated {
+            self.record_reuse(&new.family_id, &new.client_id, &new.user_id, now)
+                .await?;
+        }
+        Ok(replaced)
     }
 
     /// The revocation is atomic; the audit entry follows it (the hybrid store records the
@@ -498,19 +527,8 @@ impl RefreshTokenStore for RedisStore {
         if revoked == 0 {
             return Ok(0);
         }
-        let entry = serde_json::json!({
-            "family_id": family_id,
-            "client_id": client_id,
-            "user_id": user_id,
-            "detected_at": now,
-        });
-        let mut conn = self.conn.clone();
-        ::redis::cmd("RPUSH")
-            .arg(format!("{}refresh-reuse", self.prefix))
-            .arg(entry.to_string())
-            .query_async::<i64>(&mut conn)
-            .await
-            .map_err(backend)?;
+        self.record_reuse(family_id, client_id, user_id, now)
+            .await?;
         Ok(revoked)
     }
 

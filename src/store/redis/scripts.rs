@@ -240,6 +240,13 @@ if redis.call('EXISTS', k('refresh', new)) == 1 then
 end
 redis.call('HSET', old, 'grace_used', '1', 'replaced_by', new)
 redis.call('HSET', successor, 'revoked_at', now)
+-- The access token issued with the replaced successor: the family's, issued since the old
+-- token's rotation (the retry's own is stored after this).
+local family = redis.call('HGET', old, 'family_id')
+for _, id in ipairs(owned(k('grant-tokens', family), 'token', 'grant_id', family)) do
+  local issued = redis.call('HGET', k('token', id), 'issued_at')
+  if issued and tonumber(issued) >= tonumber(s[4]) then mark(k('token', id), 'revoked_at', now) end
+end
 insert('refresh', 5)
 return 1
 "#,

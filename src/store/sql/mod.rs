@@ -734,14 +734,43 @@ impl RefreshTokenStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        // The access token issued with the replaced successor: the family's, issued since the
+        // old token's rotation (the retry's own access token is stored after this).
+        let revoked: Vec<String> = sqlx::query_scalar(
+            "UPDATE tokens SET revoked_at = $1
+             WHERE grant_id = $2 AND revoked_at IS NULL
+               AND issued_at >= (SELECT rotated_at FROM refresh_tokens WHERE token_hash = $3)
+             RETURNING token_hash",
+        )
+        .bind(now)
+        .bind(&new.family_id)
+        .bind(old_hash)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
         sqlx::query("UPDATE refresh_tokens SET replaced_by = $1 WHERE token_hash = $2")
             .bind(&new.token_hash)
             .bind(old_hash)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        // Reported in the reuse audit like any reuse, though within the grace window.
+        sqlx::query(
+            "INSERT INTO refresh_token_reuse (family_id, client_id, user_id, detected_at)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&new.family_id)
+        .bind(&new.client_id)
+        .bind(&new.user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         token_writes::insert_rows(&mut tx, std::slice::from_ref(new)).await?;
         tx.commit().await.map_err(backend)?;
+        for token_hash in &revoked {
+            self.mark_revoked(Revocation::Token(token_hash)).await;
+        }
         Ok(Rotation::Rotated)
     }
 
