@@ -69,33 +69,7 @@ async fn two_instances_on_one_postgres_and_redis_share_codes_tokens_and_keys() {
     };
     // Both start at once on an empty database: the migration lock lets one migrate.
     let (a, b) = deployment.start_two().await;
-    deployment.cli(
-        &["user", "create", "--username", "ada", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    let client = deployment.cli(
-        &[
-            "client",
-            "create",
-            "--client-id",
-            "web",
-            "--redirect-uri",
-            REDIRECT_URI,
-            "--grant",
-            "authorization_code",
-            "--grant",
-            "refresh_token",
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "openid offline_access",
-            "--skip-consent",
-            "--json",
-        ],
-        "",
-    );
-    let client: Value = serde_json::from_str(&client).unwrap();
-    let secret = client["client_secret"].as_str().unwrap();
+    let secret = &deployment.register_ada_and_web();
     instances_share_everything(&deployment, &a, &b, secret).await;
 }
 

@@ -13,7 +13,7 @@ use sqlx::Row;
 use tessera::secret;
 
 use crate::cluster::authorize_on;
-use crate::harness::{test_database, Browser, PASSWORD, REDIRECT_URI};
+use crate::harness::{test_database, Browser};
 use crate::process::{free_port, Deployment, Instance};
 
 /// What the clients were answered before the kill.
@@ -22,6 +22,26 @@ struct Acknowledged {
     access_tokens: Vec<String>,
     /// Per chain, every refresh token received, in order.
     chains: Vec<Vec<String>>,
+}
+
+/// A token response from `server`, or `None` once the server is gone (or refuses).
+async fn token(
+    http: &reqwest::Client,
+    server: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> Option<Value> {
+    let response = http
+        .post(format!("{server}/token"))
+        .basic_auth("web", Some(secret))
+        .form(form)
+        .send()
+        .await
+        .ok()?;
+    if response.status() != StatusCode::OK {
+        return None;
+    }
+    response.json().await.ok()
 }
 
 /// Rotates `first` on `server` until the server goes away, recording every answer.
@@ -34,24 +54,14 @@ async fn rotate_until_killed(
 ) {
     let http = crate::harness::http_client();
     let mut current = first;
-    loop {
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", current.as_str()),
-        ];
-        let sent = http
-            .post(format!("{server}/token"))
-            .basic_auth("web", Some(&secret))
-            .form(&form)
-            .send()
-            .await;
-        let Ok(response) = sent else { return };
-        if response.status() != StatusCode::OK {
-            return;
-        }
-        let Ok(body) = response.json::<Value>().await else {
-            return;
-        };
+    while let Some(body) = token(
+        &http,
+        &server,
+        &secret,
+        &[("grant_type", "refresh_token"), ("refresh_token", &current)],
+    )
+    .await
+    {
         let refresh = body["refresh_token"].as_str().unwrap().to_string();
         let mut seen = seen.lock().unwrap();
         seen.access_tokens
@@ -64,53 +74,11 @@ async fn rotate_until_killed(
 /// Issues client-credentials tokens on `server` until it goes away.
 async fn issue_until_killed(server: String, secret: String, seen: Arc<Mutex<Acknowledged>>) {
     let http = crate::harness::http_client();
-    loop {
-        let sent = http
-            .post(format!("{server}/token"))
-            .basic_auth("web", Some(&secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await;
-        let Ok(response) = sent else { return };
-        if response.status() != StatusCode::OK {
-            return;
-        }
-        let Ok(body) = response.json::<Value>().await else {
-            return;
-        };
-        let token = body["access_token"].as_str().unwrap().to_string();
-        seen.lock().unwrap().access_tokens.push(token);
+    let form = [("grant_type", "client_credentials")];
+    while let Some(body) = token(&http, &server, &secret, &form).await {
+        let access = body["access_token"].as_str().unwrap().to_string();
+        seen.lock().unwrap().access_tokens.push(access);
     }
-}
-
-fn register(deployment: &Deployment) -> String {
-    deployment.cli(
-        &["user", "create", "--username", "ada", "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
-    let client = deployment.cli(
-        &[
-            "client",
-            "create",
-            "--client-id",
-            "web",
-            "--redirect-uri",
-            REDIRECT_URI,
-            "--grant",
-            "authorization_code",
-            "--grant",
-            "refresh_token",
-            "--grant",
-            "client_credentials",
-            "--scope",
-            "openid offline_access",
-            "--skip-consent",
-            "--json",
-        ],
-        "",
-    );
-    let client: Value = serde_json::from_str(&client).unwrap();
-    client["client_secret"].as_str().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,7 +88,7 @@ async fn a_sigkill_under_load_loses_no_acknowledged_token() {
     let deployment = Deployment {
         env: vec![("DATABASE_URL", database_url.clone())],
     };
-    let secret = register(&deployment);
+    let secret = deployment.register_ada_and_web();
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");
     let server = deployment.spawn(&issuer, port);

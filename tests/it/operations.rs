@@ -9,7 +9,7 @@ use crate::harness::*;
 use crate::servers::OwnedPostgres;
 use crate::token_lifecycle::{refresh, signed_in};
 
-async fn metrics(server: &TestServer) -> String {
+pub async fn metrics(server: &TestServer) -> String {
     let response = http_client()
         .get(server.url("/metrics"))
         .send()
@@ -24,7 +24,7 @@ async fn metrics(server: &TestServer) -> String {
 }
 
 /// The value of the sample `series` (name and labels, exactly as exposed), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map(|value| value.parse().unwrap())

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::harness::{http_client, REDIRECT_URI};
+use crate::harness::{http_client, PASSWORD, REDIRECT_URI};
 
 /// The configuration every process of one deployment shares: instances and the CLI alike.
 pub struct Deployment {
@@ -65,6 +65,38 @@ impl Deployment {
         let output = child.wait_with_output().unwrap();
         assert!(output.status.success(), "tessera {args:?} failed");
         String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// With the CLI: user `ada` (password [`PASSWORD`]) and client `web` for the code flow,
+    /// refresh tokens and client credentials; returns the client's secret.
+    pub fn register_ada_and_web(&self) -> String {
+        self.cli(
+            &["user", "create", "--username", "ada", "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+        let client = self.cli(
+            &[
+                "client",
+                "create",
+                "--client-id",
+                "web",
+                "--redirect-uri",
+                REDIRECT_URI,
+                "--grant",
+                "authorization_code",
+                "--grant",
+                "refresh_token",
+                "--grant",
+                "client_credentials",
+                "--scope",
+                "openid offline_access",
+                "--skip-consent",
+                "--json",
+            ],
+            "",
+        );
+        let client: Value = serde_json::from_str(&client).unwrap();
+        client["client_secret"].as_str().unwrap().to_string()
     }
 
     /// Two instances behind one public issuer, started at once, both ready.

@@ -119,6 +119,12 @@ impl RedisStore {
         self.run(&call).await
     }
 
+    /// A script that answers 1 for done and 0 for not.
+    async fn mfa_flag(&self, script: &Script, user_id: &str, args: &[String]) -> StoreResult<bool> {
+        let done: i64 = self.mfa_script(script, user_id, args).await?;
+        Ok(done == 1)
+    }
+
     pub async fn totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>> {
         let Some(stored) = self.fields(&self.key("totp", user_id)).await? else {
             return Ok(None);
@@ -136,10 +142,8 @@ impl RedisStore {
 
     /// Stores a pending seed; the caller has checked the user exists.
     pub async fn put_pending_totp(&self, user_id: &str, secret_sealed: &str) -> StoreResult<bool> {
-        let done: i64 = self
-            .mfa_script(&PUT_PENDING, user_id, &[secret_sealed.to_string()])
-            .await?;
-        Ok(done == 1)
+        self.mfa_flag(&PUT_PENDING, user_id, &[secret_sealed.to_string()])
+            .await
     }
 
     pub async fn confirm_totp(
@@ -154,22 +158,16 @@ impl RedisStore {
         }
         let mut args = vec![step.to_string()];
         args.extend(recovery_code_hashes.iter().cloned());
-        let done: i64 = self.mfa_script(&CONFIRM, user_id, &args).await?;
-        Ok(done == 1)
+        self.mfa_flag(&CONFIRM, user_id, &args).await
     }
 
     pub async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
-        let done: i64 = self
-            .mfa_script(&USE_STEP, user_id, &[step.to_string()])
-            .await?;
-        Ok(done == 1)
+        self.mfa_flag(&USE_STEP, user_id, &[step.to_string()]).await
     }
 
     pub async fn use_recovery_code(&self, user_id: &str, code_hash: &str) -> StoreResult<bool> {
-        let done: i64 = self
-            .mfa_script(&USE_RECOVERY, user_id, &[code_hash.to_string()])
-            .await?;
-        Ok(done == 1)
+        self.mfa_flag(&USE_RECOVERY, user_id, &[code_hash.to_string()])
+            .await
     }
 
     pub async fn claim_mfa_attempt(
@@ -202,7 +200,6 @@ impl RedisStore {
     }
 
     pub async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
-        let deleted: i64 = self.mfa_script(&DELETE, user_id, &[]).await?;
-        Ok(deleted == 1)
+        self.mfa_flag(&DELETE, user_id, &[]).await
     }
 }
