@@ -204,16 +204,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::ResetMfa { username }) => {
-            refuse_without_shared_users(&config)?;
+            let user_id = match config.store_backend {
+                // Second factors are in Redis there, under the seeded user's id (users are in
+                // each server's memory, out of reach).
+                StoreBackend::Hybrid if config.redis_url.is_some() => {
+                    tessera::seed::seeded_user_id(&username)
+                }
+                _ => {
+                    refuse_without_shared_users(&config)?;
+                    let store = tessera::open_store(&config).await?;
+                    store
+                        .user_by_username(&username)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("no user {username:?}"))?
+                        .id
+                }
+            };
             let store = tessera::open_store(&config).await?;
-            let user = store
-                .user_by_username(&username)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no user {username:?}"))?;
-            if store.delete_mfa(&user.id).await? {
-                println!("MFA reset for {}", user.username);
+            if store.delete_mfa(&user_id).await? {
+                println!("MFA reset for {username}");
             } else {
-                println!("{} had no MFA", user.username);
+                println!("{username} had no MFA");
             }
             Ok(())
         }

@@ -92,7 +92,7 @@ fn invalid(message: impl Into<String>) -> SeedError {
 }
 
 /// The same id for the same user name on every instance.
-fn seeded_user_id(username: &str) -> String {
+pub fn seeded_user_id(username: &str) -> String {
     uuid::Uuid::new_v5(
         &uuid::Uuid::NAMESPACE_URL,
         username.to_lowercase().as_bytes(),

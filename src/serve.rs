@@ -41,8 +41,12 @@ pub async fn serve(
         .header_read_timeout(transport.header_timeout);
     tokio::pin!(stop);
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut stop => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -175,7 +175,8 @@ pub struct Lifetimes {
 impl Lifetimes {
     pub fn of(config: &crate::config::Config) -> Self {
         Lifetimes {
-            publish_ahead: config.key_publish_ahead.as_secs() as i64,
+            // Another instance publishes a new key only at its next reload: count that too.
+            publish_ahead: (config.key_publish_ahead + config.key_reload_interval).as_secs() as i64,
             longest_token_ttl: config.longest_token_ttl().as_secs() as i64,
         }
     }

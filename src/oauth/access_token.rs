@@ -59,10 +59,13 @@ pub async fn issue(state: &AppState, grant: &Grant<'_>) -> Result<Issued> {
 /// it in one write with other tokens.
 pub fn mint(state: &AppState, grant: &Grant<'_>) -> Result<(Issued, TokenRecord)> {
     let now = clock::now();
+    // A client's lifetime may only shorten the server's: retired signing keys stay published,
+    // and redeemed codes are kept, for the server's lifetime.
+    let server_ttl = state.config.access_token_ttl.as_secs();
     let ttl = grant
         .client
         .access_token_seconds
-        .map_or(state.config.access_token_ttl.as_secs(), u64::from);
+        .map_or(server_ttl, |seconds| u64::from(seconds).min(server_ttl));
     let auth = grant.authentication;
     let claims = AccessTokenClaims {
         iss: state.config.issuer.clone(),

@@ -138,11 +138,16 @@ fn not_found<K: ResourceKind>(id: &str) -> ScimError {
 }
 
 async fn load_or_404<K: ResourceKind>(state: &AppState, id: &str) -> ScimResult<K::Record> {
-    // No resource has an id with a control character: don't ask the store.
+    refuse_impossible_id::<K>(id)?;
+    K::load(state, id).await?.ok_or_else(|| not_found::<K>(id))
+}
+
+/// No resource has an id with a control character: such an id is not asked of the store.
+fn refuse_impossible_id<K: ResourceKind>(id: &str) -> ScimResult<()> {
     if crate::input::has_control(id) {
         return Err(not_found::<K>(&id.escape_debug().to_string()));
     }
-    K::load(state, id).await?.ok_or_else(|| not_found::<K>(id))
+    Ok(())
 }
 
 /// An `If-Match` or `If-None-Match` header names this version (or `*`).
@@ -284,6 +289,7 @@ pub async fn delete<K: ResourceKind>(
 ) -> Response {
     into_response(
         async {
+            refuse_impossible_id::<K>(&id)?;
             if headers.contains_key(header::IF_MATCH) {
                 let existing = load_or_404::<K>(&state, &id).await?;
                 if names_version(&headers, header::IF_MATCH, K::version(&existing)) == Some(false) {

@@ -166,6 +166,17 @@ async fn two_hybrid_instances_enforce_one_second_factor() {
         step.contains("name=\"code\""),
         "kept across a restart: {step}"
     );
+
+    // An operator's reset reaches Redis, so a factor locked for good can be cleared.
+    let said = deployment.cli(&["user", "reset-mfa", "--username", "ada"], "");
+    assert!(said.contains("MFA reset"), "{said}");
+    let fresh = Browser::for_issuer(&restarted.base);
+    let (_, login) = fresh.visit(&restarted.url("/account")).await.page();
+    let (_, account) = fresh.log_in(&login, "ada").await.page();
+    assert!(
+        account.contains("Your account"),
+        "the password alone: {account}"
+    );
 }
 
 /// Any request may land on either instance: what one issues or revokes, the other honours.
@@ -227,7 +238,7 @@ async fn instances_share_everything(
         .to_string();
     wait_for_same_jwks(a, b, Some(&new_es256)).await;
     // Published first, it signs after a second (TESSERA_KEY_PUBLISH_AHEAD_SECONDS) and a reload.
-    tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
     let (status, issued) = b
         .post("/token", secret, &[("grant_type", "client_credentials")])
         .await;

@@ -101,12 +101,12 @@ fn failure_kind(err: &sqlx::Error) -> Failure {
                 _ => Failure::Answer,
             },
             // PostgreSQL (Appendix A): class 08 connection exception, 53300 too many
-            // connections, 57P01–57P03 shut down or starting up; class 22 data exception (a
-            // NUL byte in text is 22021).
-            code if code.starts_with("08") || code.starts_with("57P") || code == "53300" => {
-                Failure::Unreachable
-            }
-            code if code.starts_with("22") => Failure::Value,
+            // connections, 57P01–57P03 shut down or starting up, 57014 statement timeout,
+            // 25006 read-only (a standby after a failover); 22021 and 22P05, text the
+            // database cannot hold (a NUL byte). Other data exceptions are our own bugs.
+            code if code.starts_with("08") || code.starts_with("57P") => Failure::Unreachable,
+            "53300" | "57014" | "25006" => Failure::Unreachable,
+            "22021" | "22P05" => Failure::Value,
             _ => Failure::Answer,
         },
         _ => Failure::Answer,
