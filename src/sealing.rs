@@ -49,11 +49,7 @@ impl Sealer {
     /// A key of its own for `purpose`, derived from this one (HMAC-SHA256 as a PRF), so one
     /// configured secret serves several uses without any two sharing a key.
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
-        use hmac::Mac;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key)
-            .expect("HMAC takes keys of any length");
-        mac.update(purpose.as_bytes());
-        mac.finalize().into_bytes().into()
+        crate::secret::hmac_sha256(&self.key, purpose.as_bytes())
     }
 
     /// Opens a secret sealed for `owner`. One sealed before owners were named (no such claim)

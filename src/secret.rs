@@ -15,12 +15,21 @@ pub fn generate() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Whether `value` has the shape of a [`generate`]d secret: 43 base64url characters.
-pub fn is_generated(value: &str) -> bool {
+/// Whether `value` has the shape of 256 bits in base64url without padding (43 characters): a
+/// [`generate`]d secret, or a SHA-256 digest such as a PKCE S256 challenge.
+pub fn is_base64url_256(value: &str) -> bool {
     value.len() == 43
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// HMAC-SHA256 of `message` under `key`.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// The form in which a secret is stored and looked up: base64url(SHA-256(secret)).
@@ -48,9 +57,9 @@ mod tests {
         assert_ne!(a, b);
         assert!(matches_hash(&a, &hash(&a)));
         assert!(!matches_hash(&b, &hash(&a)));
-        assert!(is_generated(&a));
+        assert!(is_base64url_256(&a));
         for planted in ["", "K", &a[1..], &format!("{}=", &a[1..])] {
-            assert!(!is_generated(planted), "{planted:?}");
+            assert!(!is_base64url_256(planted), "{planted:?}");
         }
     }
 }

@@ -107,11 +107,8 @@ impl NameHasher {
 
     pub fn hash(&self, username: &str) -> String {
         use base64::Engine;
-        use hmac::Mac;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key)
-            .expect("HMAC takes keys of any length");
-        mac.update(username.to_lowercase().as_bytes());
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        let mac = crate::secret::hmac_sha256(&self.key, username.to_lowercase().as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
     }
 }
 

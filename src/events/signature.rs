@@ -3,20 +3,13 @@
 //! common. Receivers recompute it, compare in constant time, and refuse old `t` values, which
 //! stops replays.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 pub const SIGNATURE_HEADER: &str = "tessera-signature";
 
 /// The header value for `body` sent at `timestamp`.
 pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
-    mac.update(format!("{timestamp}.{body}").as_bytes());
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
+    let signed = format!("{timestamp}.{body}");
+    let mac = crate::secret::hmac_sha256(secret.as_bytes(), signed.as_bytes());
+    format!("t={timestamp},v1={}", hex::encode(mac))
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub fn ensure_token(jar: CookieJar, secure: bool) -> (CookieJar, String) {
 pub fn cookie_token(jar: &CookieJar) -> Option<&str> {
     jar.get(COOKIE)
         .map(|c| c.value())
-        .filter(|token| secret::is_generated(token))
+        .filter(|token| secret::is_base64url_256(token))
 }
 
 /// Whether the submitted form token is the browser's own (constant-time).

@@ -22,7 +22,7 @@ impl Challenge {
             return Err("code_challenge_method must be S256");
         }
         // BASE64URL(SHA-256(verifier)) is always 43 characters.
-        if challenge.len() != 43 || !challenge.bytes().all(is_base64url) {
+        if !crate::secret::is_base64url_256(challenge) {
             return Err("code_challenge must be a base64url SHA-256 digest (43 characters)");
         }
         let encoded = Pkce::required()
@@ -53,10 +53,6 @@ impl Challenge {
                 )
                 .is_ok()
     }
-}
-
-fn is_base64url(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
 /// §4.1: 43 to 128 characters of `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`.

@@ -21,6 +21,13 @@ fn field(body: &Value, name: &str) -> String {
         .to_string()
 }
 
+/// `app`'s refresh with `token` is refused as `invalid_grant`.
+async fn assert_refresh_refused(server: &TestServer, secret: &str, token: &str) {
+    let (status, body) = refresh(server, ("app", secret), token, &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+}
+
 /// A confidential client-credentials client with `lifetime` for its access tokens; returns its
 /// secret.
 async fn cc_client(server: &TestServer, client_id: &str, lifetime: Option<u32>) -> String {
@@ -204,7 +211,7 @@ async fn introspection_answers_only_the_tokens_the_caller_may_use() {
 /// Finding 5: a password set over SCIM ends the user's sessions and refresh-token grants.
 #[tokio::test]
 async fn a_password_reset_over_scim_ends_sessions_and_grants() {
-    let (server, rp, secret, tokens) = signed_in(|_| {}).await;
+    let (server, _, secret, tokens) = signed_in(|_| {}).await;
     let browser = Browser::new(&server);
     let (_, login) = browser.visit(&server.url("/account")).await.page();
     let (_, account) = browser.log_in(&login, "ada").await.page();
@@ -222,16 +229,7 @@ async fn a_password_reset_over_scim_ends_sessions_and_grants() {
 
     let (_, now) = browser.visit(&server.url("/account")).await.page();
     assert!(is_login_page(&now), "the browser session ended");
-    let (status, body) = refresh(
-        &server,
-        ("app", &secret),
-        &field(&tokens, "refresh_token"),
-        &[],
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["error"], "invalid_grant");
-    drop(rp);
+    assert_refresh_refused(&server, &secret, &field(&tokens, "refresh_token")).await;
 }
 
 /// Findings 10 and 15: a request that fails the code's binding neither burns the code nor
@@ -393,15 +391,7 @@ async fn refresh_honours_a_client_switched_to_require_mfa() {
     tessera::oauth::clients::put(server.state.store.as_ref(), stricter, Some(&secret))
         .await
         .unwrap();
-    let (status, body) = refresh(
-        &server,
-        ("app", &secret),
-        &field(&tokens, "refresh_token"),
-        &[],
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["error"], "invalid_grant");
+    assert_refresh_refused(&server, &secret, &field(&tokens, "refresh_token")).await;
 }
 
 /// Finding 12 (CONTRACT.md): a form POST from another site, or from a sibling subdomain, is
