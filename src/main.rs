@@ -152,16 +152,32 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
-/// Users, clients and events the CLI reads or writes must be where the servers keep them: on the
-/// memory and hybrid backends they live in each server's own memory, out of this process's reach.
-fn refuse_without_shared_users(config: &Config) -> anyhow::Result<()> {
-    match config.store_backend {
-        StoreBackend::Sql => Ok(()),
-        StoreBackend::Hybrid | StoreBackend::Memory => anyhow::bail!(
-            "on the hybrid and memory backends users, clients and events live in each server's \
-             memory; declare users and clients in TESSERA_SEED_FILE instead"
-        ),
+/// What a CLI command reads or writes.
+#[derive(Clone, Copy)]
+enum Reach {
+    Users,
+    ClientsOrEvents,
+}
+
+/// The CLI reaches only what the servers keep outside their own memory: everything on the SQL
+/// backend; users and second factors on the hybrid backend with Redis (its directory log).
+fn refuse_unless_reachable(config: &Config, reach: Reach) -> anyhow::Result<()> {
+    let reachable = match config.store_backend {
+        StoreBackend::Sql => true,
+        StoreBackend::Hybrid => matches!(reach, Reach::Users) && config.redis_url.is_some(),
+        StoreBackend::Memory => false,
+    };
+    if reachable {
+        return Ok(());
     }
+    let what = match reach {
+        Reach::Users => "users",
+        Reach::ClientsOrEvents => "clients and events",
+    };
+    anyhow::bail!(
+        "on this backend {what} live in each server's memory; declare users and clients in \
+         TESSERA_SEED_FILE instead"
+    )
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -178,7 +194,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::Create(args)) => {
-            refuse_without_shared_users(&config)?;
+            refuse_unless_reachable(&config, Reach::Users)?;
             let store = tessera::open_store(&config).await?;
             let new = NewUser {
                 username: args.username,
@@ -193,7 +209,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Events(EventsCommand::Dead { limit }) => {
-            refuse_without_shared_users(&config)?;
+            refuse_unless_reachable(&config, Reach::ClientsOrEvents)?;
             let store = tessera::open_store(&config).await?;
             for dead in store.dead_events(limit).await? {
                 let mut line = dead.event.body();
@@ -204,23 +220,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(UserCommand::ResetMfa { username }) => {
-            let user_id = match config.store_backend {
-                // Second factors are in Redis there, under the seeded user's id (users are in
-                // each server's memory, out of reach).
-                StoreBackend::Hybrid if config.redis_url.is_some() => {
-                    tessera::seed::seeded_user_id(&username)
-                }
-                _ => {
-                    refuse_without_shared_users(&config)?;
-                    let store = tessera::open_store(&config).await?;
-                    store
-                        .user_by_username(&username)
-                        .await?
-                        .ok_or_else(|| anyhow::anyhow!("no user {username:?}"))?
-                        .id
-                }
-            };
+            refuse_unless_reachable(&config, Reach::Users)?;
             let store = tessera::open_store(&config).await?;
+            let user_id = store
+                .user_by_username(&username)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user {username:?}"))?
+                .id;
             if store.delete_mfa(&user_id).await? {
                 println!("MFA reset for {username}");
             } else {
@@ -229,7 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Client(ClientCommand::Create(args)) => {
-            refuse_without_shared_users(&config)?;
+            refuse_unless_reachable(&config, Reach::ClientsOrEvents)?;
             let store = tessera::open_store(&config).await?;
             let registration = ClientRegistration {
                 client_id: args.client_id,

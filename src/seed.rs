@@ -1,7 +1,7 @@
 //! Declarative bootstrap from `TESSERA_SEED_FILE` (TOML): users and clients applied at start-up on
 //! every backend, idempotently — an entry that exists is updated, none is duplicated. It is how the
-//! memory and hybrid backends, whose users live in process memory out of the CLI's reach, get their
-//! users and clients, and how operators keep them in version control.
+//! memory and hybrid backends, whose clients (and users, without Redis) live in process memory out
+//! of the CLI's reach, get them, and how operators keep them in version control.
 //!
 //! A seeded user's id is derived from the user name (UUID v5), so every instance of a hybrid
 //! deployment gives the same person the same `sub`.
@@ -92,7 +92,7 @@ fn invalid(message: impl Into<String>) -> SeedError {
 }
 
 /// The same id for the same user name on every instance.
-pub fn seeded_user_id(username: &str) -> String {
+fn seeded_user_id(username: &str) -> String {
     uuid::Uuid::new_v5(
         &uuid::Uuid::NAMESPACE_URL,
         username.to_lowercase().as_bytes(),
@@ -145,7 +145,11 @@ async fn apply_user(
             created_at: now,
             updated_at: now,
         };
-        return Ok(store.insert_user(&user).await?);
+        return match store.insert_user(&user).await {
+            // Another instance applied the same seed at the same moment.
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(err) => Err(err.into()),
+        };
     };
     let mut updated = current.clone();
     updated.password_hash = Some(password_hash);

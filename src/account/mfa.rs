@@ -200,7 +200,7 @@ pub async fn confirm_enrollment(
         .collect();
     if !state
         .store
-        .confirm_totp(user_id, step as i64, &hashes)
+        .confirm_totp(user_id, &sealed, step as i64, &hashes)
         .await?
     {
         return Ok(None);

@@ -3,6 +3,9 @@
 
 use axum_extra::extract::cookie::{Cookie, SameSite};
 
+/// The signed-in (SSO) session's cookie: a random id (see `account::session`).
+pub const SESSION: &str = "tessera_session";
+
 pub fn build(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
     Cookie::build((name, value))
         .http_only(true)

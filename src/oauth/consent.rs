@@ -69,7 +69,7 @@ async fn view(state: AppState, jar: CookieJar, id: String) -> Result<Response, R
         username: &user.username,
         scopes,
         interaction: &id,
-        csrf_token: csrf::cookie_token(&jar).unwrap_or_default(),
+        csrf_token: csrf::form_token(&jar, state.config.is_https()).unwrap_or_default(),
     };
     Ok(ui::render(StatusCode::OK, &page))
 }
@@ -92,7 +92,7 @@ pub async fn consent_submit(
 }
 
 async fn decide(state: AppState, jar: CookieJar, form: ConsentForm) -> Result<Response, Refusal> {
-    check_csrf(&jar, form.csrf_token.as_deref())?;
+    check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
     let (interaction, client, session) = match signed_in(&state, &jar, &id).await? {
         Ok(found) => found,

@@ -149,7 +149,7 @@ pub async fn load(
     id: &str,
 ) -> Result<(Interaction, Option<Client>), Refusal> {
     if id == ACCOUNT_SIGN_IN {
-        let token = csrf::cookie_token(jar).ok_or(Refusal::Expired)?;
+        let token = csrf::browser_token(jar, state.config.is_https()).ok_or(Refusal::Expired)?;
         return Ok((Interaction::new(Purpose::Account, token), None));
     }
     let payload = state
@@ -158,7 +158,7 @@ pub async fn load(
         .await?
         .ok_or(Refusal::Expired)?;
     let interaction: Interaction = serde_json::from_str(&payload).map_err(Error::internal)?;
-    let same_browser = csrf::cookie_token(jar).is_some_and(|token| {
+    let same_browser = csrf::browser_token(jar, state.config.is_https()).is_some_and(|token| {
         secret::constant_time_eq(
             secret::hash(token).as_bytes(),
             interaction.browser.as_bytes(),
@@ -180,9 +180,10 @@ pub async fn load(
     Ok((interaction, client))
 }
 
-/// A POSTed form is ours only if it carries this browser's CSRF token.
-pub fn check_csrf(jar: &CookieJar, submitted: Option<&str>) -> Result<(), Refusal> {
-    if submitted.is_some_and(|token| csrf::verify(jar, token)) {
+/// A POSTed form is ours only if it carries this browser's CSRF token (`secure`: the issuer is
+/// https).
+pub fn check_csrf(jar: &CookieJar, secure: bool, submitted: Option<&str>) -> Result<(), Refusal> {
+    if submitted.is_some_and(|token| csrf::verify(jar, secure, token)) {
         Ok(())
     } else {
         Err(Refusal::Forged)

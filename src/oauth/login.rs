@@ -48,7 +48,7 @@ pub async fn login_page(
     let page = LoginPage {
         client_id: audience(&client),
         interaction: &id,
-        csrf_token: csrf::cookie_token(&jar).unwrap_or_default(),
+        csrf_token: csrf::form_token(&jar, state.config.is_https()).unwrap_or_default(),
         username: "",
         error: None,
     };
@@ -80,7 +80,7 @@ async fn login(
     jar: CookieJar,
     form: LoginForm,
 ) -> Result<Response, Refusal> {
-    check_csrf(&jar, form.csrf_token.as_deref())?;
+    check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
     let (interaction, client) = interaction::load(&state, &jar, &id).await?;
     let username = form.username.unwrap_or_default();
@@ -89,7 +89,7 @@ async fn login(
         let page = LoginPage {
             client_id: audience(&client),
             interaction: &id,
-            csrf_token: csrf::cookie_token(&jar).unwrap_or_default(),
+            csrf_token: csrf::form_token(&jar, state.config.is_https()).unwrap_or_default(),
             username: &username,
             error: Some(error),
         };
@@ -173,6 +173,7 @@ async fn pending(
 
 fn mfa_page(
     jar: &CookieJar,
+    secure: bool,
     id: &str,
     client: &Option<Client>,
     status: StatusCode,
@@ -181,7 +182,7 @@ fn mfa_page(
     let page = MfaPage {
         client_id: audience(client),
         interaction: id,
-        csrf_token: csrf::cookie_token(jar).unwrap_or_default(),
+        csrf_token: csrf::form_token(jar, secure).unwrap_or_default(),
         error,
     };
     ui::render(status, &page)
@@ -194,7 +195,14 @@ pub async fn mfa_step_page(
 ) -> Response {
     let id = query.interaction.unwrap_or_default();
     match pending(&state, &jar, &id).await {
-        Ok((_, client, _)) => mfa_page(&jar, &id, &client, StatusCode::OK, None),
+        Ok((_, client, _)) => mfa_page(
+            &jar,
+            state.config.is_https(),
+            &id,
+            &client,
+            StatusCode::OK,
+            None,
+        ),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -223,10 +231,19 @@ async fn mfa_step(
     jar: CookieJar,
     form: MfaForm,
 ) -> Result<Response, Refusal> {
-    check_csrf(&jar, form.csrf_token.as_deref())?;
+    check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
     let (interaction, client, user_id) = pending(&state, &jar, &id).await?;
-    let page = |status, error| mfa_page(&jar, &id, &client, status, Some(error));
+    let page = |status, error| {
+        mfa_page(
+            &jar,
+            state.config.is_https(),
+            &id,
+            &client,
+            status,
+            Some(error),
+        )
+    };
     let ip_key = [state.throttle.ip(ip)];
     if let Some(wait) = state.throttle.locked(&ip_key).await {
         return Ok(locked(page, wait));

@@ -110,14 +110,16 @@ async fn logout(state: AppState, jar: CookieJar, encoded: &str) -> Response {
             .await
             .unwrap_or_else(ui::error_response);
     }
-    let (jar, csrf_token) = csrf::ensure_token(jar, state.config.is_https());
+    let secure = state.config.is_https();
+    let (jar, _) = csrf::ensure_token(jar, secure);
+    let csrf_token = csrf::form_token(&jar, secure).unwrap_or_default();
     let page = ui::render(
         StatusCode::OK,
         &LogoutPage {
             client_id: request.client_id.as_deref(),
             post_logout_redirect_uri: request.post_logout_redirect_uri.as_deref(),
             state: request.state.as_deref(),
-            csrf_token: &csrf_token,
+            csrf_token,
         },
     );
     (jar, page).into_response()
@@ -140,7 +142,7 @@ pub async fn confirm(
     if !form
         .csrf_token
         .as_deref()
-        .is_some_and(|token| csrf::verify(&jar, token))
+        .is_some_and(|token| csrf::verify(&jar, state.config.is_https(), token))
     {
         return ui::error_page(
             StatusCode::FORBIDDEN,

@@ -71,7 +71,7 @@ impl StoreError {
 /// A JSON object of SCIM attributes under their canonical names.
 pub type Attributes = serde_json::Map<String, serde_json::Value>;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -112,7 +112,7 @@ impl User {
 }
 
 /// A SCIM group (RFC 7643 §4.2). Members are users.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
     pub id: String,
     pub display_name: String,
@@ -124,7 +124,7 @@ pub struct Group {
     pub updated_at: UnixTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub user_id: String,
     /// The member's display name, filled in by reads; ignored by writes.
@@ -489,11 +489,14 @@ pub trait MfaStore {
         secret_sealed: &str,
         now: UnixTime,
     ) -> StoreResult<bool>;
-    /// Confirms the pending enrollment with the step of its first code and replaces the user's
-    /// recovery codes, atomically. `false` if there was no pending enrollment.
+    /// Confirms the pending enrollment of seed `secret_sealed` with the step of its first code
+    /// and replaces the user's recovery codes, atomically. `false` if the pending enrollment is
+    /// not that seed's (none, or another one put since by a second tab: the enrolled seed is
+    /// always the one whose code and recovery codes the user was shown).
     async fn confirm_totp(
         &self,
         user_id: &str,
+        secret_sealed: &str,
         step: i64,
         recovery_code_hashes: &[String],
     ) -> StoreResult<bool>;

@@ -76,7 +76,7 @@ async fn overview_page(
     let page = AccountPage {
         username: &user.username,
         mfa_enabled: mfa::is_enrolled(state.store.as_ref(), &user.id).await?,
-        csrf_token: csrf::cookie_token(jar).unwrap_or_default(),
+        csrf_token: csrf::form_token(jar, state.config.is_https()).unwrap_or_default(),
         error,
         notice,
         profile: Profile::of(user),
@@ -155,7 +155,7 @@ where
     Fut: Future<Output = Result<Outcome>>,
 {
     let shown = async {
-        check_csrf(jar, csrf_token)?;
+        check_csrf(jar, state.config.is_https(), csrf_token)?;
         let Some((user, current)) = signed_in(state, jar).await? else {
             return Ok(Redirect::to("/account").into_response());
         };
@@ -325,6 +325,7 @@ pub async fn deactivate(
 
 fn enroll_view(
     jar: &CookieJar,
+    secure: bool,
     enrollment: &mfa::Enrollment,
     status: StatusCode,
     error: Option<&str>,
@@ -335,7 +336,7 @@ fn enroll_view(
         offer: &enrollment.offer,
         // Drop the XML declaration: the SVG is embedded in HTML.
         qr_svg: svg.find("<svg").map_or(svg.as_str(), |start| &svg[start..]),
-        csrf_token: csrf::cookie_token(jar).unwrap_or_default(),
+        csrf_token: csrf::form_token(jar, secure).unwrap_or_default(),
         error,
     };
     ui::render(status, &page)
@@ -350,7 +351,13 @@ pub async fn enroll_page(State(state): State<AppState>, jar: CookieJar) -> Respo
         };
         Ok(
             match mfa::begin_enrollment(&state, &user.id, &user.username).await? {
-                Some(enrollment) => enroll_view(&jar, &enrollment, StatusCode::OK, None),
+                Some(enrollment) => enroll_view(
+                    &jar,
+                    state.config.is_https(),
+                    &enrollment,
+                    StatusCode::OK,
+                    None,
+                ),
                 None => Redirect::to("/account").into_response(),
             },
         )
@@ -392,7 +399,7 @@ async fn confirm(
     jar: CookieJar,
     form: EnrollForm,
 ) -> Result<Response, Refusal> {
-    check_csrf(&jar, form.csrf_token.as_deref())?;
+    check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let Some((user, current)) = signed_in(&state, &jar).await? else {
         return Ok(Redirect::to("/account").into_response());
     };
@@ -414,6 +421,7 @@ async fn confirm(
         match mfa::offered_enrollment(&state, &user.id, &user.username, &offer)? {
             Some(enrollment) => enroll_view(
                 &jar,
+                state.config.is_https(),
                 &enrollment,
                 refusal_status(&refused),
                 Some(refused.message()),
@@ -436,7 +444,7 @@ pub async fn disable_totp(
 }
 
 async fn disable(state: AppState, jar: CookieJar, form: CodeForm) -> Result<Response, Refusal> {
-    check_csrf(&jar, form.csrf_token.as_deref())?;
+    check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let Some((user, current)) = signed_in(&state, &jar).await? else {
         return Ok(Redirect::to("/account").into_response());
     };

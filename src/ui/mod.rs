@@ -14,7 +14,7 @@ use crate::http::request_id;
 pub struct LoginPage<'a> {
     pub client_id: &'a str,
     pub interaction: &'a str,
-    pub csrf_token: &'a str,
+    pub csrf_token: String,
     pub username: &'a str,
     pub error: Option<&'a str>,
 }
@@ -24,7 +24,7 @@ pub struct LoginPage<'a> {
 pub struct MfaPage<'a> {
     pub client_id: &'a str,
     pub interaction: &'a str,
-    pub csrf_token: &'a str,
+    pub csrf_token: String,
     pub error: Option<&'a str>,
 }
 
@@ -33,7 +33,7 @@ pub struct MfaPage<'a> {
 pub struct AccountPage<'a> {
     pub username: &'a str,
     pub mfa_enabled: bool,
-    pub csrf_token: &'a str,
+    pub csrf_token: String,
     pub error: Option<&'a str>,
     /// What the last action did, when it worked.
     pub notice: Option<&'a str>,
@@ -59,7 +59,7 @@ pub struct TotpEnrollPage<'a> {
     pub offer: &'a str,
     /// Rendered by the qrcode crate from the URI: markup we generate, not user input.
     pub qr_svg: &'a str,
-    pub csrf_token: &'a str,
+    pub csrf_token: String,
     pub error: Option<&'a str>,
 }
 
@@ -77,7 +77,7 @@ pub struct ConsentPage<'a> {
     /// (scope, what it lets the client do)
     pub scopes: Vec<(String, &'static str)>,
     pub interaction: &'a str,
-    pub csrf_token: &'a str,
+    pub csrf_token: String,
 }
 
 #[derive(Template)]
@@ -86,7 +86,7 @@ pub struct LogoutPage<'a> {
     pub client_id: Option<&'a str>,
     pub post_logout_redirect_uri: Option<&'a str>,
     pub state: Option<&'a str>,
-    pub csrf_token: &'a str,
+    pub csrf_token: String,
 }
 
 /// A plain message page (not an error).

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use openidconnect::PkceCodeChallenge;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::harness::{decode_segment, Browser, Landing, PASSWORD, REDIRECT_URI};
+use crate::harness::{decode_segment, Browser, Landing, Scim, PASSWORD, REDIRECT_URI};
 use crate::process::{Deployment, Instance};
 use crate::servers;
 
@@ -34,26 +34,39 @@ async fn wait_for_same_jwks(a: &Instance, b: &Instance, kid: Option<&str>) -> Va
     }
 }
 
-/// Signs in on instance A through the login page; returns the authorization code and verifier.
+/// Signs ada in on instance A through the login page for client `web`; returns the
+/// authorization code and verifier.
 pub(crate) async fn authorize_on(a: &Instance, browser: &Browser) -> (String, String) {
+    let (landing, verifier) = start_authorization(a, browser, "web").await;
+    let landing = match &landing {
+        Landing::Page { body, .. } => browser.log_in(body, "ada").await,
+        Landing::Left(_) => landing,
+    };
+    (code_of(landing), verifier)
+}
+
+/// Visits A's authorization endpoint for `client_id`; returns where that lands and the verifier.
+async fn start_authorization(
+    a: &Instance,
+    browser: &Browser,
+    client_id: &str,
+) -> (Landing, String) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut url = url::Url::parse(&a.url("/authorize")).unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
-        .append_pair("client_id", "web")
+        .append_pair("client_id", client_id)
         .append_pair("redirect_uri", REDIRECT_URI)
         .append_pair("scope", "openid offline_access")
         .append_pair("state", "s")
         .append_pair("nonce", "n")
         .append_pair("code_challenge", challenge.as_str())
         .append_pair("code_challenge_method", "S256");
-    let mut landing = browser.visit(url.as_str()).await;
-    if let Landing::Page { body, .. } = &landing {
-        landing = browser.log_in(body, "ada").await;
-    }
-    let redirect = landing.left();
-    let code = crate::harness::query(&redirect)["code"].clone();
-    (code, verifier.secret().clone())
+    (browser.visit(url.as_str()).await, verifier.secret().clone())
+}
+
+fn code_of(landing: Landing) -> String {
+    crate::harness::query(&landing.left())["code"].clone()
 }
 
 /// With Redis beside PostgreSQL, as in production: Redis holds the shared throttle counters and
@@ -75,7 +88,8 @@ async fn two_instances_on_one_postgres_and_redis_share_codes_tokens_and_keys() {
 
 const HYBRID_SECRET: &str = "a-client-secret-of-at-least-32-characters";
 
-/// Two hybrid instances on `redis`, both seeded with user `ada` and client `web`.
+/// Two hybrid instances on `redis`, both seeded with user `ada`, client `web`, client `app`
+/// (which asks for consent) and client `scim-admin`.
 fn hybrid_deployment(redis: &servers::Redis, dir: &std::path::Path) -> Deployment {
     let seed = dir.join("seed.toml");
     let secret = HYBRID_SECRET;
@@ -95,6 +109,19 @@ redirect_uris = ["{REDIRECT_URI}"]
 grant_types = ["authorization_code", "refresh_token", "client_credentials"]
 scope = "openid offline_access"
 skip_consent = true
+
+[[clients]]
+client_id = "app"
+client_secret = "{secret}"
+redirect_uris = ["{REDIRECT_URI}"]
+grant_types = ["authorization_code"]
+scope = "openid offline_access"
+
+[[clients]]
+client_id = "scim-admin"
+client_secret = "{secret}"
+grant_types = ["client_credentials"]
+scope = "scim"
 "#
         ),
     )
@@ -177,6 +204,110 @@ async fn two_hybrid_instances_enforce_one_second_factor() {
         account.contains("Your account"),
         "the password alone: {account}"
     );
+}
+
+/// Finding 7: users, groups and consents written through one hybrid instance are the other's at
+/// once, and outlive a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hybrid_instances_share_users_groups_and_consents() {
+    let redis = servers::Redis::new();
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = hybrid_deployment(&redis, dir.path());
+    let (a, b) = deployment.start_two().await;
+    let (scim_a, scim_b) = (scim_on(&a).await, scim_on(&b).await);
+
+    // A SCIM user created on A signs in on B, and consents there.
+    let grace = scim_a
+        .create_user(json!({"userName": "grace", "password": PASSWORD}))
+        .await;
+    let grace_id = grace["id"].as_str().unwrap();
+    let on_b = Browser::for_issuer(&b.base);
+    let (landing, _) = start_authorization(&b, &on_b, "app").await;
+    let (_, login) = landing.page();
+    let (_, consent) = on_b.log_in(&login, "grace").await.page();
+    code_of(on_b.consent(&consent, "allow").await);
+
+    // The consent given on B holds on A: a new sign-in there asks only for the password.
+    let on_a = Browser::for_issuer(&a.base);
+    let (landing, _) = start_authorization(&a, &on_a, "app").await;
+    let (_, login) = landing.page();
+    code_of(on_a.log_in(&login, "grace").await);
+
+    // A group made on B lists grace as a member on A, and grace shows it.
+    let group = scim_b.create_group("pilots", &[grace_id]).await;
+    let members = scim_a
+        .get(&format!("/Groups/{}", group["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        members.body["members"][0]["value"], grace_id,
+        "{}",
+        members.body
+    );
+    let user = scim_a.get(&format!("/Users/{grace_id}")).await;
+    assert_eq!(user.body["groups"][0]["display"], "pilots", "{}", user.body);
+
+    // Two writes of one version, one on each instance: one wins, as on one instance.
+    let etag = user.headers["etag"].to_str().unwrap().to_string();
+    let patch = |name: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": "displayName", "value": name}]})
+    };
+    let path = format!("/Users/{grace_id}");
+    let if_match = [("if-match", etag.as_str())];
+    let (first, second) = tokio::join!(
+        scim_a.call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(patch("Grace A")),
+            &if_match
+        ),
+        scim_b.call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(patch("Grace B")),
+            &if_match
+        ),
+    );
+    let mut statuses = [first.status, second.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::PRECONDITION_FAILED]);
+
+    // Closed on B, grace is refused on A.
+    let closed = scim_b
+        .patch(
+            &path,
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    let refused = Browser::for_issuer(&a.base);
+    let (_, login) = refused.visit(&a.url("/account")).await.page();
+    let (status, _) = refused.log_in(&login, "grace").await.page();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A restarted instance still knows what was written at run time.
+    let issuer = a.base.clone();
+    drop(a);
+    let restarted = deployment.spawn(&issuer, crate::process::free_port());
+    restarted.wait_ready().await;
+    let user = scim_on(&restarted).await.get(&path).await;
+    assert_eq!(user.status, StatusCode::OK, "{}", user.body);
+    assert_eq!(user.body["active"], false);
+    assert_eq!(user.body["groups"][0]["display"], "pilots");
+}
+
+/// A SCIM admin of `instance`, signed in as the seeded `scim-admin` client.
+async fn scim_on(instance: &Instance) -> Scim {
+    let response = crate::harness::http_client()
+        .post(instance.url("/token"))
+        .basic_auth("scim-admin", Some(HYBRID_SECRET))
+        .form(&[("grant_type", "client_credentials"), ("scope", "scim")])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let token = body["access_token"].as_str().expect("a SCIM token");
+    Scim::new(instance.url("/scim/v2"), token.to_string())
 }
 
 /// Any request may land on either instance: what one issues or revokes, the other honours.

@@ -427,6 +427,35 @@ async fn form_posts_from_another_site_are_refused() {
     assert!(!page.contains("another site"), "{status}: {page}");
 }
 
+/// Finding 12: once signed in, forms carry a token bound to the session, so the token a page
+/// showed before the sign-in (which a cookie planted before it would also give) is refused after.
+#[tokio::test]
+async fn the_form_token_changes_at_sign_in() {
+    let server = TestServer::start().await;
+    server.user("ada").await;
+    let browser = Browser::new(&server);
+    let (_, login) = browser.visit(&server.url("/account")).await.page();
+    let (_, account) = browser.log_in(&login, "ada").await.page();
+    assert!(account.contains("Your account"), "{account}");
+    let token = |page: &str| crate::harness::form_inputs(page)["csrf_token"].clone();
+    assert_ne!(token(&login), token(&account));
+    let profile = [("given_name", "Ada"), ("family_name", "Lovelace")];
+    let (status, _) = browser
+        .submit(&login, "/account/profile", &profile)
+        .await
+        .page();
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the token from before the sign-in"
+    );
+    let (status, page) = browser
+        .submit(&account, "/account/profile", &profile)
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK, "{page}");
+}
+
 /// Finding 8: storage stays bounded. Visits to `/account` without a session store nothing,
 /// sign-ins started from one address are limited, and expired rows are purged as fast as they
 /// expire (a purge round goes on until nothing is left, however small its batches).

@@ -608,14 +608,19 @@ impl TestServer {
         let form = [("grant_type", "client_credentials"), ("scope", "scim")];
         let (status, _, body) = post_token(self, Some(("scim-admin", &secret)), &form).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        Scim {
-            base: self.url("/scim/v2"),
-            token: body["access_token"].as_str().unwrap().to_string(),
-        }
+        Scim::new(
+            self.url("/scim/v2"),
+            body["access_token"].as_str().unwrap().to_string(),
+        )
     }
 }
 
 impl Scim {
+    /// An admin of the SCIM API at `base` (`…/scim/v2`) with this bearer token.
+    pub fn new(base: String, token: String) -> Self {
+        Scim { base, token }
+    }
+
     /// The bearer token, for requests the helpers cannot shape.
     pub fn token(&self) -> &str {
         &self.token

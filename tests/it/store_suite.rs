@@ -93,15 +93,108 @@ fn redis_prefix() -> String {
     format!("suite:{}:{n}:", std::process::id())
 }
 
-/// Users in memory, the rest in the run's Redis under a key prefix of its own.
+/// A hybrid store on the run's Redis under a key prefix of its own.
 async fn hybrid_store() -> (Arc<dyn Store>, ()) {
-    let redis = RedisStore::connect(&crate::servers::redis().url(), &redis_prefix())
+    (hybrid_instance(&redis_prefix()).await, ())
+}
+
+/// One hybrid instance (its own memory) on the run's Redis under `prefix`.
+async fn hybrid_instance(prefix: &str) -> Arc<dyn Store> {
+    let redis = RedisStore::connect(&crate::servers::redis().url(), prefix)
         .await
         .expect("connect to Redis");
-    (
-        Arc::new(HybridStore::new(MemoryStore::new(), Some(redis))),
-        (),
-    )
+    Arc::new(HybridStore::new(MemoryStore::new(), Some(redis)))
+}
+
+/// Two hybrid instances on one Redis answer like one (finding 7): what either writes to users,
+/// groups and consents the other reads at once, one of two writes of the same version or user
+/// name wins, and each change's event is recorded once, by the instance that made it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hybrid_instances_share_one_directory() {
+    let prefix = redis_prefix();
+    let (a, b) = (
+        hybrid_instance(&prefix).await,
+        hybrid_instance(&prefix).await,
+    );
+    let app = Client {
+        client_id: "app".into(),
+        redirect_uris: vec!["https://app.example/cb".into()],
+        grant_types: vec!["authorization_code".into()],
+        scope: "openid".into(),
+        ..Client::default()
+    };
+    // Clients are per process (from the seed file on every instance).
+    a.insert_client(&app).await.unwrap();
+    b.insert_client(&app).await.unwrap();
+
+    a.insert_user(&user("u1", "alice")).await.unwrap();
+    assert_eq!(
+        b.user_by_username("ALICE").await.unwrap(),
+        Some(user("u1", "alice"))
+    );
+    b.record_consent("u1", "app", "openid", NOW).await.unwrap();
+    assert_eq!(
+        a.granted_scope("u1", "app").await.unwrap().as_deref(),
+        Some("openid")
+    );
+    b.insert_group(&group("g1", "pilots", &["u1"]))
+        .await
+        .unwrap();
+    let on_a = a.group("g1").await.unwrap().expect("the group B made");
+    assert_eq!(on_a.members[0].user_id, "u1");
+
+    // The same version written on both at once: exactly one is done.
+    let stored = a.user("u1").await.unwrap().unwrap();
+    let renamed = |name: &str| User {
+        attributes: attributes(json!({"displayName": name})),
+        version: stored.version + 1,
+        ..stored.clone()
+    };
+    let (as_a, as_b) = (renamed("A"), renamed("B"));
+    let (on_a, on_b) = tokio::join!(
+        a.update_user(&as_a, stored.version, NOW + 1),
+        b.update_user(&as_b, stored.version, NOW + 1),
+    );
+    let mut outcomes = [on_a.unwrap(), on_b.unwrap()].map(|o| format!("{o:?}"));
+    outcomes.sort();
+    assert_eq!(outcomes, ["Done", "Stale"]);
+    assert_eq!(a.user("u1").await.unwrap(), b.user("u1").await.unwrap());
+
+    // One user name, taken on both at once: one of them gets it.
+    let (bob_a, bob_b) = (user("u2", "bob"), user("u3", "BOB"));
+    let (on_a, on_b) = tokio::join!(a.insert_user(&bob_a), b.insert_user(&bob_b));
+    assert_eq!([&on_a, &on_b].iter().filter(|r| r.is_ok()).count(), 1);
+    let bob = a.user_by_username("bob").await.unwrap().unwrap();
+    assert_eq!(b.user_by_username("bob").await.unwrap().unwrap().id, bob.id);
+
+    // Deleted on B, gone on A with its membership and consent.
+    assert!(b.delete_user("u1", NOW + 2).await.unwrap());
+    assert_eq!(a.user("u1").await.unwrap(), None);
+    assert_eq!(a.granted_scope("u1", "app").await.unwrap(), None);
+    assert!(a.group("g1").await.unwrap().unwrap().members.is_empty());
+
+    // A third instance started now replays everything; A's events are A's alone.
+    let c = hybrid_instance(&prefix).await;
+    assert_eq!(c.user_by_username("bob").await.unwrap().unwrap().id, bob.id);
+    let kinds = |events: Vec<events::OutboxEvent>| {
+        events
+            .into_iter()
+            .map(|e| e.event.kind.to_string())
+            .collect::<Vec<_>>()
+    };
+    let on_c = kinds(c.claim_events(NOW + 10, NOW + 20, 100).await.unwrap());
+    assert!(on_c.is_empty(), "C changed nothing: {on_c:?}");
+    let on_a = kinds(a.claim_events(NOW + 10, NOW + 20, 100).await.unwrap());
+    let on_b = kinds(b.claim_events(NOW + 10, NOW + 20, 100).await.unwrap());
+    let count = |kind: &str| on_a.iter().chain(&on_b).filter(|k| *k == kind).count();
+    assert_eq!(
+        count("user.created"),
+        2,
+        "alice and one bob: {on_a:?} {on_b:?}"
+    );
+    assert_eq!((count("group.created"), count("user.deleted")), (1, 1));
+    assert_eq!(on_a.first().map(String::as_str), Some("user.created"));
+    assert!(on_b.iter().any(|k| k == "group.created"), "{on_b:?}");
 }
 
 /// A SQLite store in its own temp dir (the guard).
@@ -1199,7 +1292,7 @@ async fn mfa_enrollment_steps_recovery_and_failures(store: Arc<dyn Store>) {
     store.insert_user(&user("u2", "bob")).await.unwrap();
     assert_eq!(store.totp("u1").await.unwrap(), None);
     assert!(
-        !store.confirm_totp("u1", 10, &[]).await.unwrap(),
+        !store.confirm_totp("u1", "sealed-1", 10, &[]).await.unwrap(),
         "nothing pending"
     );
 
@@ -1220,9 +1313,22 @@ async fn mfa_enrollment_steps_recovery_and_failures(store: Arc<dyn Store>) {
     );
 
     let codes = ["rc-1".to_string(), "rc-2".to_string(), "rc-3".to_string()];
-    assert!(store.confirm_totp("u1", 100, &codes).await.unwrap());
     assert!(
-        !store.confirm_totp("u1", 101, &codes).await.unwrap(),
+        !store
+            .confirm_totp("u1", "sealed-1", 100, &codes)
+            .await
+            .unwrap(),
+        "the seed another tab replaced"
+    );
+    assert!(store
+        .confirm_totp("u1", "sealed-2", 100, &codes)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .confirm_totp("u1", "sealed-2", 101, &codes)
+            .await
+            .unwrap(),
         "confirmed once"
     );
     assert!(
@@ -1367,7 +1473,7 @@ async fn mfa_enrollment_steps_recovery_and_failures(store: Arc<dyn Store>) {
         .await
         .unwrap());
     assert!(store
-        .confirm_totp("u1", 7, &["rc-4".to_string()])
+        .confirm_totp("u1", "sealed-4", 7, &["rc-4".to_string()])
         .await
         .unwrap());
     let again = store.totp("u1").await.unwrap().unwrap();
@@ -1561,7 +1667,7 @@ async fn outbox_records_each_change_with_its_event(store: Arc<dyn Store>) {
     assert!(store.delete_group("g1", NOW + 3).await.unwrap());
     assert!(!store.delete_group("g1", NOW + 3).await.unwrap(), "nothing");
     assert!(store.put_pending_totp("u1", "sealed", NOW).await.unwrap());
-    assert!(store.confirm_totp("u1", 7, &[]).await.unwrap());
+    assert!(store.confirm_totp("u1", "sealed", 7, &[]).await.unwrap());
     store
         .insert_refresh_token(&refresh("r1", "family", "u1", None, NOW + HOUR))
         .await

@@ -25,6 +25,9 @@ mod users;
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     data: Arc<Mutex<Data>>,
+    /// Set on the hybrid backend's replica of another instance's changes: their events are
+    /// that instance's to deliver.
+    events_muted: bool,
 }
 
 /// The "tables". Maps are ordered so iteration (and therefore which rows a purge batch takes)
@@ -58,6 +61,8 @@ struct Data {
     login_attempts: Vec<LoginAttempt>,
     /// Events in the order they were recorded.
     outbox: VecDeque<outbox::StoredEvent>,
+    /// Whether the current call records no events (see [`MemoryStore::without_events`]).
+    events_muted: bool,
 }
 
 struct StoredCode {
@@ -87,12 +92,23 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// The same data, through calls that record no events.
+    pub(crate) fn without_events(&self) -> MemoryStore {
+        MemoryStore {
+            data: self.data.clone(),
+            events_muted: true,
+        }
+    }
+
     /// The state, locked. A panic while it was locked may have left it half-written, so it is
     /// an error from then on rather than something to keep serving.
     fn data(&self) -> StoreResult<MutexGuard<'_, Data>> {
-        self.data
-            .lock()
-            .map_err(|_| StoreError::Backend("the in-memory store was poisoned by a panic".into()))
+        let mut data = self.data.lock().map_err(|_| {
+            StoreError::Backend("the in-memory store was poisoned by a panic".into())
+        })?;
+        // Every call locks once, so this holds for exactly this call.
+        data.events_muted = self.events_muted;
+        Ok(data)
     }
 }
 
@@ -534,11 +550,15 @@ impl MfaStore for MemoryStore {
     async fn confirm_totp(
         &self,
         user_id: &str,
+        secret_sealed: &str,
         step: i64,
         recovery_code_hashes: &[String],
     ) -> StoreResult<bool> {
         let mut data = self.data()?;
-        let pending = data.totp.get(user_id).is_some_and(|t| !t.confirmed);
+        let pending = data
+            .totp
+            .get(user_id)
+            .is_some_and(|t| !t.confirmed && t.secret_sealed == secret_sealed);
         if !pending {
             return Ok(false);
         }

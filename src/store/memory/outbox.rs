@@ -30,6 +30,9 @@ impl StoredEvent {
 impl Data {
     /// Appends `event`, due at once (the SQL `insert_event`).
     pub(super) fn record_event(&mut self, event: NewEvent) {
+        if self.events_muted {
+            return;
+        }
         if self.outbox.len() >= MAX_EVENTS {
             if let Some(dropped) = self.outbox.pop_front() {
                 tracing::warn!(event_id = %dropped.event.id, "in-memory outbox full; oldest event dropped");

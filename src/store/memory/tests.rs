@@ -657,8 +657,14 @@ async fn totp_enrollment_and_its_counters() {
         !store.use_totp_step("u1", 5).await.expect("step"),
         "unconfirmed"
     );
-    assert!(store.confirm_totp("u1", 10, &codes).await.expect("confirm"));
-    assert!(!store.confirm_totp("u1", 11, &codes).await.expect("confirm"));
+    assert!(store
+        .confirm_totp("u1", "seed2", 10, &codes)
+        .await
+        .expect("confirm"));
+    assert!(!store
+        .confirm_totp("u1", "seed2", 11, &codes)
+        .await
+        .expect("confirm"));
     assert!(!store.put_pending_totp("u1", "seed3", 3).await.expect("put"));
     let totp = store.totp("u1").await.expect("read").expect("totp");
     assert_eq!(

@@ -33,14 +33,16 @@ return 1
     )
 });
 
-/// Confirms a pending enrollment at step `ARGV[3]` with the recovery codes `ARGV[4..]`.
+/// Confirms the pending enrollment of seed `ARGV[3]` at step `ARGV[4]` with the recovery codes
+/// `ARGV[5..]`.
 static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
-if redis.call('HGET', totp, 'confirmed') ~= '0' then return 0 end
-redis.call('HSET', totp, 'confirmed', 1, 'last_used_step', ARGV[3], 'failures', 0)
+local state = redis.call('HMGET', totp, 'confirmed', 'secret_sealed')
+if state[1] ~= '0' or state[2] ~= ARGV[3] then return 0 end
+redis.call('HSET', totp, 'confirmed', 1, 'last_used_step', ARGV[4], 'failures', 0)
 redis.call('DEL', codes)
-if #ARGV > 3 then redis.call('SADD', codes, unpack(ARGV, 4)) end
+if #ARGV > 4 then redis.call('SADD', codes, unpack(ARGV, 5)) end
 return 1
 "#,
     )
@@ -149,6 +151,7 @@ impl RedisStore {
     pub async fn confirm_totp(
         &self,
         user_id: &str,
+        secret_sealed: &str,
         step: i64,
         recovery_code_hashes: &[String],
     ) -> StoreResult<bool> {
@@ -156,7 +159,7 @@ impl RedisStore {
         if distinct.len() != recovery_code_hashes.len() {
             return Err(StoreError::Backend("duplicate recovery code".into()));
         }
-        let mut args = vec![step.to_string()];
+        let mut args = vec![secret_sealed.to_string(), step.to_string()];
         args.extend(recovery_code_hashes.iter().cloned());
         self.mfa_flag(&CONFIRM, user_id, &args).await
     }

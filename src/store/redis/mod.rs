@@ -16,6 +16,8 @@
 //! - `P signing-keys` (hash kid → JSON), `P signing-key-order` (sorted set, kid by insertion
 //!   number), `P signing-key-seq` (the insertion counter).
 //! - `P refresh-reuse`: a list of JSON audit entries.
+//! - `P directory`: the hybrid backend's log of user, group and consent changes (`directory.rs`).
+//! - `P totp:{user}`, `P recovery:{user}`: second factors (`mfa.rs`).
 //!
 //! Records also get a Redis expiry, [`EXPIRY_MARGIN`] after they expire (or after now, whichever
 //! is later), so an instance that never purges still does not fill Redis; the purge normally
@@ -35,10 +37,12 @@ use super::{
 };
 use crate::clock;
 
+mod directory;
 mod mfa;
 mod scripts;
 mod token_cache;
 
+pub use directory::LogReply;
 pub use token_cache::{Revocation, TokenCache};
 #[cfg(test)]
 mod tests;

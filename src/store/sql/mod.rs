@@ -884,16 +884,18 @@ impl MfaStore for SqlStore {
     async fn confirm_totp(
         &self,
         user_id: &str,
+        secret_sealed: &str,
         step: i64,
         recovery_code_hashes: &[String],
     ) -> StoreResult<bool> {
         let mut tx = self.write_transaction().await?;
         let confirmed = sqlx::query(
             "UPDATE user_totp SET confirmed = TRUE, last_used_step = $1, failures = 0
-             WHERE user_id = $2 AND confirmed = FALSE",
+             WHERE user_id = $2 AND confirmed = FALSE AND secret_sealed = $3",
         )
         .bind(step)
         .bind(user_id)
+        .bind(secret_sealed)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;

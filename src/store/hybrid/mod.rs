@@ -1,13 +1,17 @@
 //! The hybrid backend (the seed's behaviour): users, groups, clients and consents live in this
-//! process's memory and are lost when it stops; codes, tokens, refresh tokens, sessions, signing
-//! keys and second factors (TOTP, recovery codes, attempt counts) live in Redis when `REDIS_URL`
-//! is set, so every instance sees them, and in memory otherwise.
-//! Declare users and clients in the seed file (`TESSERA_SEED_FILE`), which every instance applies at
-//! start-up.
+//! process's memory; codes, tokens, refresh tokens, sessions, signing keys and second factors
+//! (TOTP, recovery codes, attempt counts) live in Redis when `REDIS_URL` is set, so every instance
+//! sees them, and in memory otherwise.
 //!
-//! Audit events live in memory with the users, so they are lost on restart like them. Events of
-//! changes made in Redis (logout, refresh reuse) are recorded just after the change, not in one
-//! transaction with it.
+//! With Redis, every change to users, groups and consents also goes through a log there that
+//! each instance applies to its memory ([`directory`]), so two instances answer like one and a
+//! restart keeps what was written at run time. Clients and the login-attempt history stay per
+//! process. Declare clients (and, if wanted, users) in the seed file (`TESSERA_SEED_FILE`), which
+//! every instance applies at start-up.
+//!
+//! Audit events live in memory, so they are lost on restart, and each is delivered by the
+//! instance that made the change. Events of changes made in Redis (logout, refresh reuse) are
+//! recorded just after the change, not in one transaction with it.
 
 use std::sync::Arc;
 
@@ -15,6 +19,10 @@ use async_trait::async_trait;
 
 use super::query::{ListQuery, Page};
 use super::*;
+
+mod directory;
+
+use directory::{Change, Directory, Outcome};
 
 /// What the hybrid backend keeps in its shared half.
 trait Shared:
@@ -32,6 +40,8 @@ pub struct HybridStore {
     /// Redis when configured, else the same memory.
     shared: Arc<dyn Shared>,
     redis: Option<Arc<RedisStore>>,
+    /// The log that keeps users, groups and consents alike on every instance, with Redis.
+    directory: Option<Directory>,
 }
 
 impl HybridStore {
@@ -42,10 +52,30 @@ impl HybridStore {
             Some(redis) => redis.clone(),
             None => memory.clone(),
         };
+        let directory = redis
+            .as_ref()
+            .map(|redis| Directory::new(memory.clone(), redis.clone()));
         HybridStore {
             memory,
             shared,
             redis,
+            directory,
+        }
+    }
+
+    /// The users, groups and consents, with every change any instance made so far.
+    async fn directory(&self) -> StoreResult<&MemoryStore> {
+        if let Some(directory) = &self.directory {
+            directory.catch_up().await?;
+        }
+        Ok(&self.memory)
+    }
+
+    /// Makes a change to users, groups or consents, through the log when there is one.
+    async fn change(&self, change: Change) -> StoreResult<Outcome> {
+        match &self.directory {
+            Some(directory) => directory.write(change).await,
+            None => change.apply(&self.memory).await,
         }
     }
 
@@ -62,15 +92,16 @@ impl HybridStore {
 #[async_trait]
 impl UserStore for HybridStore {
     async fn insert_user(&self, user: &User) -> StoreResult<()> {
-        self.memory.insert_user(user).await
+        let user = user.clone();
+        self.change(Change::InsertUser { user }).await?.done()
     }
 
     async fn user(&self, id: &str) -> StoreResult<Option<User>> {
-        self.memory.user(id).await
+        self.directory().await?.user(id).await
     }
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        self.memory.user_by_username(username).await
+        self.directory().await?.user_by_username(username).await
     }
 
     async fn update_user(
@@ -79,7 +110,12 @@ impl UserStore for HybridStore {
         expected_version: i64,
         now: UnixTime,
     ) -> StoreResult<Update> {
-        let outcome = self.memory.update_user(user, expected_version, now).await?;
+        let change = Change::UpdateUser {
+            user: user.clone(),
+            expected_version,
+            now,
+        };
+        let outcome = self.change(change).await?.update()?;
         if outcome == Update::Done && !user.active {
             self.end_shared_access(&user.id, now).await?;
         }
@@ -87,7 +123,11 @@ impl UserStore for HybridStore {
     }
 
     async fn delete_user(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
-        let deleted = self.memory.delete_user(id, now).await?;
+        let change = Change::DeleteUser {
+            id: id.to_string(),
+            now,
+        };
+        let deleted = self.change(change).await?.deleted()?;
         self.end_shared_access(id, now).await?;
         if let Some(redis) = &self.redis {
             redis.delete_mfa(id).await?;
@@ -96,22 +136,23 @@ impl UserStore for HybridStore {
     }
 
     async fn list_users(&self, query: &ListQuery) -> StoreResult<Page<User>> {
-        self.memory.list_users(query).await
+        self.directory().await?.list_users(query).await
     }
 
     async fn memberships(&self, user_ids: &[String]) -> StoreResult<Vec<GroupRef>> {
-        self.memory.memberships(user_ids).await
+        self.directory().await?.memberships(user_ids).await
     }
 }
 
 #[async_trait]
 impl GroupStore for HybridStore {
     async fn insert_group(&self, group: &Group) -> StoreResult<()> {
-        self.memory.insert_group(group).await
+        let group = group.clone();
+        self.change(Change::InsertGroup { group }).await?.done()
     }
 
     async fn group(&self, id: &str) -> StoreResult<Option<Group>> {
-        self.memory.group(id).await
+        self.directory().await?.group(id).await
     }
 
     async fn update_group(
@@ -120,15 +161,24 @@ impl GroupStore for HybridStore {
         expected_version: i64,
         now: UnixTime,
     ) -> StoreResult<Update> {
-        self.memory.update_group(group, expected_version, now).await
+        let change = Change::UpdateGroup {
+            group: group.clone(),
+            expected_version,
+            now,
+        };
+        self.change(change).await?.update()
     }
 
     async fn delete_group(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
-        self.memory.delete_group(id, now).await
+        let change = Change::DeleteGroup {
+            id: id.to_string(),
+            now,
+        };
+        self.change(change).await?.deleted()
     }
 
     async fn list_groups(&self, query: &ListQuery, members: bool) -> StoreResult<Page<Group>> {
-        self.memory.list_groups(query, members).await
+        self.directory().await?.list_groups(query, members).await
     }
 }
 
@@ -150,7 +200,8 @@ impl ClientStore for HybridStore {
 #[async_trait]
 impl ConsentStore for HybridStore {
     async fn granted_scope(&self, user_id: &str, client_id: &str) -> StoreResult<Option<String>> {
-        self.memory.granted_scope(user_id, client_id).await
+        let directory = self.directory().await?;
+        directory.granted_scope(user_id, client_id).await
     }
 
     async fn record_consent(
@@ -160,9 +211,13 @@ impl ConsentStore for HybridStore {
         scope: &str,
         now: UnixTime,
     ) -> StoreResult<()> {
-        self.memory
-            .record_consent(user_id, client_id, scope, now)
-            .await
+        let change = Change::Consent {
+            user_id: user_id.to_string(),
+            client_id: client_id.to_string(),
+            scope: scope.to_string(),
+            now,
+        };
+        self.change(change).await?.done()
     }
 }
 
@@ -264,7 +319,7 @@ impl MfaStore for HybridStore {
                 .put_pending_totp(user_id, secret_sealed, now)
                 .await;
         };
-        if self.memory.user(user_id).await?.is_none() {
+        if self.user(user_id).await?.is_none() {
             return Err(StoreError::MissingReference(format!("user {user_id}")));
         }
         redis.put_pending_totp(user_id, secret_sealed).await
@@ -273,17 +328,18 @@ impl MfaStore for HybridStore {
     async fn confirm_totp(
         &self,
         user_id: &str,
+        secret_sealed: &str,
         step: i64,
         recovery_code_hashes: &[String],
     ) -> StoreResult<bool> {
         let Some(redis) = &self.redis else {
             return self
                 .memory
-                .confirm_totp(user_id, step, recovery_code_hashes)
+                .confirm_totp(user_id, secret_sealed, step, recovery_code_hashes)
                 .await;
         };
         let confirmed = redis
-            .confirm_totp(user_id, step, recovery_code_hashes)
+            .confirm_totp(user_id, secret_sealed, step, recovery_code_hashes)
             .await?;
         if confirmed {
             let event = events::mfa_enrolled(user_id, crate::clock::now());
