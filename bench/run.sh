@@ -39,7 +39,10 @@ json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])";
 
 "$bin" migrate
 cc_secret=$("$bin" client create --client-id bench-cc --grant client_credentials --scope api --json | json_field client_secret)
-rs_secret=$("$bin" client create --client-id bench-rs --grant client_credentials --scope api --json | json_field client_secret)
+# A resource server may introspect other clients' access tokens (RFC 7662 §4); any other client
+# would be answered `{"active": false}`, a cheaper path than the one measured.
+rs_secret=$("$bin" client create --client-id bench-rs --grant client_credentials --scope api \
+    --resource-server https://api.bench.example --json | json_field client_secret)
 admin_secret=$("$bin" client create --client-id bench-admin --grant client_credentials --scope scim --json | json_field client_secret)
 web_secret=$("$bin" client create --client-id bench-web --redirect-uri http://127.0.0.1:9/cb \
     --grant authorization_code --grant refresh_token --scope "openid offline_access" --skip-consent \

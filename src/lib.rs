@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod fuzzing;
 pub mod http;
 pub mod input;
 pub mod keys;
@@ -26,6 +27,7 @@ pub mod store;
 pub mod tasks;
 pub mod throttle;
 pub mod ui;
+pub mod username;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

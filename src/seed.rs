@@ -77,7 +77,16 @@ pub async fn apply_file(
     path: &str,
 ) -> Result<(), SeedError> {
     let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
-    let seed: Seed = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    apply_text(store, hasher, &text).await
+}
+
+/// Applies the seed file's text to `store`.
+pub async fn apply_text(
+    store: &dyn Store,
+    hasher: &PasswordHasher,
+    text: &str,
+) -> Result<(), SeedError> {
+    let seed: Seed = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
     for user in seed.users {
         apply_user(store, hasher, user).await?;
     }
@@ -95,7 +104,7 @@ fn invalid(message: impl Into<String>) -> SeedError {
 fn seeded_user_id(username: &str) -> String {
     uuid::Uuid::new_v5(
         &uuid::Uuid::NAMESPACE_URL,
-        username.to_lowercase().as_bytes(),
+        crate::username::key(username).as_bytes(),
     )
     .to_string()
 }

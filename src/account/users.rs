@@ -31,6 +31,11 @@ pub fn check_username(name: &str) -> Result<(), &'static str> {
     if crate::input::has_control(name) {
         return Err("username has control characters");
     }
+    if crate::username::canonical(name).is_none() {
+        return Err(
+            "username may hold letters, digits, ASCII punctuation and single spaces (RFC 8265)",
+        );
+    }
     Ok(())
 }
 
@@ -107,7 +112,7 @@ impl NameHasher {
 
     pub fn hash(&self, username: &str) -> String {
         use base64::Engine;
-        let mac = crate::secret::hmac_sha256(&self.key, username.to_lowercase().as_bytes());
+        let mac = crate::secret::hmac_sha256(&self.key, crate::username::key(username).as_bytes());
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
     }
 }
@@ -134,6 +139,11 @@ mod tests {
     fn typed_names_hash_folded_and_keyed() {
         let names = NameHasher::new([1; 32]);
         assert_eq!(names.hash("Ada"), names.hash("ada"));
+        assert_eq!(
+            names.hash("\u{ff21}\u{ff24}\u{ff21}"),
+            names.hash("ada"),
+            "RFC 8265"
+        );
         assert_ne!(names.hash("ada"), names.hash("bob"));
         assert_ne!(names.hash("ada"), NameHasher::new([2; 32]).hash("ada"));
         assert_ne!(

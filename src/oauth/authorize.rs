@@ -216,7 +216,9 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt> {
     Ok(prompt)
 }
 
-fn validate(client: &Client, params: &Params) -> Result<AuthorizationRequest> {
+/// The authorization request `params` make for `client` (RFC 6749 §4.1.1, OIDC Core §3.1.2.1),
+/// or why they make none. Needs nothing but its arguments.
+pub fn validate(client: &Client, params: &Params) -> Result<AuthorizationRequest> {
     if params.get("request").is_some() {
         return Err(Error::oauth(
             ErrorCode::RequestNotSupported,
@@ -301,7 +303,8 @@ fn hinted_user(state: &AppState, client: &Client, params: &Params) -> Result<Opt
     let Some(token) = params.get("id_token_hint") else {
         return Ok(None);
     };
-    let (HintCheck::Verified(hint) | HintCheck::RetiredKey(hint)) = hint::verify(state, token)?;
+    let (HintCheck::Verified(hint) | HintCheck::RetiredKey(hint)) =
+        hint::verify(&state.keys(), &state.config.issuer, token)?;
     if hint.aud != client.client_id {
         return Err(Error::invalid_request(
             "id_token_hint was issued to another client",

@@ -27,7 +27,7 @@ struct Presented {
 
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded before they are joined with ':' and
 /// base64-encoded, so each half is decoded again.
-fn parse_basic(value: &str) -> Option<(String, String)> {
+pub(crate) fn parse_basic(value: &str) -> Option<(String, String)> {
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;

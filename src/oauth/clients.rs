@@ -56,6 +56,15 @@ fn check_client_id(client_id: &str) -> Result<(), RegistrationError> {
             "client id must be 1 to 128 printable ASCII characters without spaces".into(),
         ));
     }
+    // A client's own tokens (client_credentials) carry its id as `sub`, and user ids are UUIDs:
+    // a UUID-shaped client id could name a user to a resource server (RFC 9068 §2.2, §5;
+    // security review finding 22).
+    if uuid::Uuid::try_parse(client_id).is_ok() {
+        return Err(RegistrationError::Invalid(
+            "client id must not be a UUID: user ids are, and a client's tokens name it as sub"
+                .into(),
+        ));
+    }
     Ok(())
 }
 
@@ -224,6 +233,12 @@ mod tests {
         let mut spaced = web_app();
         spaced.client_id = "my app".into();
         assert!(build(spaced).is_err());
+        let mut like_a_user = web_app();
+        like_a_user.client_id = uuid::Uuid::new_v4().to_string();
+        assert!(
+            build(like_a_user).is_err(),
+            "a client's sub could name a user"
+        );
         let mut relative_resource = web_app();
         relative_resource.resource_servers = vec!["/api".into()];
         assert!(build(relative_resource).is_err());

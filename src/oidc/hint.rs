@@ -5,8 +5,7 @@
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::keys::SigningAlg;
-use crate::state::AppState;
+use crate::keys::{KeyRing, SigningAlg};
 
 /// The claims of an `id_token_hint` that Tessera uses.
 #[derive(Debug, Deserialize)]
@@ -28,8 +27,7 @@ pub enum HintCheck {
 /// §2: the hint must be an ID token we issued. It may have expired: logging out with an old
 /// token is the normal case, and so is one whose signing key was retired since (then the user
 /// is asked to confirm, security review finding 14).
-pub fn verify(state: &AppState, token: &str) -> Result<HintCheck> {
-    let keys = state.keys();
+pub fn verify(keys: &KeyRing, issuer: &str, token: &str) -> Result<HintCheck> {
     let verified = SigningAlg::ALL
         .into_iter()
         .find_map(|alg| keys.verify(token, alg, "JWT").ok());
@@ -46,7 +44,7 @@ pub fn verify(state: &AppState, token: &str) -> Result<HintCheck> {
     };
     let hint: Hint = serde_json::from_slice(&payload)
         .map_err(|_| Error::invalid_request("id_token_hint is malformed"))?;
-    if hint.iss != state.config.issuer {
+    if hint.iss != issuer {
         return Err(Error::invalid_request(
             "id_token_hint was issued by another server",
         ));

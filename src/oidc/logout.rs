@@ -33,7 +33,7 @@ struct Request {
 async fn check(state: &AppState, params: &Params) -> Result<Request> {
     let checked = params
         .get("id_token_hint")
-        .map(|t| hint::verify(state, t))
+        .map(|t| hint::verify(&state.keys(), &state.config.issuer, t))
         .transpose()?;
     let (hint, named) = match checked {
         Some(HintCheck::Verified(hint)) => (Some(hint), None),

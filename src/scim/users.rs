@@ -119,7 +119,10 @@ impl ResourceKind for Users {
             Some(Value::String(name)) => name,
             _ => return Err(invalid("userName is required")),
         };
-        users::check_username(&username).map_err(invalid)?;
+        // A name stored before RFC 8265 folding that the profile disallows may be kept.
+        if existing.is_none_or(|user| user.username != username) {
+            users::check_username(&username).map_err(invalid)?;
+        }
         let password_hash = match attributes.remove("password") {
             Some(Value::String(password)) if !password.is_empty() => {
                 Some(state.passwords.hash(password).await?)

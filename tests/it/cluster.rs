@@ -285,6 +285,17 @@ async fn two_hybrid_instances_share_users_groups_and_consents() {
     let (status, _) = refused.log_in(&login, "grace").await.page();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
+    // A user made by the CLI reaches the running instances through Redis as well.
+    let created = deployment.cli(
+        &["user", "create", "--username", "lin", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(!created.trim().is_empty(), "the CLI prints the new id");
+    let lin = Browser::for_issuer(&b.base);
+    let (_, login) = lin.visit(&b.url("/account")).await.page();
+    let (_, account) = lin.log_in(&login, "lin").await.page();
+    assert!(account.contains("Your account"), "{account}");
+
     // A restarted instance still knows what was written at run time.
     let issuer = a.base.clone();
     drop(a);

@@ -456,6 +456,29 @@ async fn the_form_token_changes_at_sign_in() {
     assert_eq!(status, StatusCode::OK, "{page}");
 }
 
+/// RFC 8265 (library audit): user names fold by PRECIS UsernameCaseMapped, so a spelling that
+/// looks the same (here full-width letters) is the same account at sign-in and at SCIM creation,
+/// and a name the profile disallows is refused.
+#[tokio::test]
+async fn user_names_that_look_alike_are_one_account() {
+    let server = TestServer::start().await;
+    server.user("ada").await;
+    let full_width = "\u{ff21}\u{ff24}\u{ff21}";
+    let browser = Browser::new(&server);
+    let (_, login) = browser.visit(&server.url("/account")).await.page();
+    let (_, account) = browser.log_in(&login, full_width).await.page();
+    assert!(account.contains("Your account"), "{account}");
+
+    let scim = server.scim().await;
+    let user = |name: &str| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name});
+    scim.post("/Users", user(full_width))
+        .await
+        .assert_error(StatusCode::CONFLICT, Some("uniqueness"));
+    scim.post("/Users", user("smile\u{263a}"))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, Some("invalidValue"));
+}
+
 /// Finding 8: storage stays bounded. Visits to `/account` without a session store nothing,
 /// sign-ins started from one address are limited, and expired rows are purged as fast as they
 /// expire (a purge round goes on until nothing is left, however small its batches).

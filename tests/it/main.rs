@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod cors;
 mod crash;
+mod fuzz_corpus;
 mod hardening;
 mod harness;
 mod login;

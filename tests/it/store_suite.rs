@@ -225,6 +225,65 @@ async fn open_sqlite() -> (SqlStore, tempfile::TempDir) {
     (store, dir)
 }
 
+/// User names stored by an older Tessera (lowercased, not folded by RFC 8265) are re-keyed once
+/// at start-up, on both SQL backends; one whose folded form another user holds keeps its key.
+#[tokio::test]
+async fn sqlite_user_names_stored_before_rfc_8265_are_rekeyed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("store.db").display()
+    );
+    user_names_are_rekeyed(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_user_names_stored_before_rfc_8265_are_rekeyed() {
+    user_names_are_rekeyed(&crate::servers::postgres().database()).await;
+}
+
+async fn user_names_are_rekeyed(url: &str) {
+    let settings = PoolSettings::default();
+    let connect = || SqlStore::connect(url, &settings);
+    let store = connect().await.unwrap();
+    for (id, name) in [("u1", "legacy-1"), ("u2", "legacy-2"), ("u3", "ada")] {
+        store.insert_user(&user(id, name)).await.unwrap();
+    }
+    drop(store);
+    let database = sqlx::AnyPool::connect(url).await.unwrap();
+    // Full-width letters, as an older Tessera keyed them.
+    for (id, name) in [("u1", "\u{ff2a}OSE"), ("u2", "\u{ff21}DA")] {
+        sqlx::query("UPDATE users SET username = $1, username_normalized = $2 WHERE id = $3")
+            .bind(name)
+            .bind(name.to_lowercase())
+            .bind(id)
+            .execute(&database)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM data_migrations")
+        .execute(&database)
+        .await
+        .unwrap();
+
+    let store = connect().await.unwrap();
+    let found = |name: &'static str| {
+        let store = &store;
+        async move { store.user_by_username(name).await.unwrap().map(|u| u.id) }
+    };
+    assert_eq!(found("jose").await.as_deref(), Some("u1"), "re-keyed");
+    assert_eq!(found("JOSE").await.as_deref(), Some("u1"));
+    assert_eq!(found("ada").await.as_deref(), Some("u3"), "not merged");
+    let kept = store.user("u2").await.unwrap().expect("kept");
+    assert_eq!(kept.username, "\u{ff21}DA");
+    let key: String = sqlx::query_scalar("SELECT username_normalized FROM users WHERE id = 'u2'")
+        .fetch_one(&database)
+        .await
+        .unwrap();
+    assert_eq!(key, "\u{ff41}da", "its old key, for an operator to rename");
+    database.close().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 

@@ -8,6 +8,7 @@ use super::filter::{self, common_location, relation, Column, Location, Resource}
 use super::{Data, MemoryStore};
 use crate::store::query::{Attr, ListQuery, Page};
 use crate::store::*;
+use crate::username;
 
 /// A user as a SCIM listing reads it, with its groups.
 struct UserView<'a> {
@@ -81,7 +82,7 @@ impl Data {
 impl UserStore for MemoryStore {
     async fn insert_user(&self, user: &User) -> StoreResult<()> {
         let mut data = self.data()?;
-        let normalized = user.username.to_lowercase();
+        let normalized = username::key(&user.username);
         if data.users.contains_key(&user.id) || data.usernames.contains_key(&normalized) {
             return Err(StoreError::Conflict(format!("user {}", user.username)));
         }
@@ -97,7 +98,7 @@ impl UserStore for MemoryStore {
 
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let data = self.data()?;
-        let id = data.usernames.get(&username.to_lowercase());
+        let id = data.usernames.get(&username::key(username));
         Ok(id.and_then(|id| data.users.get(id)).cloned())
     }
 
@@ -114,7 +115,7 @@ impl UserStore for MemoryStore {
         if stored.version != expected_version {
             return Ok(Update::Stale);
         }
-        let normalized = user.username.to_lowercase();
+        let normalized = username::key(&user.username);
         if data
             .usernames
             .get(&normalized)
@@ -123,7 +124,7 @@ impl UserStore for MemoryStore {
             return Err(StoreError::Conflict(format!("user {}", user.username)));
         }
         let display_changed = stored.display_name() != user.display_name();
-        let old_name = stored.username.to_lowercase();
+        let old_name = username::key(&stored.username);
         // The creation time is the stored one; everything else is the caller's.
         let updated = User {
             created_at: stored.created_at,
@@ -154,7 +155,7 @@ impl UserStore for MemoryStore {
         let Some(user) = data.users.remove(id) else {
             return Ok(false);
         };
-        data.usernames.remove(&user.username.to_lowercase());
+        data.usernames.remove(&username::key(&user.username));
         data.record_event(events::user_deleted(id, now));
         Ok(true)
     }

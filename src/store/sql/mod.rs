@@ -215,7 +215,7 @@ impl SqlStore {
             }
             Dialect::Postgres => (pool.clone(), None),
         };
-        Ok(SqlStore {
+        let store = SqlStore {
             pool,
             writer,
             group_commit,
@@ -225,7 +225,9 @@ impl SqlStore {
                 .max_capacity(CLIENT_CACHE_CAPACITY)
                 .time_to_live(CLIENT_CACHE_TTL)
                 .build(),
-        })
+        };
+        users::fold_stored_usernames(&store).await?;
+        Ok(store)
     }
 
     /// Serves access-token lookups from `cache` when it can (see [`TokenCache`]).

@@ -1,5 +1,7 @@
 //! Users: the OIDC subject and the SCIM `User` resource (RFC 7643 §4.1).
 
+use std::collections::HashSet;
+
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -10,6 +12,7 @@ use crate::store::events;
 use crate::store::query::{Attr, ListQuery, Page};
 use crate::store::redis::Revocation;
 use crate::store::*;
+use crate::username;
 
 const USER_COLUMNS: &str =
     "id, username, password_hash, active, attributes, version, created_at, updated_at";
@@ -104,7 +107,7 @@ impl UserStore for SqlStore {
         )
         .bind(&user.id)
         .bind(&user.username)
-        .bind(user.username.to_lowercase())
+        .bind(username::key(&user.username))
         .bind(&user.password_hash)
         .bind(user.active)
         .bind(attributes_to_text(&user.attributes))
@@ -132,7 +135,7 @@ impl UserStore for SqlStore {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username_normalized = $1"
         ))
-        .bind(username.to_lowercase())
+        .bind(username::key(username))
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
@@ -163,7 +166,7 @@ impl UserStore for SqlStore {
              WHERE id = $8 AND version = $9",
         )
         .bind(&user.username)
-        .bind(user.username.to_lowercase())
+        .bind(username::key(&user.username))
         .bind(&user.password_hash)
         .bind(user.active)
         .bind(attributes_to_text(&user.attributes))
@@ -255,4 +258,72 @@ impl UserStore for SqlStore {
             })
             .collect())
     }
+}
+
+/// The `data_migrations` entry of [`fold_stored_usernames`].
+const USERNAME_FOLDING: &str = "username_rfc8265";
+
+/// Re-keys the stored user names by RFC 8265 ([`username::key`]), once, in one transaction: the
+/// first instance to record the migration does it, the others (waiting on that record) skip
+/// it. A name whose new key another user already holds keeps its old one and is logged for an
+/// operator to rename, so no one is merged into another account or locked out.
+pub(super) async fn fold_stored_usernames(store: &SqlStore) -> StoreResult<()> {
+    let mut tx = store.write_transaction().await?;
+    let claimed = sqlx::query(
+        "INSERT INTO data_migrations (name, applied_at) VALUES ($1, $2)
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(USERNAME_FOLDING)
+    .bind(crate::clock::now())
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    if claimed.rows_affected() == 0 {
+        return Ok(());
+    }
+    let rows = sqlx::query("SELECT id, username, username_normalized FROM users")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let mut taken = HashSet::new();
+    let mut pending = Vec::new();
+    for row in &rows {
+        let (id, name, old): (String, String, String) = (
+            row.try_get("id").map_err(backend)?,
+            row.try_get("username").map_err(backend)?,
+            row.try_get("username_normalized").map_err(backend)?,
+        );
+        let new = username::key(&name);
+        if new != old {
+            pending.push((id, old.clone(), new));
+        }
+        taken.insert(old);
+    }
+    // A key freed by one move may be the one another is waiting for: repeat until none moves.
+    loop {
+        let before = pending.len();
+        let mut waiting = Vec::new();
+        for (id, old, new) in pending {
+            if taken.contains(&new) {
+                waiting.push((id, old, new));
+                continue;
+            }
+            sqlx::query("UPDATE users SET username_normalized = $1 WHERE id = $2")
+                .bind(&new)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            taken.remove(&old);
+            taken.insert(new);
+        }
+        pending = waiting;
+        if pending.is_empty() || pending.len() == before {
+            break;
+        }
+    }
+    for (id, _, _) in &pending {
+        tracing::warn!(user_id = %id, "user name is spelled like another user's by RFC 8265; rename it");
+    }
+    tx.commit().await.map_err(backend)
 }
