@@ -12,13 +12,14 @@ export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${CARGO_FUZZ_TARGET_DIR:-$HOME/.cache/tessera/fuzz-target}"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(scim_filter scim_patch authorize_params form_body id_token_hint seed_file)
-cargo fuzz build --sanitizer none -O
+cargo fuzz build --sanitizer none -O || { echo "fuzz: the build failed"; exit 1; }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 for target in "${targets[@]}"; do
     mkdir -p "$scratch/$target"
-    cp corpus/"$target"/* "$scratch/$target"/
-    [ -d "regressions/$target" ] && cp regressions/"$target"/* "$scratch/$target"/
+    for kept in corpus regressions; do
+        [ ! -d "$kept/$target" ] || cp -r "$kept/$target/." "$scratch/$target/"
+    done
     echo "fuzz: $target for ${seconds}s"
     # -timeout: an input taking longer than 10 s is a hang; -rss_limit_mb: one that needs 2 GiB is a bug.
     status=0

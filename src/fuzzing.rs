@@ -122,7 +122,7 @@ pub fn seed_file(data: &[u8]) {
             .build()
             .expect("a runtime")
     });
+    static HASHER: LazyLock<PasswordHasher> = LazyLock::new(|| PasswordHasher::new(1));
     let Some(input) = text(data) else { return };
-    let hasher = PasswordHasher::new(1);
-    let _ = RUNTIME.block_on(crate::seed::apply_text(&MemoryStore::new(), &hasher, input));
+    let _ = RUNTIME.block_on(crate::seed::apply_text(&MemoryStore::new(), &HASHER, input));
 }

@@ -87,11 +87,13 @@ pub async fn apply_text(
     text: &str,
 ) -> Result<(), SeedError> {
     let seed: Seed = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-    for user in seed.users {
-        apply_user(store, hasher, user).await?;
-    }
+    // Clients first: on the hybrid backend they are this process's own, and the first read of
+    // users replays consents that name them.
     for client in seed.clients {
         apply_client(store, client).await?;
+    }
+    for user in seed.users {
+        apply_user(store, hasher, user).await?;
     }
     Ok(())
 }
@@ -100,11 +102,12 @@ fn invalid(message: impl Into<String>) -> SeedError {
     SeedError::Invalid(message.into())
 }
 
-/// The same id for the same user name on every instance.
+/// The same id for the same user name on every instance. Derived from the lowercase name, as it
+/// always was, so a seeded user's `sub` does not change with how names are compared.
 fn seeded_user_id(username: &str) -> String {
     uuid::Uuid::new_v5(
         &uuid::Uuid::NAMESPACE_URL,
-        crate::username::key(username).as_bytes(),
+        username.to_lowercase().as_bytes(),
     )
     .to_string()
 }
@@ -146,7 +149,7 @@ async fn apply_user(
     let Some(current) = existing else {
         let user = User {
             id: seeded_user_id(&name),
-            username: name,
+            username: name.clone(),
             password_hash: Some(password_hash),
             active: true,
             attributes,
@@ -155,8 +158,13 @@ async fn apply_user(
             updated_at: now,
         };
         return match store.insert_user(&user).await {
-            // Another instance applied the same seed at the same moment.
-            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Ok(()) => Ok(()),
+            // Another instance applied the same seed at the same moment, if the name is now
+            // this very user's; anything else is a real conflict.
+            Err(StoreError::Conflict(what)) => match store.user_by_username(&name).await? {
+                Some(found) if found.id == user.id => Ok(()),
+                _ => Err(invalid(format!("user {name:?}: {what}"))),
+            },
             Err(err) => Err(err.into()),
         };
     };

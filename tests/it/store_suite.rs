@@ -167,15 +167,22 @@ async fn two_hybrid_instances_share_one_directory() {
     let bob = a.user_by_username("bob").await.unwrap().unwrap();
     assert_eq!(b.user_by_username("bob").await.unwrap().unwrap().id, bob.id);
 
+    a.record_consent(&bob.id, "app", "openid profile", NOW + 2)
+        .await
+        .unwrap();
+
     // Deleted on B, gone on A with its membership and consent.
     assert!(b.delete_user("u1", NOW + 2).await.unwrap());
     assert_eq!(a.user("u1").await.unwrap(), None);
     assert_eq!(a.granted_scope("u1", "app").await.unwrap(), None);
     assert!(a.group("g1").await.unwrap().unwrap().members.is_empty());
 
-    // A third instance started now replays everything; A's events are A's alone.
+    // A third instance started now replays everything, consents too before it has loaded any
+    // client (clients are each process's own); A's events are A's alone.
     let c = hybrid_instance(&prefix).await;
     assert_eq!(c.user_by_username("bob").await.unwrap().unwrap().id, bob.id);
+    let granted = c.granted_scope(&bob.id, "app").await.unwrap();
+    assert_eq!(granted.as_deref(), Some("openid profile"));
     let kinds = |events: Vec<events::OutboxEvent>| {
         events
             .into_iter()
@@ -195,6 +202,22 @@ async fn two_hybrid_instances_share_one_directory() {
     assert_eq!((count("group.created"), count("user.deleted")), (1, 1));
     assert_eq!(on_a.first().map(String::as_str), Some("user.created"));
     assert!(on_b.iter().any(|k| k == "group.created"), "{on_b:?}");
+
+    // Redis loses the log (a restart without persistence): a fresh instance starts a new one,
+    // and an instance that applied the old one refuses to go on rather than diverge.
+    let mut conn = redis_connection(&crate::servers::redis().url())
+        .await
+        .unwrap();
+    redis::cmd("DEL")
+        .arg(format!("{prefix}directory"))
+        .arg(format!("{prefix}directory-epoch"))
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    let fresh = hybrid_instance(&prefix).await;
+    fresh.insert_user(&user("u9", "zed")).await.unwrap();
+    let err = a.user("u9").await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
 
 /// A SQLite store in its own temp dir (the guard).

@@ -18,7 +18,7 @@
 //! The log is not compacted: it grows with administrative changes (not with sign-ins or tokens).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -137,6 +137,8 @@ pub(super) struct Directory {
     /// The same copy, for other instances' changes: no events.
     replica: MemoryStore,
     redis: Arc<RedisStore>,
+    /// Which life of the log the copy follows, learnt at the first call.
+    epoch: OnceLock<String>,
     /// How many log entries the copy holds, read without waiting for `applying`.
     applied: AtomicU64,
     /// Held while the copy changes, so entries apply one at a time and in order.
@@ -146,9 +148,10 @@ pub(super) struct Directory {
 impl Directory {
     pub(super) fn new(memory: Arc<MemoryStore>, redis: Arc<RedisStore>) -> Self {
         Directory {
-            replica: memory.without_events(),
+            replica: memory.replica(),
             memory,
             redis,
+            epoch: OnceLock::new(),
             applied: AtomicU64::new(0),
             applying: Mutex::new(()),
         }
@@ -157,7 +160,9 @@ impl Directory {
     /// Brings the copy up to the log's end.
     pub(super) async fn catch_up(&self) -> StoreResult<()> {
         let seen = self.applied.load(Ordering::Acquire);
-        let entries = self.redis.directory_since(seen).await?;
+        let mut epoch = self.epoch.get().cloned();
+        let entries = self.redis.directory_since(seen, &mut epoch).await?;
+        self.learn(epoch);
         if entries.is_empty() {
             return Ok(());
         }
@@ -171,7 +176,13 @@ impl Directory {
         let _applying = self.applying.lock().await;
         loop {
             let position = self.applied.load(Ordering::Acquire);
-            match self.redis.append_directory(position, &entry).await? {
+            let mut epoch = self.epoch.get().cloned();
+            let reply = self
+                .redis
+                .append_directory(position, &mut epoch, &entry)
+                .await?;
+            self.learn(epoch);
+            match reply {
                 LogReply::Appended => {
                     let outcome = change.apply(&self.memory).await;
                     self.applied.store(position + 1, Ordering::Release);
@@ -179,6 +190,14 @@ impl Directory {
                 }
                 LogReply::Behind(entries) => self.apply_entries(position, &entries).await?,
             }
+        }
+    }
+
+    /// Keeps the epoch Redis answered with (the first answer's; later ones are the same, or the
+    /// script said the log was lost).
+    fn learn(&self, epoch: Option<String>) {
+        if let Some(epoch) = epoch {
+            let _ = self.epoch.set(epoch);
         }
     }
 

@@ -41,7 +41,7 @@ pub struct HybridStore {
     shared: Arc<dyn Shared>,
     redis: Option<Arc<RedisStore>>,
     /// The log that keeps users, groups and consents alike on every instance, with Redis.
-    directory: Option<Directory>,
+    directory: Option<Arc<Directory>>,
 }
 
 impl HybridStore {
@@ -54,7 +54,7 @@ impl HybridStore {
         };
         let directory = redis
             .as_ref()
-            .map(|redis| Directory::new(memory.clone(), redis.clone()));
+            .map(|redis| Arc::new(Directory::new(memory.clone(), redis.clone())));
         HybridStore {
             memory,
             shared,
@@ -71,6 +71,29 @@ impl HybridStore {
         Ok(&self.memory)
     }
 
+    fn writer(&self) -> Writer {
+        Writer {
+            memory: self.memory.clone(),
+            redis: self.redis.clone(),
+            directory: self.directory.clone(),
+        }
+    }
+
+    /// Makes a change to users, groups or consents (see [`to_completion`]).
+    async fn change(&self, change: Change) -> StoreResult<Outcome> {
+        let writer = self.writer();
+        to_completion(async move { writer.change(change).await }).await
+    }
+}
+
+/// What a change to users, groups and consents touches, cheap to clone onto a task.
+struct Writer {
+    memory: Arc<MemoryStore>,
+    redis: Option<Arc<RedisStore>>,
+    directory: Option<Arc<Directory>>,
+}
+
+impl Writer {
     /// Makes a change to users, groups or consents, through the log when there is one.
     async fn change(&self, change: Change) -> StoreResult<Outcome> {
         match &self.directory {
@@ -87,6 +110,17 @@ impl HybridStore {
             None => Ok(()),
         }
     }
+}
+
+/// Runs `work` on a task of its own, so it ends even if the request waiting for it is dropped
+/// (its client went away, its time ran out): a change in the log is then also applied here,
+/// with its event, and followed by what it ends in Redis.
+async fn to_completion<T: Send + 'static>(
+    work: impl std::future::Future<Output = StoreResult<T>> + Send + 'static,
+) -> StoreResult<T> {
+    tokio::spawn(work)
+        .await
+        .map_err(|err| StoreError::Backend(err.into()))?
 }
 
 #[async_trait]
@@ -110,29 +144,38 @@ impl UserStore for HybridStore {
         expected_version: i64,
         now: UnixTime,
     ) -> StoreResult<Update> {
-        let change = Change::UpdateUser {
-            user: user.clone(),
-            expected_version,
-            now,
-        };
-        let outcome = self.change(change).await?.update()?;
-        if outcome == Update::Done && !user.active {
-            self.end_shared_access(&user.id, now).await?;
-        }
-        Ok(outcome)
+        let (writer, user) = (self.writer(), user.clone());
+        to_completion(async move {
+            let (id, active) = (user.id.clone(), user.active);
+            let change = Change::UpdateUser {
+                user,
+                expected_version,
+                now,
+            };
+            let outcome = writer.change(change).await?.update()?;
+            if outcome == Update::Done && !active {
+                writer.end_shared_access(&id, now).await?;
+            }
+            Ok(outcome)
+        })
+        .await
     }
 
     async fn delete_user(&self, id: &str, now: UnixTime) -> StoreResult<bool> {
-        let change = Change::DeleteUser {
-            id: id.to_string(),
-            now,
-        };
-        let deleted = self.change(change).await?.deleted()?;
-        self.end_shared_access(id, now).await?;
-        if let Some(redis) = &self.redis {
-            redis.delete_mfa(id).await?;
-        }
-        Ok(deleted)
+        let (writer, id) = (self.writer(), id.to_string());
+        to_completion(async move {
+            let change = Change::DeleteUser {
+                id: id.clone(),
+                now,
+            };
+            let deleted = writer.change(change).await?.deleted()?;
+            writer.end_shared_access(&id, now).await?;
+            if let Some(redis) = &writer.redis {
+                redis.delete_mfa(&id).await?;
+            }
+            Ok(deleted)
+        })
+        .await
     }
 
     async fn list_users(&self, query: &ListQuery) -> StoreResult<Page<User>> {
@@ -211,6 +254,11 @@ impl ConsentStore for HybridStore {
         scope: &str,
         now: UnixTime,
     ) -> StoreResult<()> {
+        // Clients are per process: checked here, before the change reaches the log, since an
+        // instance replaying it may not have loaded its clients yet.
+        if self.memory.client(client_id).await?.is_none() {
+            return Err(StoreError::Backend(format!("no client {client_id}").into()));
+        }
         let change = Change::Consent {
             user_id: user_id.to_string(),
             client_id: client_id.to_string(),

@@ -25,8 +25,10 @@ pub(super) trait Resource {
     /// Where this resource type keeps `attr`; `None` if it cannot be queried.
     fn locate(attr: &Attr) -> Option<Location>;
     fn id(&self) -> &str;
-    /// The name that is unique case-insensitively (`userName`, a group's `displayName`).
+    /// The name that is unique once folded (`userName`, a group's `displayName`).
     fn name(&self) -> &str;
+    /// How names are folded for that uniqueness, and filter values compared with them.
+    fn fold(name: &str) -> String;
     fn column(&self, column: Column) -> Value;
     fn attributes(&self) -> &Attributes;
     /// The membership relation (a user's `groups`, a group's `members`) as elements with a
@@ -164,7 +166,7 @@ fn locate<R: Resource>(filter: &Filter<Attr>) -> Option<Filter<Located>> {
         Filter::Compare { attr, op, value } => {
             let at = R::locate(attr)?;
             Some(match at {
-                Location::Name => folded(attr, *op, value),
+                Location::Name => folded(attr, *op, value, R::fold),
                 at => Filter::Compare {
                     attr: Located { attr: *attr, at },
                     op: *op,
@@ -229,10 +231,15 @@ fn map_leaves<A, B>(
     })
 }
 
-/// A comparison with the unique name: the value lower-cased here, compared exactly.
-fn folded(attr: &Attr, op: CompareOp, value: &CompValue) -> Filter<Located> {
+/// A comparison with the unique name: the value folded here, compared exactly.
+fn folded(
+    attr: &Attr,
+    op: CompareOp,
+    value: &CompValue,
+    fold: fn(&str) -> String,
+) -> Filter<Located> {
     let value = match value {
-        CompValue::String(text) => CompValue::String(text.to_lowercase()),
+        CompValue::String(text) => CompValue::String(fold(text)),
         other => other.clone(),
     };
     Filter::Compare {
@@ -293,7 +300,7 @@ static NULL: Value = Value::Null;
 fn scalar<'r, R: Resource>(resource: &'r R, at: &Location) -> Cow<'r, Value> {
     match at {
         Location::Column(column) => Cow::Owned(resource.column(*column)),
-        Location::Name => Cow::Owned(Value::String(resource.name().to_lowercase())),
+        Location::Name => Cow::Owned(Value::String(R::fold(resource.name()))),
         Location::Json(keys) => Cow::Borrowed(json(resource.attributes(), keys)),
         Location::Elements { .. } | Location::Sub(_) => Cow::Owned(Value::Null),
     }

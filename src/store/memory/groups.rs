@@ -33,6 +33,10 @@ impl Resource for GroupView<'_> {
         &self.group.display_name
     }
 
+    fn fold(name: &str) -> String {
+        name.to_lowercase()
+    }
+
     fn column(&self, column: Column) -> Value {
         match column {
             Column::Id => self.group.id.as_str().into(),

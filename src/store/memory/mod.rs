@@ -25,9 +25,10 @@ mod users;
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     data: Arc<Mutex<Data>>,
-    /// Set on the hybrid backend's replica of another instance's changes: their events are
-    /// that instance's to deliver.
-    events_muted: bool,
+    /// Set on the hybrid backend's replica, which applies other instances' changes: their
+    /// events are those instances' to deliver, and the clients a consent names were checked by
+    /// the writer (clients are per process, so this one may not have loaded them yet).
+    replica: bool,
 }
 
 /// The "tables". Maps are ordered so iteration (and therefore which rows a purge batch takes)
@@ -61,7 +62,7 @@ struct Data {
     login_attempts: Vec<LoginAttempt>,
     /// Events in the order they were recorded.
     outbox: VecDeque<outbox::StoredEvent>,
-    /// Whether the current call records no events (see [`MemoryStore::without_events`]).
+    /// Whether the current call records no events (a [`MemoryStore::replica`]'s).
     events_muted: bool,
 }
 
@@ -92,11 +93,11 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// The same data, through calls that record no events.
-    pub(crate) fn without_events(&self) -> MemoryStore {
+    /// The same data, for applying changes another instance made (see the `replica` field).
+    pub(crate) fn replica(&self) -> MemoryStore {
         MemoryStore {
             data: self.data.clone(),
-            events_muted: true,
+            replica: true,
         }
     }
 
@@ -107,7 +108,7 @@ impl MemoryStore {
             StoreError::Backend("the in-memory store was poisoned by a panic".into())
         })?;
         // Every call locks once, so this holds for exactly this call.
-        data.events_muted = self.events_muted;
+        data.events_muted = self.replica;
         Ok(data)
     }
 }
@@ -195,7 +196,7 @@ impl ConsentStore for MemoryStore {
         if !data.users.contains_key(user_id) {
             return Err(unknown_user(user_id));
         }
-        if !data.clients.contains_key(client_id) {
+        if !self.replica && !data.clients.contains_key(client_id) {
             return Err(constraint(format!("no client {client_id}")));
         }
         data.consents.insert(

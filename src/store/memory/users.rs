@@ -35,6 +35,10 @@ impl Resource for UserView<'_> {
         &self.user.username
     }
 
+    fn fold(name: &str) -> String {
+        username::key(name)
+    }
+
     fn column(&self, column: Column) -> Value {
         match column {
             Column::Id => self.user.id.as_str().into(),

@@ -1,6 +1,10 @@
 //! The directory log of the hybrid backend: every change to users, groups and consents, in the
 //! order the instances agreed on, as one Redis list `P directory` of JSON entries. Each instance
 //! applies the list to its own in-memory copy; see `store::hybrid::directory` for why a log.
+//!
+//! `P directory-epoch` names the list's life: made with the list's first use, it changes only if
+//! Redis lost both (a restart without persistence, a flush), so an instance that applied entries
+//! of the old list can tell, even once the new list has grown as long.
 
 use std::sync::LazyLock;
 
@@ -9,20 +13,29 @@ use ::redis::Script;
 use super::RedisStore;
 use crate::store::{StoreError, StoreResult};
 
-/// Appends `ARGV[3]` (if given) when the log holds exactly `ARGV[2]` entries. Answers
-/// `{'appended'}`, or `{'entries', …}` with the entries from position `ARGV[2]` on (none when
-/// the caller is up to date), or `{'lost'}` when the log is shorter than the caller has applied.
+/// With `ARGV[2]` the caller's position, `ARGV[3]` an epoch to start a new log with, `ARGV[4]`
+/// the epoch the caller knows ('' before its first call) and `ARGV[5]` an entry to append if the
+/// log holds exactly `ARGV[2]` entries: `{'appended', epoch}`, or `{'entries', epoch, …}` with
+/// the entries from position `ARGV[2]` on (none when the caller is up to date), or `{'lost'}`.
 static DIRECTORY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local log, at = ARGV[1] .. 'directory', tonumber(ARGV[2])
+local log, epoch_key, at = ARGV[1] .. 'directory', ARGV[1] .. 'directory-epoch', tonumber(ARGV[2])
+local epoch = redis.call('GET', epoch_key)
+if not epoch then
+  if at > 0 then return {'lost'} end
+  epoch = ARGV[3]
+  redis.call('SET', epoch_key, epoch)
+end
+if ARGV[4] ~= '' and ARGV[4] ~= epoch then return {'lost'} end
 local len = redis.call('LLEN', log)
 if len < at then return {'lost'} end
-if len == at and ARGV[3] then
-  redis.call('RPUSH', log, ARGV[3])
-  return {'appended'}
+if len == at and ARGV[5] then
+  redis.call('RPUSH', log, ARGV[5])
+  return {'appended', epoch}
 end
 local reply = redis.call('LRANGE', log, at, -1)
+table.insert(reply, 1, epoch)
 table.insert(reply, 1, 'entries')
 return reply
 "#,
@@ -38,41 +51,66 @@ pub enum LogReply {
 }
 
 impl RedisStore {
-    /// The entries after the first `position` (none when the caller is up to date).
-    pub async fn directory_since(&self, position: u64) -> StoreResult<Vec<String>> {
-        match self.directory(position, None).await? {
+    /// The entries after the first `position` (none when the caller is up to date) of the log
+    /// of `epoch` (learnt into it on the first call).
+    pub async fn directory_since(
+        &self,
+        position: u64,
+        epoch: &mut Option<String>,
+    ) -> StoreResult<Vec<String>> {
+        match self.directory(position, epoch, None).await? {
             LogReply::Behind(entries) => Ok(entries),
-            LogReply::Appended => unreachable_reply(),
+            LogReply::Appended => Err(unexpected_reply()),
         }
     }
 
     /// Appends `entry` if the log holds exactly `position` entries, else answers those after.
-    pub async fn append_directory(&self, position: u64, entry: &str) -> StoreResult<LogReply> {
-        self.directory(position, Some(entry)).await
+    pub async fn append_directory(
+        &self,
+        position: u64,
+        epoch: &mut Option<String>,
+        entry: &str,
+    ) -> StoreResult<LogReply> {
+        self.directory(position, epoch, Some(entry)).await
     }
 
-    async fn directory(&self, position: u64, entry: Option<&str>) -> StoreResult<LogReply> {
+    async fn directory(
+        &self,
+        position: u64,
+        epoch: &mut Option<String>,
+        entry: Option<&str>,
+    ) -> StoreResult<LogReply> {
         let mut call = self.call(&DIRECTORY);
-        call.arg(position);
+        call.arg(position)
+            .arg(uuid::Uuid::new_v4().to_string())
+            .arg(epoch.as_deref().unwrap_or(""));
         if let Some(entry) = entry {
             call.arg(entry);
         }
         let mut reply: Vec<String> = self.run(&call).await?;
-        match reply.first().map(String::as_str) {
-            Some("appended") => Ok(LogReply::Appended),
-            Some("entries") => Ok(LogReply::Behind(reply.split_off(1))),
-            // Redis restarted without its data (or was flushed): this process's copy holds changes
-            // Redis no longer has, so nothing can be written or read consistently. Fail closed.
-            Some("lost") => Err(StoreError::Unavailable(
-                "the directory log in Redis is shorter than this instance has applied: Redis lost \
+        let status = reply.first().cloned().unwrap_or_default();
+        if status == "lost" {
+            // Redis lost the log this process applied (a restart without persistence, a flush):
+            // its copy holds changes Redis no longer has, so nothing can be read or written
+            // consistently any more. Fail closed.
+            return Err(StoreError::Unavailable(
+                "the directory log in Redis is not the one this instance applied: Redis lost \
                  data; restart every instance"
                     .into(),
-            )),
-            _ => unreachable_reply(),
+            ));
+        }
+        let Some(current) = reply.get(1).cloned() else {
+            return Err(unexpected_reply());
+        };
+        epoch.get_or_insert(current);
+        match status.as_str() {
+            "appended" => Ok(LogReply::Appended),
+            "entries" => Ok(LogReply::Behind(reply.split_off(2))),
+            _ => Err(unexpected_reply()),
         }
     }
 }
 
-fn unreachable_reply<T>() -> StoreResult<T> {
-    Err(StoreError::Backend("unexpected directory log reply".into()))
+fn unexpected_reply() -> StoreError {
+    StoreError::Backend("unexpected directory log reply".into())
 }

@@ -23,10 +23,14 @@ pub(super) enum Location {
 
 pub(super) enum Scalar {
     Column(&'static str),
-    /// A column holding the value lower-cased by Rust (full Unicode folding), the twin of a
-    /// name that is unique case-insensitively: filters compare it with the lower-cased value, so a
-    /// lookup agrees with the uniqueness check (SQLite's `lower()` folds ASCII only).
-    Folded(&'static str),
+    /// A column holding a name folded by Rust with `fold` (user names by RFC 8265, group names
+    /// lower-cased), the twin of a name unique in that form: filters compare it with the value
+    /// folded alike, so a lookup agrees with the uniqueness check (SQLite's `lower()` folds ASCII
+    /// only).
+    Folded {
+        column: &'static str,
+        fold: fn(&str) -> String,
+    },
     Json {
         object: &'static str,
         keys: Vec<&'static str>,
@@ -144,7 +148,9 @@ impl<L: Layout> Compiler<L> {
             Filter::Or(a, b) => format!("({} OR {})", self.compile(a)?, self.compile(b)?),
             Filter::Not(inner) => format!("(NOT {})", self.compile(inner)?),
             Filter::Compare { attr, .. } | Filter::Present(attr) => match L::locate(attr)? {
-                Location::Scalar(Scalar::Folded(column)) => self.leaf(column, &folded(filter)),
+                Location::Scalar(Scalar::Folded { column, fold }) => {
+                    self.leaf(column, &folded(filter, fold))
+                }
                 Location::Scalar(scalar) => {
                     let expr = self.scalar_expr(&scalar);
                     self.leaf(&expr, filter)
@@ -191,7 +197,7 @@ impl<L: Layout> Compiler<L> {
 
     fn scalar_expr(&mut self, scalar: &Scalar) -> String {
         match scalar {
-            Scalar::Column(column) | Scalar::Folded(column) => column.to_string(),
+            Scalar::Column(column) | Scalar::Folded { column, .. } => column.to_string(),
             Scalar::Json { object, keys } => self.dialect.json_value(object, keys, &mut self.args),
         }
     }
@@ -305,8 +311,8 @@ impl<L: Layout> Compiler<L> {
     }
 }
 
-/// A comparison against a [`Scalar::Folded`] column: the value lower-cased here, compared exactly.
-fn folded(filter: &Filter<Attr>) -> Filter<Attr> {
+/// A comparison against a [`Scalar::Folded`] column: the value folded here, compared exactly.
+fn folded(filter: &Filter<Attr>, fold: fn(&str) -> String) -> Filter<Attr> {
     match filter {
         Filter::Compare {
             attr,
@@ -318,7 +324,7 @@ fn folded(filter: &Filter<Attr>) -> Filter<Attr> {
                 ..*attr
             },
             op: *op,
-            value: CompValue::String(text.to_lowercase()),
+            value: CompValue::String(fold(text)),
         },
         other => other.clone(),
     }

@@ -41,9 +41,10 @@ impl Layout for GroupLayout {
         let column = |c| Some(Location::Scalar(Scalar::Column(c)));
         match (attr.schema, attr.name, attr.sub) {
             (None, "id", None) => column("groups.id"),
-            (None, "displayName", None) => Some(Location::Scalar(Scalar::Folded(
-                "groups.display_name_normalized",
-            ))),
+            (None, "displayName", None) => Some(Location::Scalar(Scalar::Folded {
+                column: "groups.display_name_normalized",
+                fold: str::to_lowercase,
+            })),
             (None, "members", _) => Some(Location::Elements(Elements::Relation {
                 from: "FROM group_members m JOIN users u ON u.id = m.user_id
                        WHERE m.group_id = groups.id",

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use super::dialect::Dialect;
 use super::filter::{common_location, Elements, Layout, Location, Scalar, Table};
 use super::outbox::insert_event;
 use super::{backend, conflict_or_backend, flag, SqlStore};
@@ -52,9 +53,10 @@ impl Layout for UserLayout {
         let column = |c| Some(Location::Scalar(Scalar::Column(c)));
         match (attr.schema, attr.name, attr.sub) {
             (None, "id", None) => column("users.id"),
-            (None, "userName", None) => Some(Location::Scalar(Scalar::Folded(
-                "users.username_normalized",
-            ))),
+            (None, "userName", None) => Some(Location::Scalar(Scalar::Folded {
+                column: "users.username_normalized",
+                fold: username::key,
+            })),
             (None, "active", None) => column("users.active"),
             (None, "groups", _) => Some(Location::Elements(Elements::Relation {
                 from: "FROM group_members m JOIN groups g ON g.id = m.group_id
@@ -161,7 +163,12 @@ impl UserStore for SqlStore {
         .await
         .map_err(backend)?;
         let done = sqlx::query(
-            "UPDATE users SET username = $1, username_normalized = $2, password_hash = $3, active = $4,
+            // An unchanged name keeps its stored key: one the RFC 8265 migration could not fold
+            // (another user had the folded form) must not make every update a conflict.
+            "UPDATE users SET username = $1,
+                              username_normalized = CASE WHEN username = $1
+                                  THEN username_normalized ELSE $2 END,
+                              password_hash = $3, active = $4,
                               attributes = $5, version = $6, updated_at = $7
              WHERE id = $8 AND version = $9",
         )
@@ -265,8 +272,10 @@ const USERNAME_FOLDING: &str = "username_rfc8265";
 
 /// Re-keys the stored user names by RFC 8265 ([`username::key`]), once, in one transaction: the
 /// first instance to record the migration does it, the others (waiting on that record) skip
-/// it. A name whose new key another user already holds keeps its old one and is logged for an
-/// operator to rename, so no one is merged into another account or locked out.
+/// it. A name whose new key another user already holds keeps its old one and is logged: no one
+/// is merged into another account, but that user cannot sign in by name until an operator
+/// renames them (SCIM). Upgrade every instance together: an older one still writing keeps
+/// lower-cased keys.
 pub(super) async fn fold_stored_usernames(store: &SqlStore) -> StoreResult<()> {
     let mut tx = store.write_transaction().await?;
     let claimed = sqlx::query(
@@ -280,6 +289,13 @@ pub(super) async fn fold_stored_usernames(store: &SqlStore) -> StoreResult<()> {
     .map_err(backend)?;
     if claimed.rows_affected() == 0 {
         return Ok(());
+    }
+    if store.dialect == Dialect::Postgres {
+        // No user is written while the keys move (SQLite's write transaction is already alone).
+        sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
     }
     let rows = sqlx::query("SELECT id, username, username_normalized FROM users")
         .fetch_all(&mut *tx)
