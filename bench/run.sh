@@ -154,7 +154,7 @@ print(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()).rs
 callback=http%3A%2F%2F127.0.0.1%3A9%2Fcb
 authorize="$issuer/authorize?response_type=code&client_id=bench-web&redirect_uri=$callback&scope=openid%20offline_access&state=s&nonce=n&code_challenge=$challenge&code_challenge_method=S256"
 # The CSRF double-submit cookie is the browser's choice; every minted sign-in carries this one.
-csrf=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+csrf=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
 csrf_cookie="Cookie: tessera_csrf=$csrf"
 web_auth=$(basic bench-web "$web_secret")
 

@@ -24,7 +24,6 @@ use crate::ui::account;
 pub fn router(state: AppState) -> Router {
     let cors = state.config.cors_origins.layer();
     let transport = state.config.transport.clone();
-    let own_origin: std::sync::Arc<str> = same_origin::origin_of(&state.config.issuer).into();
     Router::new()
         .route(
             "/.well-known/openid-configuration",
@@ -73,10 +72,6 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             observe::middleware,
-        ))
-        .layer(middleware::from_fn_with_state(
-            own_origin,
-            same_origin_forms,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -147,32 +142,31 @@ async fn not_found() -> Response {
     )
 }
 
-/// Refuses a form POST to one of our pages from another site ([`same_origin`]).
-async fn same_origin_forms(
-    State(own_origin): State<std::sync::Arc<str>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Whether `request` is a form POST to one of our pages from another site ([`same_origin`]).
+fn foreign_form_post(request: &Request, issuer: &str) -> bool {
     let guarded = request.method() == axum::http::Method::POST
         && request
             .extensions()
             .get::<axum::extract::MatchedPath>()
             .is_some_and(|route| same_origin::guards(route.as_str()));
-    if guarded && same_origin::is_foreign(request.headers(), &own_origin) {
+    guarded && same_origin::is_foreign(request.headers(), &same_origin::origin_of(issuer))
+}
+
+/// Refuses a form POST to one of our pages from another site, and sets the headers every
+/// response carries: no framing (clickjacking on the login page), no script at all, no MIME
+/// sniffing, no referrer leaking codes or state; HSTS when we are served over https. One
+/// middleware for both: each `from_fn` layer costs every request, JWKS included.
+async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = if foreign_form_post(&request, &state.config.issuer) {
         tracing::info!("form POST from another site refused");
-        return crate::ui::error_page(
+        crate::ui::error_page(
             StatusCode::FORBIDDEN,
             "Request refused",
             "This form was sent from another site.",
-        );
-    }
-    next.run(request).await
-}
-
-/// Headers every response carries: no framing (clickjacking on the login page), no script at all,
-/// no MIME sniffing, no referrer leaking codes or state; HSTS when we are served over https.
-async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+        )
+    } else {
+        next.run(request).await
+    };
     let headers = response.headers_mut();
     let fixed = [
         (

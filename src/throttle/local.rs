@@ -92,9 +92,15 @@ impl LocalCounters {
                     return Some(left);
                 }
                 let rule = key.rule;
-                window
+                // Oldest first (each `now` is taken under the lock): drop from the front only,
+                // so a busy key costs the same per call however many it holds.
+                while window
                     .failures
-                    .retain(|&at| now.duration_since(at) < rule.window);
+                    .front()
+                    .is_some_and(|&at| now.duration_since(at) >= rule.window)
+                {
+                    window.failures.pop_front();
+                }
                 window.failures.push_back(now);
                 window.idle_after = Some(now + rule.window);
                 if window.failures.len() < rule.max_failures as usize {
