@@ -11,7 +11,7 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${CARGO_FUZZ_TARGET_DIR:-$HOME/.cache/tessera/fuzz-target}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(scim_filter scim_patch authorize_params form_body id_token_hint seed_file)
+[ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
 cargo fuzz build --sanitizer none -O || { echo "fuzz: the build failed"; exit 1; }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

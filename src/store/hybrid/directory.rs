@@ -160,9 +160,7 @@ impl Directory {
     /// Brings the copy up to the log's end.
     pub(super) async fn catch_up(&self) -> StoreResult<()> {
         let seen = self.applied.load(Ordering::Acquire);
-        let mut epoch = self.epoch.get().cloned();
-        let entries = self.redis.directory_since(seen, &mut epoch).await?;
-        self.learn(epoch);
+        let entries = self.redis.directory_since(seen, &self.epoch).await?;
         if entries.is_empty() {
             return Ok(());
         }
@@ -176,13 +174,11 @@ impl Directory {
         let _applying = self.applying.lock().await;
         loop {
             let position = self.applied.load(Ordering::Acquire);
-            let mut epoch = self.epoch.get().cloned();
-            let reply = self
+            match self
                 .redis
-                .append_directory(position, &mut epoch, &entry)
-                .await?;
-            self.learn(epoch);
-            match reply {
+                .append_directory(position, &self.epoch, &entry)
+                .await?
+            {
                 LogReply::Appended => {
                     let outcome = change.apply(&self.memory).await;
                     self.applied.store(position + 1, Ordering::Release);
@@ -190,14 +186,6 @@ impl Directory {
                 }
                 LogReply::Behind(entries) => self.apply_entries(position, &entries).await?,
             }
-        }
-    }
-
-    /// Keeps the epoch Redis answered with (the first answer's; later ones are the same, or the
-    /// script said the log was lost).
-    fn learn(&self, epoch: Option<String>) {
-        if let Some(epoch) = epoch {
-            let _ = self.epoch.set(epoch);
         }
     }
 

@@ -6,7 +6,7 @@
 //! Redis lost both (a restart without persistence, a flush), so an instance that applied entries
 //! of the old list can tell, even once the new list has grown as long.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use ::redis::Script;
 
@@ -56,7 +56,7 @@ impl RedisStore {
     pub async fn directory_since(
         &self,
         position: u64,
-        epoch: &mut Option<String>,
+        epoch: &OnceLock<String>,
     ) -> StoreResult<Vec<String>> {
         match self.directory(position, epoch, None).await? {
             LogReply::Behind(entries) => Ok(entries),
@@ -68,7 +68,7 @@ impl RedisStore {
     pub async fn append_directory(
         &self,
         position: u64,
-        epoch: &mut Option<String>,
+        epoch: &OnceLock<String>,
         entry: &str,
     ) -> StoreResult<LogReply> {
         self.directory(position, epoch, Some(entry)).await
@@ -77,13 +77,13 @@ impl RedisStore {
     async fn directory(
         &self,
         position: u64,
-        epoch: &mut Option<String>,
+        epoch: &OnceLock<String>,
         entry: Option<&str>,
     ) -> StoreResult<LogReply> {
         let mut call = self.call(&DIRECTORY);
         call.arg(position)
             .arg(uuid::Uuid::new_v4().to_string())
-            .arg(epoch.as_deref().unwrap_or(""));
+            .arg(epoch.get().map_or("", String::as_str));
         if let Some(entry) = entry {
             call.arg(entry);
         }
@@ -102,7 +102,8 @@ impl RedisStore {
         let Some(current) = reply.get(1).cloned() else {
             return Err(unexpected_reply());
         };
-        epoch.get_or_insert(current);
+        // Kept from the first answer; a later one is the same, or the script said `lost`.
+        let _ = epoch.set(current);
         match status.as_str() {
             "appended" => Ok(LogReply::Appended),
             "entries" => Ok(LogReply::Behind(reply.split_off(2))),
