@@ -12,11 +12,11 @@ use tessera::account::session::Authentication;
 use tessera::config::Config;
 use tessera::keys::{self, KeyRing, SigningAlg};
 use tessera::oauth::pkce::Challenge;
-use tessera::oidc::id_token::{self, IdTokenFacts};
 use tessera::scim::filter::parse_filter;
 use tessera::scim::query::ListParams;
 use tessera::scim::schema::USER_TYPE;
-use tessera::store::{Client, MemoryStore, User, UserStore};
+use tessera::store::{Client, SqlStore, User, UserStore};
+use tessera::tokens::id_token::{self, IdTokenFacts};
 
 const ALGS: [SigningAlg; 3] = [SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa];
 
@@ -96,9 +96,9 @@ fn scim_filters(c: &mut Criterion) {
         b.iter(|| parse_filter(black_box(FILTER)).unwrap())
     });
 
-    // Evaluation over 10,000 users, as the in-memory store runs a SCIM list.
+    // Evaluation over 10,000 users, as the in-memory SQLite store runs a SCIM list.
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let store = MemoryStore::new();
+    let store = runtime.block_on(SqlStore::in_memory()).unwrap();
     runtime.block_on(async {
         for n in 0..10_000 {
             store.insert_user(&user(n)).await.unwrap();

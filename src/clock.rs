@@ -2,7 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::store::UnixTime;
+/// Unix time in seconds, the unit of every timestamp in the store.
+pub type UnixTime = i64;
 
 pub fn now() -> UnixTime {
     SystemTime::now()

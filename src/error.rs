@@ -1,14 +1,16 @@
 //! One error type for the whole server. Protocol errors carry their RFC error code; each surface
 //! renders them its own way (JSON here for the token and API endpoints, a redirect or an HTML page
-//! at the authorization endpoint, see `oauth::authorize` and `ui`). Internal failures are logged
-//! with the request id and shown only as `server_error` / `temporarily_unavailable`.
+//! at the authorization endpoint, see `oauth::authorize` and `ui`), all through
+//! [`Error::render`]. Internal failures are shown only as `server_error` /
+//! `temporarily_unavailable`; their detail travels on the response as a [`Failure`], which the
+//! request middleware logs and counts (and feeds to the circuit breaker).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::http::request_id;
 use crate::store::StoreError;
+use crate::web::{self, request_id};
 
 /// Error codes of RFC 6749 §4.1.2.1 / §5.2, OIDC Core §3.1.2.6 and RFC 6750 §3.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,34 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What failed inside the server behind an error response: a response extension, never shown.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// The store could not be reached: the circuit breaker counts these. A failure the store
+    /// answered with says nothing about its health, and a client could provoke it at will.
+    StoreUnreachable(String),
+    /// The store answered with an error.
+    Store(String),
+    /// The store refused a value (text it cannot hold): the client's doing, not ours.
+    RefusedValue(String),
+    Internal(String),
+}
+
+impl Failure {
+    /// Logs the failure in the request's span.
+    pub fn log(&self) {
+        match self {
+            Failure::StoreUnreachable(detail) | Failure::Store(detail) => {
+                tracing::error!(error = %detail, "store failure")
+            }
+            Failure::RefusedValue(detail) => {
+                tracing::info!(error = %detail, "value refused by the store")
+            }
+            Failure::Internal(detail) => tracing::error!(error = %detail, "internal error"),
+        }
+    }
+}
+
 impl Error {
     pub fn oauth(code: ErrorCode, description: impl Into<String>) -> Self {
         Error::OAuth {
@@ -118,9 +148,14 @@ impl Error {
         Error::Internal(err.to_string())
     }
 
-    /// The code and description a client may see. Internal detail never leaves the server: it is
-    /// logged here, once, with the request id of the span.
+    /// The code and description a client may see.
     pub fn public_parts(&self) -> (ErrorCode, String) {
+        let unavailable = || {
+            (
+                ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable, try again".into(),
+            )
+        };
         match self {
             Error::OAuth { code, description } => (*code, description.clone()),
             Error::InvalidClient { .. } => (
@@ -134,86 +169,94 @@ impl Error {
                 ErrorCode::TemporarilyUnavailable,
                 "too many failed attempts from this address; retry later".into(),
             ),
-            Error::Store(StoreError::InvalidValue(detail)) => {
-                tracing::info!(error = %detail, "value refused by the store");
-                (
-                    ErrorCode::InvalidRequest,
-                    "a parameter holds characters that are not allowed".into(),
-                )
-            }
-            Error::Store(err) => {
-                tracing::error!(error = %err, "store failure");
-                // Only an unreachable store counts toward the circuit breaker: an error the
-                // store answered with says nothing about its health, and a client could
-                // provoke it at will.
-                if matches!(err, StoreError::Unavailable(_)) {
-                    crate::http::observe::note_store_failure();
-                }
-                (
-                    ErrorCode::TemporarilyUnavailable,
-                    "the service is temporarily unavailable, try again".into(),
-                )
-            }
-            Error::Unavailable => (
-                ErrorCode::TemporarilyUnavailable,
-                "the service is temporarily unavailable, try again".into(),
+            Error::Store(StoreError::InvalidValue(_)) => (
+                ErrorCode::InvalidRequest,
+                "a parameter holds characters that are not allowed".into(),
             ),
-            Error::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
-                (ErrorCode::ServerError, "internal server error".into())
-            }
+            Error::Store(_) | Error::Unavailable => unavailable(),
+            Error::Internal(_) => (ErrorCode::ServerError, "internal server error".into()),
         }
+    }
+
+    /// The detail a client must not see, if any.
+    pub fn failure(&self) -> Option<Failure> {
+        Some(match self {
+            Error::Store(StoreError::InvalidValue(detail)) => Failure::RefusedValue(detail.clone()),
+            Error::Store(err @ StoreError::Unavailable(_)) => {
+                Failure::StoreUnreachable(err.to_string())
+            }
+            Error::Store(err) => Failure::Store(err.to_string()),
+            Error::Internal(detail) => Failure::Internal(detail.clone()),
+            _ => return None,
+        })
+    }
+
+    /// The response `render` makes of the public parts, carrying the [`Failure`] behind it.
+    pub fn render(&self, render: impl FnOnce(ErrorCode, String) -> Response) -> Response {
+        let (code, description) = self.public_parts();
+        let mut response = render(code, description);
+        if let Some(failure) = self.failure() {
+            response.extensions_mut().insert(failure);
+        }
+        response
     }
 }
 
 /// The JSON rendering (RFC 6749 §5.2), used by the token, userinfo and other API endpoints.
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let basic = matches!(self, Error::InvalidClient { basic: true });
-        let missing_token = matches!(self, Error::MissingBearerToken);
         let retry_after = match self {
             Error::Throttled { retry_after } => Some(retry_after),
             _ => None,
         };
-        let (code, description) = self.public_parts();
-        let body = serde_json::json!({
-            "error": code.as_str(),
-            "error_description": description,
-            "request_id": request_id::current(),
+        let mut response = self.render(|code, description| {
+            let status = match retry_after {
+                Some(_) => StatusCode::TOO_MANY_REQUESTS,
+                None => code.status(),
+            };
+            let challenge = bearer_error_challenge(code, &description);
+            let body = serde_json::json!({
+                "error": code.as_str(),
+                "error_description": description,
+                "request_id": request_id::current(),
+            });
+            let mut response = (status, Json(body)).into_response();
+            if let Some(value) = challenge {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+            response
         });
-        let status = match retry_after {
-            Some(_) => StatusCode::TOO_MANY_REQUESTS,
-            None => code.status(),
-        };
-        let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if let Some(wait) = retry_after {
-            headers.insert(header::RETRY_AFTER, crate::http::retry_after(wait));
+            headers.insert(header::RETRY_AFTER, web::retry_after(wait));
         }
-        if basic {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"tessera\", charset=\"UTF-8\""),
-            );
-        }
-        if missing_token {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"tessera\""),
-            );
-        } else if matches!(code, ErrorCode::InvalidToken | ErrorCode::InsufficientScope) {
-            // RFC 6750 §3: a protected resource names the error in its Bearer challenge.
-            let challenge = format!(
-                "Bearer error=\"{}\", error_description=\"{}\"",
-                code.as_str(),
-                description.replace('"', "'")
-            );
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                headers.insert(header::WWW_AUTHENTICATE, value);
-            }
-        }
+        let challenge = match self {
+            Error::InvalidClient { basic: true } => "Basic realm=\"tessera\", charset=\"UTF-8\"",
+            // RFC 6750 §3.1: a request without any token gets a challenge without an error code.
+            Error::MissingBearerToken => "Bearer realm=\"tessera\"",
+            _ => return response,
+        };
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
         response
     }
+}
+
+/// RFC 6750 §3: a protected resource names the error in its Bearer challenge.
+fn bearer_error_challenge(code: ErrorCode, description: &str) -> Option<HeaderValue> {
+    if !matches!(code, ErrorCode::InvalidToken | ErrorCode::InsufficientScope) {
+        return None;
+    }
+    let challenge = format!(
+        "Bearer error=\"{}\", error_description=\"{}\"",
+        code.as_str(),
+        description.replace('"', "'")
+    );
+    HeaderValue::from_str(&challenge).ok()
 }

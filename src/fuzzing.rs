@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use crate::account::password::PasswordHasher;
 use crate::keys::{self, KeyRing, SigningAlg};
 use crate::oauth::{authorize, client_auth, params::Params};
-use crate::oidc::hint;
 use crate::scim::{filter, patch, query, schema};
-use crate::store::{Client, MemoryStore};
+use crate::store::{Client, SqlStore};
+use crate::tokens::hint;
 
 /// A target: arbitrary bytes in, a panic or a hang the only failure.
 pub type Target = fn(&[u8]);
@@ -114,15 +114,23 @@ pub fn id_token_hint(data: &[u8]) {
     let _ = hint::verify(&KEYS, "https://tessera.example", token);
 }
 
-/// A seed file (`TESSERA_SEED_FILE`), applied to an empty in-memory store.
+/// A seed file (`TESSERA_SEED_FILE`), applied to an in-memory store. One store serves every
+/// input (a new database per input would cost its migrations each time), so a later input may
+/// meet the users and clients of earlier ones, as a seed applied at every start does.
 pub fn seed_file(data: &[u8]) {
     static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-        tokio::runtime::Builder::new_current_thread()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()
             .expect("a runtime")
     });
+    static STORE: LazyLock<SqlStore> = LazyLock::new(|| {
+        RUNTIME
+            .block_on(SqlStore::in_memory())
+            .expect("an in-memory store")
+    });
     static HASHER: LazyLock<PasswordHasher> = LazyLock::new(|| PasswordHasher::new(1));
     let Some(input) = text(data) else { return };
-    let _ = RUNTIME.block_on(crate::seed::apply_text(&MemoryStore::new(), &HASHER, input));
+    let _ = RUNTIME.block_on(crate::seed::apply_text(&*STORE, &HASHER, input));
 }

@@ -10,13 +10,14 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod fuzzing;
-pub mod http;
 pub mod input;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;
+pub mod pages;
+pub mod routes;
 pub mod scim;
 pub mod sealing;
 pub mod secret;
@@ -26,8 +27,10 @@ pub mod state;
 pub mod store;
 pub mod tasks;
 pub mod throttle;
+pub mod tokens;
 pub mod ui;
 pub mod username;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,11 +41,11 @@ use tokio::net::TcpListener;
 pub use config::Config;
 
 use crate::account::password::PasswordHasher;
-use crate::account::users::NameHasher;
 use crate::config::StoreBackend;
 use crate::keys::KeyRing;
-use crate::state::{AppState, Inner};
-use crate::store::{HybridStore, MemoryStore, RedisStore, SqlStore, Store, TokenCache};
+use crate::state::{AppState, Services};
+use crate::store::{HybridStore, RedisStore, SqlStore, Store, TokenCache};
+use crate::username::NameHasher;
 
 /// Every Redis key Tessera writes starts with this.
 const REDIS_PREFIX: &str = "tessera:";
@@ -71,19 +74,28 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 _ => Arc::new(store),
             }
         }
-        StoreBackend::Memory => Arc::new(MemoryStore::new()),
-        StoreBackend::Hybrid => {
-            let shared = match &config.redis_url {
-                Some(url) => Some(
-                    RedisStore::connect(url, REDIS_PREFIX)
+        StoreBackend::Memory => Arc::new(in_memory().await?),
+        // Without Redis nothing is shared: the hybrid backend is then the memory one.
+        StoreBackend::Hybrid => match &config.redis_url {
+            Some(url) => {
+                let redis = RedisStore::connect(url, REDIS_PREFIX)
+                    .await
+                    .context("connecting to Redis")?;
+                Arc::new(
+                    HybridStore::new(redis)
                         .await
-                        .context("connecting to Redis")?,
-                ),
-                None => None,
-            };
-            Arc::new(HybridStore::new(MemoryStore::new(), shared))
-        }
+                        .context("opening the in-memory directory")?,
+                )
+            }
+            None => Arc::new(in_memory().await?),
+        },
     })
+}
+
+async fn in_memory() -> anyhow::Result<SqlStore> {
+    SqlStore::in_memory()
+        .await
+        .context("opening the in-memory database")
 }
 
 /// Brute-force counters: shared through Redis when it is configured, else this process's own.
@@ -126,11 +138,18 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
     let names = NameHasher::new(sealer.derive("tessera user-name hashes"));
     let throttle = open_throttle(&config, names).await?;
     let circuit = circuit::Breaker::new(config.circuit_failures, config.circuit_open);
-    let state = AppState::new(Inner {
+    let mfa = account::mfa::Mfa::new(
+        store.clone(),
+        sealer.clone(),
+        config.mfa_max_failures,
+        config.mfa_failure_window,
+    );
+    let state = AppState::new(Services {
         config,
         store,
         keys: arc_swap::ArcSwap::from_pointee(keys),
         passwords,
+        mfa,
         sealer,
         throttle,
         metrics: metrics::Metrics::default(),
@@ -139,7 +158,7 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
     });
     Ok(App {
         listener,
-        router: http::router(state.clone()),
+        router: routes::router(state.clone()),
         state,
     })
 }

@@ -9,6 +9,7 @@ use tessera::account::password::PasswordHasher;
 use tessera::account::users::{self, NewUser};
 use tessera::config::StoreBackend;
 use tessera::oauth::clients::{self, ClientRegistration};
+use tessera::oauth::grants;
 use tessera::Config;
 
 #[derive(Parser)]
@@ -99,8 +100,7 @@ struct ClientCreate {
     redirect_uris: Vec<String>,
     #[arg(long = "post-logout-redirect-uri")]
     post_logout_redirect_uris: Vec<String>,
-    /// authorization_code (default), refresh_token, client_credentials; repeat for several.
-    #[arg(long = "grant")]
+    #[arg(long = "grant", help = grant_help())]
     grants: Vec<String>,
     /// Space-separated scopes the client may request.
     #[arg(long)]
@@ -150,6 +150,15 @@ fn read_password() -> anyhow::Result<String> {
         password = stripped.strip_suffix('\r').unwrap_or(stripped).to_string();
     }
     Ok(password)
+}
+
+/// The `--grant` help, from the grant registry.
+fn grant_help() -> String {
+    let names: Vec<&str> = grants::names().collect();
+    format!(
+        "A grant the client may use: {} (default authorization_code); repeat for several",
+        names.join(", ")
+    )
 }
 
 /// What a CLI command reads or writes.

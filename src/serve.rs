@@ -8,7 +8,7 @@
 //! - at most `max_connections` are served; beyond that the listener stops accepting, and new
 //!   connections wait in the kernel's backlog instead of the process running out of file
 //!   descriptors;
-//! - the router's own layers ([`crate::http::router`]) bound the body (tower-http
+//! - the router's own layers ([`crate::routes::router`]) bound the body (tower-http
 //!   `RequestBodyTimeout`) and the whole request (tower-http `Timeout`, 408).
 
 use std::net::SocketAddr;

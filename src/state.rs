@@ -6,7 +6,9 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use bytes::Bytes;
 
+use crate::account::mfa::Mfa;
 use crate::account::password::PasswordHasher;
+use crate::account::self_service::SelfService;
 use crate::circuit::Breaker;
 use crate::config::Config;
 use crate::keys::KeyRing;
@@ -14,14 +16,16 @@ use crate::metrics::Metrics;
 use crate::sealing::Sealer;
 use crate::store::Store;
 use crate::throttle::Throttle;
+use crate::web::client_ip::TrustedProxies;
 
-pub struct Inner {
+pub struct Services {
     pub config: Config,
     pub store: Arc<dyn Store>,
     /// Swapped whole when keys are reloaded, so a request sees one consistent ring.
     pub keys: ArcSwap<KeyRing>,
     pub passwords: PasswordHasher,
     pub sealer: Sealer,
+    pub mfa: Mfa,
     pub throttle: Throttle,
     pub metrics: Metrics,
     /// Opens when the store keeps failing, so requests fail fast ([`crate::circuit`]).
@@ -31,24 +35,39 @@ pub struct Inner {
 }
 
 #[derive(Clone)]
-pub struct AppState(Arc<Inner>);
+pub struct AppState(Arc<Services>);
 
 impl AppState {
-    pub fn new(inner: Inner) -> Self {
-        AppState(Arc::new(inner))
+    pub fn new(services: Services) -> Self {
+        AppState(Arc::new(services))
     }
 }
 
-impl Inner {
+impl Services {
     pub fn keys(&self) -> Guard<Arc<KeyRing>> {
         self.keys.load()
+    }
+
+    pub fn self_service(&self) -> SelfService<'_> {
+        SelfService {
+            store: self.store.as_ref(),
+            passwords: &self.passwords,
+            throttle: &self.throttle,
+            mfa: &self.mfa,
+        }
     }
 }
 
 impl Deref for AppState {
-    type Target = Inner;
+    type Target = Services;
 
-    fn deref(&self) -> &Inner {
+    fn deref(&self) -> &Services {
         &self.0
+    }
+}
+
+impl axum::extract::FromRef<AppState> for TrustedProxies {
+    fn from_ref(state: &AppState) -> Self {
+        TrustedProxies(state.config.trusted_proxies)
     }
 }

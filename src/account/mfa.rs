@@ -4,6 +4,9 @@
 //! (replays refused, RFC 6238 §5.2); wrong codes are counted per account, and after too many in
 //! a window even the right code is refused until the window ends.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use totp_rs::{Builder, Totp};
@@ -11,9 +14,9 @@ use totp_rs::{Builder, Totp};
 use crate::account::session::Authentication;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::sealing::Sealer;
 use crate::secret;
-use crate::state::AppState;
-use crate::store::{MfaAttempt, MfaLimit, Store, TotpRecord, UnixTime};
+use crate::store::{MfaAttempt, MfaLimit, MfaStore, TotpRecord, UnixTime};
 
 pub const RECOVERY_CODE_COUNT: usize = 10;
 /// Label of the account in authenticator apps.
@@ -35,6 +38,17 @@ pub enum Verdict {
 /// NIST SP 800-63B §5.2.2: "no more than 100 consecutive failed authentication attempts on a
 /// single subscriber account".
 pub const CONSECUTIVE_FAILURES_LOCK: u32 = 100;
+
+/// The second factor: where enrollments and attempts are kept, what seals the seeds, and how many
+/// wrong codes an account may send.
+pub struct Mfa {
+    store: Arc<dyn MfaStore + Send + Sync>,
+    sealer: Sealer,
+    /// Wrong codes allowed per account in `failure_window` before the step is refused, right
+    /// code included, until the window ends (`TESSERA_MFA_MAX_FAILURES`).
+    max_failures: u32,
+    failure_window: Duration,
+}
 
 /// What the enrollment page shows.
 pub struct Enrollment {
@@ -65,17 +79,28 @@ fn totp(seed: Vec<u8>, username: &str) -> Result<Totp> {
         .map_err(Error::internal)
 }
 
-fn stored_totp(
-    state: &AppState,
-    record: &TotpRecord,
-    user_id: &str,
-    username: &str,
-) -> Result<Totp> {
-    let seed = state
-        .sealer
-        .open(&record.secret_sealed, user_id)
-        .map_err(Error::internal)?;
-    totp(seed, username)
+impl Mfa {
+    pub fn new(
+        store: Arc<dyn MfaStore + Send + Sync>,
+        sealer: Sealer,
+        max_failures: u32,
+        failure_window: Duration,
+    ) -> Self {
+        Mfa {
+            store,
+            sealer,
+            max_failures,
+            failure_window,
+        }
+    }
+
+    fn stored_totp(&self, record: &TotpRecord, user_id: &str, username: &str) -> Result<Totp> {
+        let seed = self
+            .sealer
+            .open(&record.secret_sealed, user_id)
+            .map_err(Error::internal)?;
+        totp(seed, username)
+    }
 }
 
 fn enrollment(totp: &Totp, offer: String) -> Result<Enrollment> {
@@ -92,10 +117,6 @@ fn enrollment(totp: &Totp, offer: String) -> Result<Enrollment> {
     })
 }
 
-pub async fn is_enrolled(store: &dyn Store, user_id: &str) -> Result<bool> {
-    Ok(store.totp(user_id).await?.is_some_and(|t| t.confirmed))
-}
-
 /// How long the seed an enrollment page offers may be confirmed.
 const OFFER_SECONDS: UnixTime = 15 * 60;
 
@@ -108,46 +129,53 @@ struct Offer {
     expires_at: UnixTime,
 }
 
-fn offer(state: &AppState, user_id: &str, username: &str, offer: Offer) -> Result<Enrollment> {
-    let sealed = serde_json::to_vec(&offer).map_err(Error::internal)?;
-    enrollment(
-        &totp(offer.seed, username)?,
-        state.sealer.seal(&sealed, user_id),
-    )
-}
-
-/// The offer of an enrollment page, if it is the user's and still stands.
-fn opened(state: &AppState, user_id: &str, sealed: &str) -> Option<Offer> {
-    let opened = state.sealer.open(sealed, user_id).ok()?;
-    let offer: Offer = serde_json::from_slice(&opened).ok()?;
-    (offer.expires_at > clock::now()).then_some(offer)
-}
-
-/// A fresh seed to enroll; `None` if the user is already enrolled.
-pub async fn begin_enrollment(
-    state: &AppState,
-    user_id: &str,
-    username: &str,
-) -> Result<Option<Enrollment>> {
-    if is_enrolled(state.store.as_ref(), user_id).await? {
-        return Ok(None);
+impl Mfa {
+    pub async fn is_enrolled(&self, user_id: &str) -> Result<bool> {
+        Ok(self.store.totp(user_id).await?.is_some_and(|t| t.confirmed))
     }
-    let mut seed = vec![0u8; 20];
-    rand::rngs::OsRng.fill_bytes(&mut seed);
-    let expires_at = clock::now() + OFFER_SECONDS;
-    offer(state, user_id, username, Offer { seed, expires_at }).map(Some)
-}
 
-/// The same enrollment again (after a wrong code), while its offer stands.
-pub fn offered_enrollment(
-    state: &AppState,
-    user_id: &str,
-    username: &str,
-    sealed: &str,
-) -> Result<Option<Enrollment>> {
-    opened(state, user_id, sealed)
-        .map(|found| offer(state, user_id, username, found))
-        .transpose()
+    fn offer(&self, user_id: &str, username: &str, offer: Offer) -> Result<Enrollment> {
+        let sealed = serde_json::to_vec(&offer).map_err(Error::internal)?;
+        enrollment(
+            &totp(offer.seed, username)?,
+            self.sealer.seal(&sealed, user_id),
+        )
+    }
+
+    /// The offer of an enrollment page, if it is the user's and still stands.
+    fn opened(&self, user_id: &str, sealed: &str) -> Option<Offer> {
+        let opened = self.sealer.open(sealed, user_id).ok()?;
+        let offer: Offer = serde_json::from_slice(&opened).ok()?;
+        (offer.expires_at > clock::now()).then_some(offer)
+    }
+
+    /// A fresh seed to enroll; `None` if the user is already enrolled.
+    pub async fn begin_enrollment(
+        &self,
+        user_id: &str,
+        username: &str,
+    ) -> Result<Option<Enrollment>> {
+        if self.is_enrolled(user_id).await? {
+            return Ok(None);
+        }
+        let mut seed = vec![0u8; 20];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        let expires_at = clock::now() + OFFER_SECONDS;
+        self.offer(user_id, username, Offer { seed, expires_at })
+            .map(Some)
+    }
+
+    /// The same enrollment again (after a wrong code), while its offer stands.
+    pub fn offered_enrollment(
+        &self,
+        user_id: &str,
+        username: &str,
+        sealed: &str,
+    ) -> Result<Option<Enrollment>> {
+        self.opened(user_id, sealed)
+            .map(|found| self.offer(user_id, username, found))
+            .transpose()
+    }
 }
 
 /// 80 random bits as four groups of four base32 characters.
@@ -175,89 +203,90 @@ fn normalize_recovery_code(code: &str) -> String {
 
 /// Confirms the offered enrollment with a valid code; returns the new recovery codes, shown
 /// once. `None` for a wrong code, an offer that no longer stands, or a user enrolled meanwhile.
-pub async fn confirm_enrollment(
-    state: &AppState,
-    user_id: &str,
-    username: &str,
-    sealed_offer: &str,
-    code: &str,
-) -> Result<Option<Vec<String>>> {
-    let Some(offer) = opened(state, user_id, sealed_offer) else {
-        return Ok(None);
-    };
-    let now = clock::now();
-    let Some(step) = totp(offer.seed.clone(), username)?.check(code.trim(), now as u64) else {
-        return Ok(None);
-    };
-    let sealed = state.sealer.seal(&offer.seed, user_id);
-    if !state.store.put_pending_totp(user_id, &sealed, now).await? {
-        return Ok(None);
-    }
-    let codes: Vec<String> = (0..RECOVERY_CODE_COUNT).map(|_| recovery_code()).collect();
-    let hashes: Vec<String> = codes
-        .iter()
-        .map(|c| secret::hash(&normalize_recovery_code(c)))
-        .collect();
-    if !state
-        .store
-        .confirm_totp(user_id, &sealed, step as i64, &hashes)
-        .await?
-    {
-        return Ok(None);
-    }
-    tracing::info!(%user_id, "TOTP enrolled");
-    Ok(Some(codes))
-}
-
-/// Checks a TOTP code (6 digits) or, in the same input, a recovery code (used up on success).
-pub async fn verify(
-    state: &AppState,
-    user_id: &str,
-    username: &str,
-    code: &str,
-) -> Result<Verdict> {
-    let Some(record) = state.store.totp(user_id).await?.filter(|r| r.confirmed) else {
-        return Ok(Verdict::Rejected);
-    };
-    let now = clock::now();
-    let limit = MfaLimit {
-        window_start: now - state.config.mfa_failure_window.as_secs() as UnixTime,
-        max: state.config.mfa_max_failures,
-        lock_after: CONSECUTIVE_FAILURES_LOCK,
-    };
-    let (failures, consecutive) = match state.store.claim_mfa_attempt(user_id, now, &limit).await? {
-        MfaAttempt::Allowed {
-            failures,
-            consecutive,
-        } => (failures, consecutive),
-        MfaAttempt::Limited => return Ok(Verdict::LockedOut),
-        MfaAttempt::Locked => return Ok(Verdict::LockedForGood),
-        MfaAttempt::NotEnrolled => return Ok(Verdict::Rejected),
-    };
-    let code = code.trim();
-    let accepted = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        match stored_totp(state, &record, user_id, username)?.check(code, now as u64) {
-            Some(step) => state.store.use_totp_step(user_id, step as i64).await?,
-            None => false,
+impl Mfa {
+    pub async fn confirm_enrollment(
+        &self,
+        user_id: &str,
+        username: &str,
+        sealed_offer: &str,
+        code: &str,
+    ) -> Result<Option<Vec<String>>> {
+        let Some(offer) = self.opened(user_id, sealed_offer) else {
+            return Ok(None);
+        };
+        let now = clock::now();
+        let Some(step) = totp(offer.seed.clone(), username)?.check(code.trim(), now as u64) else {
+            return Ok(None);
+        };
+        let sealed = self.sealer.seal(&offer.seed, user_id);
+        if !self.store.put_pending_totp(user_id, &sealed, now).await? {
+            return Ok(None);
         }
-    } else {
-        let hash = secret::hash(&normalize_recovery_code(code));
-        state.store.use_recovery_code(user_id, &hash).await?
-    };
-    if accepted {
-        return Ok(Verdict::Accepted);
+        let codes: Vec<String> = (0..RECOVERY_CODE_COUNT).map(|_| recovery_code()).collect();
+        let hashes: Vec<String> = codes
+            .iter()
+            .map(|c| secret::hash(&normalize_recovery_code(c)))
+            .collect();
+        if !self
+            .store
+            .confirm_totp(user_id, &sealed, step as i64, &hashes)
+            .await?
+        {
+            return Ok(None);
+        }
+        tracing::info!(%user_id, "TOTP enrolled");
+        Ok(Some(codes))
     }
-    tracing::info!(%user_id, failures, consecutive, "wrong second-factor code");
-    if consecutive >= limit.lock_after {
-        tracing::warn!(%user_id, "second factor locked until an administrator resets it");
-        state.store.record_mfa_locked(user_id, now).await?;
-        return Ok(Verdict::LockedForGood);
+
+    /// Checks a TOTP code (6 digits) or, in the same input, a recovery code (used up on success).
+    pub async fn verify(&self, user_id: &str, username: &str, code: &str) -> Result<Verdict> {
+        let Some(record) = self.store.totp(user_id).await?.filter(|r| r.confirmed) else {
+            return Ok(Verdict::Rejected);
+        };
+        let now = clock::now();
+        let limit = MfaLimit {
+            window_start: now - self.failure_window.as_secs() as UnixTime,
+            max: self.max_failures,
+            lock_after: CONSECUTIVE_FAILURES_LOCK,
+        };
+        let (failures, consecutive) =
+            match self.store.claim_mfa_attempt(user_id, now, &limit).await? {
+                MfaAttempt::Allowed {
+                    failures,
+                    consecutive,
+                } => (failures, consecutive),
+                MfaAttempt::Limited => return Ok(Verdict::LockedOut),
+                MfaAttempt::Locked => return Ok(Verdict::LockedForGood),
+                MfaAttempt::NotEnrolled => return Ok(Verdict::Rejected),
+            };
+        let code = code.trim();
+        let accepted = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+            match self
+                .stored_totp(&record, user_id, username)?
+                .check(code, now as u64)
+            {
+                Some(step) => self.store.use_totp_step(user_id, step as i64).await?,
+                None => false,
+            }
+        } else {
+            let hash = secret::hash(&normalize_recovery_code(code));
+            self.store.use_recovery_code(user_id, &hash).await?
+        };
+        if accepted {
+            return Ok(Verdict::Accepted);
+        }
+        tracing::info!(%user_id, failures, consecutive, "wrong second-factor code");
+        if consecutive >= limit.lock_after {
+            tracing::warn!(%user_id, "second factor locked until an administrator resets it");
+            self.store.record_mfa_locked(user_id, now).await?;
+            return Ok(Verdict::LockedForGood);
+        }
+        Ok(if failures >= limit.max {
+            Verdict::LockedOut
+        } else {
+            Verdict::Rejected
+        })
     }
-    Ok(if failures >= limit.max {
-        Verdict::LockedOut
-    } else {
-        Verdict::Rejected
-    })
 }
 
 #[cfg(test)]

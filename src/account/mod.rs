@@ -2,6 +2,7 @@
 
 pub mod mfa;
 pub mod password;
+pub mod password_check;
 pub mod self_service;
 pub mod session;
 pub mod users;

@@ -7,18 +7,29 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::account::{mfa, session};
+use crate::account::mfa::Mfa;
+use crate::account::password::PasswordHasher;
+use crate::account::password_check::{check_throttled, PasswordCheck};
+use crate::account::session;
 use crate::clock;
 use crate::error::Result;
-use crate::state::AppState;
 use crate::store::{Attributes, Store, Update, User};
+use crate::throttle::Throttle;
+
+/// What the account page's actions touch.
+pub struct SelfService<'a> {
+    pub store: &'a dyn Store,
+    pub passwords: &'a PasswordHasher,
+    pub throttle: &'a Throttle,
+    pub mfa: &'a Mfa,
+}
 
 /// NIST SP 800-63B §5.1.1.2: at least 8 characters; the maximum bounds the hashing work.
 const PASSWORD_LENGTH: std::ops::RangeInclusive<usize> = 8..=1024;
 
 /// Why a change was not made, in words for the account page.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refused {
+pub enum AccountChangeRefused {
     WrongPassword,
     /// The authenticator app's code does not match.
     WrongCode,
@@ -29,55 +40,66 @@ pub enum Refused {
     ChangedMeanwhile,
 }
 
-impl Refused {
+impl AccountChangeRefused {
     pub fn message(&self) -> &'static str {
         match self {
-            Refused::WrongPassword => "Your current password is not correct.",
-            Refused::WrongCode => "That code is not valid. Try the next one.",
-            Refused::Locked(_) => "Too many wrong passwords. Wait a few minutes, then try again.",
-            Refused::Invalid(why) => why,
-            Refused::ChangedMeanwhile => "Your account changed meanwhile. Please try again.",
+            AccountChangeRefused::WrongPassword => "Your current password is not correct.",
+            AccountChangeRefused::WrongCode => "That code is not valid. Try the next one.",
+            AccountChangeRefused::Locked(_) => {
+                "Too many wrong passwords. Wait a few minutes, then try again."
+            }
+            AccountChangeRefused::Invalid(why) => why,
+            AccountChangeRefused::ChangedMeanwhile => {
+                "Your account changed meanwhile. Please try again."
+            }
         }
     }
 }
 
 /// Checks the user's password, counting a wrong one like a failed sign-in.
 async fn prove_password(
-    state: &AppState,
+    service: &SelfService<'_>,
     user: &User,
     password: String,
     ip: IpAddr,
-) -> Result<Option<Refused>> {
-    let keys = [
-        state.throttle.account(&user.username),
-        state.throttle.ip(ip),
-    ];
-    if let Some(wait) = state.throttle.locked(&keys).await {
-        return Ok(Some(Refused::Locked(wait)));
-    }
-    let right = state
-        .passwords
-        .verify(password, user.password_hash.clone())
-        .await?;
-    if !right {
-        return Ok(Some(match state.throttle.record_failure(&keys).await {
-            Some(wait) => Refused::Locked(wait),
-            None => Refused::WrongPassword,
-        }));
-    }
-    // As at sign-in: guesses sent in parallel may have locked the name meanwhile.
-    Ok(state.throttle.locked(&keys).await.map(Refused::Locked))
+) -> Result<Option<AccountChangeRefused>> {
+    let verify = async {
+        let hash = user.password_hash.clone();
+        Ok(service
+            .passwords
+            .verify(password, hash)
+            .await?
+            .then_some(()))
+    };
+    Ok(
+        match check_throttled(service.throttle, &user.username, ip, verify).await? {
+            PasswordCheck::Accepted(()) => None,
+            PasswordCheck::Wrong { lockout: None } => Some(AccountChangeRefused::WrongPassword),
+            PasswordCheck::Wrong {
+                lockout: Some(wait),
+            }
+            | PasswordCheck::Locked(wait) => Some(AccountChangeRefused::Locked(wait)),
+        },
+    )
 }
 
 /// Saves `updated` as the next version of `user`.
-async fn save(state: &AppState, user: &User, mut updated: User) -> Result<Option<Refused>> {
+async fn save(
+    service: &SelfService<'_>,
+    user: &User,
+    mut updated: User,
+) -> Result<Option<AccountChangeRefused>> {
     let now = clock::now();
     updated.version = user.version + 1;
     updated.updated_at = now;
     Ok(
-        match state.store.update_user(&updated, user.version, now).await? {
+        match service
+            .store
+            .update_user(&updated, user.version, now)
+            .await?
+        {
             Update::Done => None,
-            Update::Stale | Update::NotFound => Some(Refused::ChangedMeanwhile),
+            Update::Stale | Update::NotFound => Some(AccountChangeRefused::ChangedMeanwhile),
         },
     )
 }
@@ -87,30 +109,30 @@ async fn save(state: &AppState, user: &User, mut updated: User) -> Result<Option
 /// (offline access that outlived its session included): whoever knew the old password keeps
 /// nothing. `current_session` is the hash of the session that stays.
 pub async fn change_password(
-    state: &AppState,
+    service: &SelfService<'_>,
     user: &User,
     current_session: &str,
     passwords: (String, String),
     ip: IpAddr,
-) -> Result<Option<Refused>> {
+) -> Result<Option<AccountChangeRefused>> {
     let (current, new) = passwords;
     if !PASSWORD_LENGTH.contains(&new.chars().count()) {
-        return Ok(Some(Refused::Invalid(
+        return Ok(Some(AccountChangeRefused::Invalid(
             "Choose a new password of at least 8 characters.",
         )));
     }
-    if let Some(refused) = prove_password(state, user, current, ip).await? {
+    if let Some(refused) = prove_password(service, user, current, ip).await? {
         return Ok(Some(refused));
     }
-    let hash = state.passwords.hash(new).await?;
+    let hash = service.passwords.hash(new).await?;
     let updated = User {
         password_hash: Some(hash),
         ..user.clone()
     };
-    if let Some(refused) = save(state, user, updated).await? {
+    if let Some(refused) = save(service, user, updated).await? {
         return Ok(Some(refused));
     }
-    let store = state.store.as_ref();
+    let store = service.store;
     end_sessions_except(store, &user.id, Some(current_session)).await?;
     revoke_refresh_grants_except(store, &user.id, Some(current_session)).await?;
     tracing::info!(user_id = %user.id, "password changed; other sessions and grants ended");
@@ -121,14 +143,14 @@ pub async fn change_password(
 pub enum Enrolled {
     /// The recovery codes, shown once.
     Done(Vec<String>),
-    Refused(Refused),
+    AccountChangeRefused(AccountChangeRefused),
 }
 
 /// Binds an authenticator app to the account (NIST SP 800-63B §6.1.2.1): the password is
 /// proven again (throttled like a sign-in), so a stolen session alone cannot bind the thief's
 /// app, and every other session of the user (perhaps the thief's) is signed out.
 pub async fn enroll_totp(
-    state: &AppState,
+    service: &SelfService<'_>,
     user: &User,
     current_session: &str,
     password: String,
@@ -136,15 +158,21 @@ pub async fn enroll_totp(
     code: &str,
     ip: IpAddr,
 ) -> Result<Enrolled> {
-    if let Some(refused) = prove_password(state, user, password, ip).await? {
-        return Ok(Enrolled::Refused(refused));
+    if let Some(refused) = prove_password(service, user, password, ip).await? {
+        return Ok(Enrolled::AccountChangeRefused(refused));
     }
-    match mfa::confirm_enrollment(state, &user.id, &user.username, offer, code).await? {
+    match service
+        .mfa
+        .confirm_enrollment(&user.id, &user.username, offer, code)
+        .await?
+    {
         Some(codes) => {
-            end_sessions_except(state.store.as_ref(), &user.id, Some(current_session)).await?;
+            end_sessions_except(service.store, &user.id, Some(current_session)).await?;
             Ok(Enrolled::Done(codes))
         }
-        None => Ok(Enrolled::Refused(Refused::WrongCode)),
+        None => Ok(Enrolled::AccountChangeRefused(
+            AccountChangeRefused::WrongCode,
+        )),
     }
 }
 
@@ -186,16 +214,16 @@ pub async fn end_access_after_password_reset(store: &dyn Store, user_id: &str) -
 /// `current` (a session hash): this browser signs out through the logout endpoint. A session that
 /// already ended is no error.
 pub async fn end_session(
-    state: &AppState,
+    service: &SelfService<'_>,
     user_id: &str,
     current: &str,
     sid: &str,
-) -> Result<Option<Refused>> {
+) -> Result<Option<AccountChangeRefused>> {
     let now = clock::now();
-    let store = state.store.as_ref();
+    let store = service.store;
     let sessions = session::list(store, user_id, now).await?;
     match sessions.iter().find(|listed| listed.session.sid == sid) {
-        Some(listed) if listed.id_hash == current => Ok(Some(Refused::Invalid(
+        Some(listed) if listed.id_hash == current => Ok(Some(AccountChangeRefused::Invalid(
             "That is this browser: use Sign out instead.",
         ))),
         Some(listed) => {
@@ -207,8 +235,12 @@ pub async fn end_session(
 }
 
 /// Signs out every session of the user but `keep` (a session hash); returns how many ended.
-pub async fn end_other_sessions(state: &AppState, user_id: &str, keep: &str) -> Result<usize> {
-    end_sessions_except(state.store.as_ref(), user_id, Some(keep)).await
+pub async fn end_other_sessions(
+    service: &SelfService<'_>,
+    user_id: &str,
+    keep: &str,
+) -> Result<usize> {
+    end_sessions_except(service.store, user_id, Some(keep)).await
 }
 
 async fn end_sessions_except(
@@ -322,36 +354,36 @@ fn plausible_email(email: &str) -> bool {
 }
 
 pub async fn update_profile(
-    state: &AppState,
+    service: &SelfService<'_>,
     user: &User,
     profile: &Profile,
-) -> Result<Option<Refused>> {
+) -> Result<Option<AccountChangeRefused>> {
     let mut updated = user.clone();
     if let Err(why) = profile.apply(&mut updated.attributes) {
-        return Ok(Some(Refused::Invalid(why)));
+        return Ok(Some(AccountChangeRefused::Invalid(why)));
     }
     if updated.attributes == user.attributes {
         return Ok(None);
     }
-    save(state, user, updated).await
+    save(service, user, updated).await
 }
 
 /// Closes the account once the password is proven: the user becomes inactive, which ends every
 /// session, code and token they hold (in the store's own transaction). An admin can reactivate.
 pub async fn deactivate(
-    state: &AppState,
+    service: &SelfService<'_>,
     user: &User,
     password: String,
     ip: IpAddr,
-) -> Result<Option<Refused>> {
-    if let Some(refused) = prove_password(state, user, password, ip).await? {
+) -> Result<Option<AccountChangeRefused>> {
+    if let Some(refused) = prove_password(service, user, password, ip).await? {
         return Ok(Some(refused));
     }
     let updated = User {
         active: false,
         ..user.clone()
     };
-    let refused = save(state, user, updated).await?;
+    let refused = save(service, user, updated).await?;
     if refused.is_none() {
         tracing::info!(user_id = %user.id, "account closed by its user");
     }

@@ -8,7 +8,7 @@ use crate::secret;
 use crate::store::{ArtifactKind, Store, UnixTime};
 
 /// Name of the session cookie.
-pub use crate::http::cookies::SESSION as COOKIE;
+pub use crate::web::cookies::SESSION as COOKIE;
 
 /// How the user authenticated (OIDC Core §2: `auth_time`, `acr`, `amr`), carried from the session
 /// into codes and tokens.

@@ -96,27 +96,6 @@ pub async fn create_user(
     }
 }
 
-/// The hash that stands for a user name as typed, in `login_attempts` and the throttle's keys:
-/// folded as the store folds user names, so "Ada" and "ada" are one name, and keyed with a
-/// server secret (HMAC-SHA256), since what was typed is sometimes a password, and an unkeyed
-/// hash of it could be cracked from a database dump or from Redis (security review finding 21).
-#[derive(Clone)]
-pub struct NameHasher {
-    key: [u8; 32],
-}
-
-impl NameHasher {
-    pub fn new(key: [u8; 32]) -> Self {
-        NameHasher { key }
-    }
-
-    pub fn hash(&self, username: &str) -> String {
-        use base64::Engine;
-        let mac = crate::secret::hmac_sha256(&self.key, crate::username::key(username).as_bytes());
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
-    }
-}
-
 /// The active user with this name and password. Unknown users, inactive users and wrong passwords
 /// are indistinguishable to the caller, and cost the same time.
 pub async fn authenticate(
@@ -129,27 +108,4 @@ pub async fn authenticate(
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let password_ok = hasher.verify(password, hash).await?;
     Ok(user.filter(|u| password_ok && u.active))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn typed_names_hash_folded_and_keyed() {
-        let names = NameHasher::new([1; 32]);
-        assert_eq!(names.hash("Ada"), names.hash("ada"));
-        assert_eq!(
-            names.hash("\u{ff21}\u{ff24}\u{ff21}"),
-            names.hash("ada"),
-            "RFC 8265"
-        );
-        assert_ne!(names.hash("ada"), names.hash("bob"));
-        assert_ne!(names.hash("ada"), NameHasher::new([2; 32]).hash("ada"));
-        assert_ne!(
-            names.hash("ada"),
-            crate::secret::hash("ada"),
-            "not a bare SHA-256"
-        );
-    }
 }

@@ -12,21 +12,23 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 
-use crate::account::mfa;
 use crate::account::session::{self, Session};
 use crate::clock;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http::client_ip::ClientIp;
-use crate::http::csrf;
+use crate::oauth::flow::{self, Step, UserFacts};
 use crate::oauth::interaction::{self, Interaction, Purpose};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::Challenge;
-use crate::oauth::{redirect_uri, scope};
-use crate::oidc::hint::{self, HintCheck};
+use crate::oauth::redirect_uri;
 use crate::secret;
 use crate::state::AppState;
 use crate::store::{AuthCode, Client, UnixTime};
+use crate::tokens::hint::{self, HintCheck};
+use crate::tokens::scope;
 use crate::ui;
+use crate::web::client_ip::ClientIp;
+use crate::web::csrf;
+use crate::web::paths;
 
 /// Longest `state` or `nonce` we keep: generous for any real client, bounded for the store.
 const MAX_OPAQUE_PARAM: usize = 2048;
@@ -82,11 +84,12 @@ impl Reply {
 
     /// Error (RFC 6749 §4.1.2.1): `error`, `error_description`, `state`, `iss`.
     pub fn error(&self, err: Error) -> Response {
-        let (code, description) = err.public_parts();
-        self.redirect(&[
-            ("error", code.as_str()),
-            ("error_description", &description),
-        ])
+        err.render(|code, description| {
+            self.redirect(&[
+                ("error", code.as_str()),
+                ("error_description", &description),
+            ])
+        })
     }
 
     fn redirect(&self, pairs: &[(&str, &str)]) -> Response {
@@ -313,19 +316,6 @@ fn hinted_user(state: &AppState, client: &Client, params: &Params) -> Result<Opt
     Ok(Some(hint.sub))
 }
 
-/// Whether the session's authentication is fresh enough for this request (OIDC Core §3.1.2.1:
-/// `prompt=login` always asks again; `max_age` bounds the time since `auth_time`).
-fn login_satisfied(request: &AuthorizationRequest, session: &Session, now: UnixTime) -> bool {
-    !request.prompt.login
-        && request
-            .hinted_user
-            .as_ref()
-            .is_none_or(|sub| *sub == session.user_id)
-        && request
-            .max_age
-            .is_none_or(|max_age| now - session.authentication.auth_time <= max_age)
-}
-
 /// Whether the user must (again) approve this client's scopes.
 pub async fn consent_needed(
     state: &AppState,
@@ -363,7 +353,33 @@ pub async fn current_session(
     }
 }
 
-/// Decides what a valid request needs next: the login page, the consent page, or a code now.
+/// What [`flow::next_step`] needs to know of a signed-in user: whether they are enrolled in a
+/// second factor (read only when it can matter) and whether they must approve `request`'s
+/// scopes for `client` (`false` without a request: the account page asks for none).
+pub async fn user_facts(
+    state: &AppState,
+    sign_in: Option<(&Client, &AuthorizationRequest)>,
+    user_id: &str,
+    mfa: bool,
+    fresh: bool,
+) -> Result<UserFacts> {
+    let request = sign_in.map(|(_, request)| request);
+    let enrolled =
+        flow::enrollment_matters(request, mfa, fresh) && state.mfa.is_enrolled(user_id).await?;
+    let consent_needed = match sign_in {
+        Some((client, request)) => consent_needed(state, client, request, user_id).await?,
+        None => false,
+    };
+    Ok(UserFacts {
+        mfa,
+        fresh,
+        enrolled,
+        consent_needed,
+    })
+}
+
+/// Starts a sign-in for a valid request, or answers it at once from the browser's session: a
+/// code, or (with `prompt=none`, or MFA the user cannot give) an error redirect.
 async fn begin(
     state: &AppState,
     ip: IpAddr,
@@ -371,41 +387,32 @@ async fn begin(
     client: &Client,
     request: AuthorizationRequest,
 ) -> Result<Response> {
-    enum Next {
-        Login,
-        /// A signed-in user without MFA, for a request that demands it.
-        StepUp(String),
-        Consent(String),
-    }
     let now = clock::now();
     let session = current_session(state, &jar, now)
         .await?
-        .filter(|s| login_satisfied(&request, s, now));
-    let next = match &session {
-        None => Next::Login,
-        Some(s) if request.require_mfa && !session::is_mfa(&s.authentication.amr) => {
-            if !mfa::is_enrolled(state.store.as_ref(), &s.user_id).await? {
-                return Ok(unmet_mfa(state, &request));
-            }
-            Next::StepUp(s.user_id.clone())
+        .filter(|s| flow::session_counts(&request, &s.user_id, s.authentication.auth_time, now));
+    let user = match &session {
+        Some(s) => {
+            let mfa = session::is_mfa(&s.authentication.amr);
+            Some(user_facts(state, Some((client, &request)), &s.user_id, mfa, false).await?)
         }
-        Some(s) if consent_needed(state, client, &request, &s.user_id).await? => {
-            Next::Consent(s.sid.clone())
-        }
-        Some(s) => return issue_code(state, client, &request, s).await,
+        None => None,
     };
-    if request.prompt.none {
-        // OIDC Core §3.1.2.6: prompt=none never shows a page.
-        let error = match next {
-            Next::Login => ErrorCode::LoginRequired,
-            Next::StepUp(_) => ErrorCode::InteractionRequired,
-            Next::Consent(_) => ErrorCode::ConsentRequired,
-        };
-        return Err(Error::oauth(
-            error,
-            "the user must interact with the server",
-        ));
-    }
+    let step = flow::next_step(Some(&request), user);
+    let page = match (step, &session) {
+        (Step::IssueCode, Some(session)) => {
+            return issue_code(state, client, &request, session).await
+        }
+        (Step::Refuse(code), _) => return Err(refusal(code)),
+        (Step::Login, _) => paths::LOGIN,
+        (Step::SecondFactor, Some(_)) => paths::LOGIN_MFA,
+        (Step::Consent, Some(_)) => paths::CONSENT,
+        (step, _) => {
+            return Err(Error::internal(format!(
+                "sign-in step {step:?} at authorize"
+            )))
+        }
+    };
     // Every sign-in started here is stored until it expires (security review finding 8), so one
     // address may start only so many in a window; the client is told to come back later
     // (`temporarily_unavailable`, RFC 6749 §4.1.2.1). The throttle counts each start as it
@@ -416,28 +423,25 @@ async fn begin(
     }
     let (jar, csrf_token) = csrf::ensure_token(jar, state.config.is_https());
     let mut interaction = Interaction::new(Purpose::Authorize(request), &csrf_token);
-    let page = match next {
-        Next::Login => "/login",
-        Next::StepUp(user_id) => {
-            interaction.pending_mfa = Some(user_id);
-            "/login/mfa"
+    if let Some(session) = session {
+        match step {
+            Step::SecondFactor => interaction.pending_mfa = Some(session.user_id),
+            _ => interaction.sid = Some(session.sid),
         }
-        Next::Consent(sid) => {
-            interaction.sid = Some(sid);
-            "/consent"
-        }
-    };
+    }
     let id = interaction::save_new(state, &interaction).await?;
-    Ok((jar, Redirect::to(&format!("{page}?interaction={id}"))).into_response())
+    Ok((jar, Redirect::to(&paths::for_interaction(page, &id))).into_response())
 }
 
-/// The error redirect for a request that demands MFA the user cannot give (CONTRACT.md).
-pub fn unmet_mfa(state: &AppState, request: &AuthorizationRequest) -> Response {
-    let unmet = Error::oauth(
-        ErrorCode::UnmetAuthenticationRequirements,
-        "this request requires multi-factor authentication, which the user has not set up",
-    );
-    Reply::to(request, &state.config.issuer).error(unmet)
+/// The error a sign-in step refuses with (sent back to the client's redirect URI).
+pub fn refusal(code: ErrorCode) -> Error {
+    let description = match code {
+        ErrorCode::UnmetAuthenticationRequirements => {
+            "this request requires multi-factor authentication, which the user has not set up"
+        }
+        _ => "the user must interact with the server",
+    };
+    Error::oauth(code, description)
 }
 
 /// Issues a single-use authorization code (RFC 6749 §4.1.2) and redirects back to the client.
@@ -447,10 +451,12 @@ pub async fn issue_code(
     request: &AuthorizationRequest,
     session: &Session,
 ) -> Result<Response> {
-    // The last line of defence: never a code claiming less than the request demanded.
+    // The last line of defence, whatever led here: never a code claiming less than the
+    // request demanded.
     if (request.require_mfa || client.require_mfa) && !session::is_mfa(&session.authentication.amr)
     {
-        return Ok(unmet_mfa(state, request));
+        let unmet = refusal(ErrorCode::UnmetAuthenticationRequirements);
+        return Ok(Reply::to(request, &state.config.issuer).error(unmet));
     }
     let reply = Reply::to(request, &state.config.issuer);
     let code = secret::generate();

@@ -2,12 +2,10 @@
 
 use crate::config::lifetimes;
 use crate::keys::SigningAlg;
-use crate::oauth::{redirect_uri, scope};
+use crate::oauth::{grants, redirect_uri};
 use crate::secret;
 use crate::store::{Client, Store, StoreError};
-
-/// Grant types a client may be registered for.
-pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+use crate::tokens::scope;
 
 pub const DEFAULT_SCOPE: &str = "openid profile email";
 
@@ -76,13 +74,10 @@ fn build(reg: ClientRegistration) -> Result<Client, RegistrationError> {
     } else {
         reg.grant_types
     };
-    if let Some(unknown) = grant_types
-        .iter()
-        .find(|g| !GRANT_TYPES.contains(&g.as_str()))
-    {
+    if let Some(unknown) = grant_types.iter().find(|g| grants::named(g).is_none()) {
         return Err(invalid(format!(
             "unknown grant {unknown:?} (use {})",
-            GRANT_TYPES.join(", ")
+            grants::names().collect::<Vec<_>>().join(", ")
         )));
     }
     let has = |grant: &str| grant_types.iter().any(|g| g == grant);

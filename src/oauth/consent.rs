@@ -9,34 +9,37 @@ use serde::Deserialize;
 use crate::account::session::Session;
 use crate::clock;
 use crate::error::{Error, ErrorCode};
-use crate::http::csrf;
 use crate::oauth::authorize::{self, AuthorizationRequest, Reply};
-use crate::oauth::interaction::{self, check_csrf, Interaction, InteractionQuery, Refusal};
-use crate::oauth::scope;
+use crate::oauth::interaction::{
+    self, check_csrf, Interaction, InteractionQuery, InteractionRefusal,
+};
 use crate::state::AppState;
 use crate::store::Client;
+use crate::tokens::scope;
 use crate::ui::{self, ConsentPage};
+use crate::web::csrf;
+use crate::web::paths;
 
 /// The authorization interaction `id` with its client and the session that signed in for it.
 /// Without that session the user is sent to the login page.
-async fn signed_in(
+async fn consenting_session(
     state: &AppState,
     jar: &CookieJar,
     id: &str,
-) -> Result<Result<(Interaction, Client, Session), Response>, Refusal> {
+) -> Result<Result<(Interaction, Client, Session), Response>, InteractionRefusal> {
     let (interaction, client) = interaction::load(state, jar, id).await?;
-    let client = client.ok_or(Refusal::Expired)?;
+    let client = client.ok_or(InteractionRefusal::Expired)?;
     let session = authorize::current_session(state, jar, clock::now()).await?;
     match (session, &interaction.sid) {
         (Some(session), Some(sid)) if session.sid == *sid => Ok(Ok((interaction, client, session))),
         _ => Ok(Err(
-            Redirect::to(&format!("/login?interaction={id}")).into_response()
+            Redirect::to(&paths::for_interaction(paths::LOGIN, id)).into_response()
         )),
     }
 }
 
-fn request(interaction: &Interaction) -> Result<&AuthorizationRequest, Refusal> {
-    interaction.request().ok_or(Refusal::Expired)
+fn request(interaction: &Interaction) -> Result<&AuthorizationRequest, InteractionRefusal> {
+    interaction.request().ok_or(InteractionRefusal::Expired)
 }
 
 pub async fn consent_page(
@@ -49,8 +52,8 @@ pub async fn consent_page(
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn view(state: AppState, jar: CookieJar, id: String) -> Result<Response, Refusal> {
-    let (interaction, client, session) = match signed_in(&state, &jar, &id).await? {
+async fn view(state: AppState, jar: CookieJar, id: String) -> Result<Response, InteractionRefusal> {
+    let (interaction, client, session) = match consenting_session(&state, &jar, &id).await? {
         Ok(found) => found,
         Err(to_login) => return Ok(to_login),
     };
@@ -58,11 +61,11 @@ async fn view(state: AppState, jar: CookieJar, id: String) -> Result<Response, R
         .store
         .user(&session.user_id)
         .await?
-        .ok_or(Refusal::Expired)?;
+        .ok_or(InteractionRefusal::Expired)?;
     let scopes = request(&interaction)?
         .scope
         .split(' ')
-        .map(|s| (s.to_string(), ui::describe_scope(s)))
+        .map(|s| (s.to_string(), describe(s)))
         .collect();
     let page = ConsentPage {
         client_id: &client.client_id,
@@ -91,10 +94,14 @@ pub async fn consent_submit(
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn decide(state: AppState, jar: CookieJar, form: ConsentForm) -> Result<Response, Refusal> {
+async fn decide(
+    state: AppState,
+    jar: CookieJar,
+    form: ConsentForm,
+) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
-    let (interaction, client, session) = match signed_in(&state, &jar, &id).await? {
+    let (interaction, client, session) = match consenting_session(&state, &jar, &id).await? {
         Ok(found) => found,
         Err(to_login) => return Ok(to_login),
     };
@@ -118,4 +125,9 @@ async fn decide(state: AppState, jar: CookieJar, form: ConsentForm) -> Result<Re
         }
         _ => Err(Error::invalid_request("decision must be allow or deny").into()),
     }
+}
+
+/// What a scope lets the client do, in the consent page's words.
+fn describe(scope: &str) -> &'static str {
+    scope::info(scope).map_or("use this permission", |s| s.consent)
 }

@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 use crate::account::session::{self, Authentication, Session};
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::http::{cookies, csrf};
 use crate::oauth::authorize::{self, AuthorizationRequest};
+use crate::oauth::flow::{self, Step};
 use crate::secret;
 use crate::state::AppState;
 use crate::store::{ArtifactKind, Client, UnixTime};
 use crate::ui;
+use crate::web::paths;
+use crate::web::{cookies, csrf};
 
 /// What the sign-in is for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,10 +57,6 @@ impl Interaction {
             Purpose::Authorize(request) => Some(request),
             Purpose::Account => None,
         }
-    }
-
-    fn requires_mfa(&self) -> bool {
-        self.request().is_some_and(|r| r.require_mfa)
     }
 }
 
@@ -106,38 +104,38 @@ pub struct InteractionQuery {
 }
 
 /// Why an interaction step cannot go on; each becomes an HTML page.
-pub enum Refusal {
+pub enum InteractionRefusal {
     Expired,
     Forged,
     Failed(Error),
 }
 
-impl From<Error> for Refusal {
+impl From<Error> for InteractionRefusal {
     fn from(err: Error) -> Self {
-        Refusal::Failed(err)
+        InteractionRefusal::Failed(err)
     }
 }
 
-impl From<crate::store::StoreError> for Refusal {
+impl From<crate::store::StoreError> for InteractionRefusal {
     fn from(err: crate::store::StoreError) -> Self {
-        Refusal::Failed(err.into())
+        InteractionRefusal::Failed(err.into())
     }
 }
 
-impl IntoResponse for Refusal {
+impl IntoResponse for InteractionRefusal {
     fn into_response(self) -> Response {
         match self {
-            Refusal::Expired => ui::error_page(
+            InteractionRefusal::Expired => ui::error_page(
                 StatusCode::BAD_REQUEST,
                 "Sign-in expired",
                 "This sign-in request has expired or is unknown. Return to the application and start again.",
             ),
-            Refusal::Forged => ui::error_page(
+            InteractionRefusal::Forged => ui::error_page(
                 StatusCode::FORBIDDEN,
                 "Request refused",
                 "The form could not be verified. Reload the page and try again.",
             ),
-            Refusal::Failed(err) => ui::error_response(err),
+            InteractionRefusal::Failed(err) => ui::error_response(err),
         }
     }
 }
@@ -147,16 +145,17 @@ pub async fn load(
     state: &AppState,
     jar: &CookieJar,
     id: &str,
-) -> Result<(Interaction, Option<Client>), Refusal> {
+) -> Result<(Interaction, Option<Client>), InteractionRefusal> {
     if id == ACCOUNT_SIGN_IN {
-        let token = csrf::browser_token(jar, state.config.is_https()).ok_or(Refusal::Expired)?;
+        let token =
+            csrf::browser_token(jar, state.config.is_https()).ok_or(InteractionRefusal::Expired)?;
         return Ok((Interaction::new(Purpose::Account, token), None));
     }
     let payload = state
         .store
         .artifact(ArtifactKind::Interaction, &secret::hash(id), clock::now())
         .await?
-        .ok_or(Refusal::Expired)?;
+        .ok_or(InteractionRefusal::Expired)?;
     let interaction: Interaction = serde_json::from_str(&payload).map_err(Error::internal)?;
     let same_browser = csrf::browser_token(jar, state.config.is_https()).is_some_and(|token| {
         secret::constant_time_eq(
@@ -165,7 +164,7 @@ pub async fn load(
         )
     });
     if !same_browser {
-        return Err(Refusal::Expired);
+        return Err(InteractionRefusal::Expired);
     }
     let client = match interaction.request() {
         Some(request) => Some(
@@ -173,7 +172,7 @@ pub async fn load(
                 .store
                 .client(&request.client_id)
                 .await?
-                .ok_or(Refusal::Expired)?,
+                .ok_or(InteractionRefusal::Expired)?,
         ),
         None => None,
     };
@@ -182,16 +181,21 @@ pub async fn load(
 
 /// A POSTed form is ours only if it carries this browser's CSRF token (`secure`: the issuer is
 /// https).
-pub fn check_csrf(jar: &CookieJar, secure: bool, submitted: Option<&str>) -> Result<(), Refusal> {
+pub fn check_csrf(
+    jar: &CookieJar,
+    secure: bool,
+    submitted: Option<&str>,
+) -> Result<(), InteractionRefusal> {
     if submitted.is_some_and(|token| csrf::verify(jar, secure, token)) {
         Ok(())
     } else {
-        Err(Refusal::Forged)
+        Err(InteractionRefusal::Forged)
     }
 }
 
-/// After the password: on to the TOTP step when the user has it, or when the request demands
-/// MFA (then a user without TOTP gets `unmet_authentication_requirements`); else signed in.
+/// After the password: the next step of the sign-in ([`flow::next_step`]): the second factor
+/// when the user has one, an error redirect when the request demands MFA the user cannot give,
+/// else signed in.
 pub async fn after_password(
     state: &AppState,
     jar: CookieJar,
@@ -199,44 +203,80 @@ pub async fn after_password(
     mut interaction: Interaction,
     client: Option<Client>,
     user_id: &str,
-) -> Result<Response, Refusal> {
-    if crate::account::mfa::is_enrolled(state.store.as_ref(), user_id).await? {
-        interaction.pending_mfa = Some(user_id.to_string());
-        let id = if id == ACCOUNT_SIGN_IN {
-            save_new(state, &interaction).await?
-        } else {
-            save(state, id, &interaction).await?;
-            id.to_string()
-        };
-        return Ok(Redirect::to(&format!("/login/mfa?interaction={id}")).into_response());
+) -> Result<Response, InteractionRefusal> {
+    let request = interaction.request();
+    let sign_in = client.as_ref().zip(request);
+    let facts = authorize::user_facts(state, sign_in, user_id, false, true).await?;
+    match flow::next_step(request, Some(facts)) {
+        Step::SecondFactor => {
+            interaction.pending_mfa = Some(user_id.to_string());
+            let id = if id == ACCOUNT_SIGN_IN {
+                save_new(state, &interaction).await?
+            } else {
+                save(state, id, &interaction).await?;
+                id.to_string()
+            };
+            Ok(Redirect::to(&paths::for_interaction(paths::LOGIN_MFA, &id)).into_response())
+        }
+        Step::Refuse(code) => {
+            finish(state, id).await?;
+            let request = request.ok_or(InteractionRefusal::Expired)?;
+            Ok(authorize::Reply::to(request, &state.config.issuer).error(authorize::refusal(code)))
+        }
+        step => {
+            let authentication = Authentication::password(clock::now());
+            let signed = SignedIn {
+                user_id,
+                authentication,
+                step,
+            };
+            complete_authentication(state, jar, id, interaction, client, signed).await
+        }
     }
-    if let (true, Some(request)) = (interaction.requires_mfa(), interaction.request()) {
-        finish(state, id).await?;
-        return Ok(authorize::unmet_mfa(state, request));
-    }
-    signed_in(
-        state,
-        jar,
-        id,
-        interaction,
-        client,
+}
+
+/// After the second factor: the rest of the sign-in, as [`flow::next_step`] decides it.
+pub async fn after_second_factor(
+    state: &AppState,
+    jar: CookieJar,
+    id: &str,
+    interaction: Interaction,
+    client: Option<Client>,
+    user_id: &str,
+) -> Result<Response, InteractionRefusal> {
+    let request = interaction.request();
+    let sign_in = client.as_ref().zip(request);
+    let facts = authorize::user_facts(state, sign_in, user_id, true, true).await?;
+    let signed = SignedIn {
         user_id,
-        Authentication::password(clock::now()),
-    )
-    .await
+        authentication: Authentication::multi_factor(clock::now()),
+        step: flow::next_step(request, Some(facts)),
+    };
+    complete_authentication(state, jar, id, interaction, client, signed).await
+}
+
+/// A user whose authentication is complete, and the step the sign-in goes on with.
+struct SignedIn<'a> {
+    user_id: &'a str,
+    authentication: Authentication,
+    step: Step,
 }
 
 /// Authentication is complete: a fresh session (a new id at every login, so a planted one is
 /// worthless), then consent, a code, or the account page.
-pub async fn signed_in(
+async fn complete_authentication(
     state: &AppState,
     jar: CookieJar,
     id: &str,
     mut interaction: Interaction,
     client: Option<Client>,
-    user_id: &str,
-    authentication: Authentication,
-) -> Result<Response, Refusal> {
+    signed: SignedIn<'_>,
+) -> Result<Response, InteractionRefusal> {
+    let SignedIn {
+        user_id,
+        authentication,
+        step,
+    } = signed;
     let session_expiry = clock::now() + state.config.session_ttl.as_secs() as UnixTime;
     let (cookie_value, session) = session::start(
         state.store.as_ref(),
@@ -259,18 +299,17 @@ pub async fn signed_in(
     ));
     interaction.sid = Some(session.sid.clone());
     interaction.pending_mfa = None;
-    let next = match (&interaction.purpose, client) {
-        (Purpose::Authorize(request), Some(client)) => {
-            if authorize::consent_needed(state, &client, request, user_id).await? {
-                save(state, id, &interaction).await?;
-                Redirect::to(&format!("/consent?interaction={id}")).into_response()
-            } else {
-                complete(state, id, &client, request, &session).await?
-            }
+    let next = match (step, &interaction.purpose, client) {
+        (Step::Consent, Purpose::Authorize(_), Some(_)) => {
+            save(state, id, &interaction).await?;
+            Redirect::to(&paths::for_interaction(paths::CONSENT, id)).into_response()
+        }
+        (Step::IssueCode, Purpose::Authorize(request), Some(client)) => {
+            complete(state, id, &client, request, &session).await?
         }
         _ => {
             finish(state, id).await?;
-            Redirect::to("/account").into_response()
+            Redirect::to(paths::ACCOUNT).into_response()
         }
     };
     Ok((jar, next).into_response())

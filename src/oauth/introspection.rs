@@ -17,12 +17,12 @@ use serde::Serialize;
 use crate::account::session;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::http::client_ip::ClientIp;
 use crate::oauth::client_auth;
-use crate::oauth::lookup::{self, KnownToken};
 use crate::oauth::params::Params;
+use crate::oauth::presented_token::{self, KnownToken};
 use crate::state::AppState;
 use crate::store::{Client, UnixTime};
+use crate::web::client_ip::ClientIp;
 
 /// §2.2 response for an active token.
 #[derive(Debug, Serialize)]
@@ -73,7 +73,7 @@ async fn describe(
     let token = params
         .get("token")
         .ok_or_else(|| Error::invalid_request("token is required"))?;
-    let found = lookup::find(state, token, params.get("token_type_hint")).await?;
+    let found = presented_token::find(state, token, params.get("token_type_hint")).await?;
     let active = found
         .filter(|found| may_introspect(&client, found))
         .and_then(|found| active(state, found, clock::now()));

@@ -14,16 +14,19 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
-use crate::account::mfa::{self, Verdict};
-use crate::account::session::Authentication;
+use crate::account::mfa::Verdict;
+use crate::account::password_check::{check_throttled, PasswordCheck};
 use crate::account::users;
 use crate::clock;
-use crate::http::client_ip::ClientIp;
-use crate::http::{csrf, retry_after};
-use crate::oauth::interaction::{self, check_csrf, Interaction, InteractionQuery, Refusal};
+use crate::oauth::interaction::{
+    self, check_csrf, Interaction, InteractionQuery, InteractionRefusal,
+};
 use crate::state::AppState;
 use crate::store::{Client, LoginAttempt, LoginOutcome};
 use crate::ui::{self, LoginPage, MfaPage};
+use crate::web::client_ip::ClientIp;
+use crate::web::paths;
+use crate::web::{csrf, retry_after};
 
 /// Whom the login page names: the client, or the account console.
 fn audience(client: &Option<Client>) -> &str {
@@ -43,7 +46,7 @@ pub async fn login_page(
         Err(refusal) => return refusal.into_response(),
     };
     if interaction.pending_mfa.is_some() {
-        return Redirect::to(&format!("/login/mfa?interaction={id}")).into_response();
+        return Redirect::to(&paths::for_interaction(paths::LOGIN_MFA, &id)).into_response();
     }
     let page = LoginPage {
         client_id: audience(&client),
@@ -79,7 +82,7 @@ async fn login(
     ip: IpAddr,
     jar: CookieJar,
     form: LoginForm,
-) -> Result<Response, Refusal> {
+) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
     let (interaction, client) = interaction::load(&state, &jar, &id).await?;
@@ -101,34 +104,29 @@ async fn login(
             "The user name holds characters that are not allowed.",
         ));
     }
-    let keys = [state.throttle.account(&username), state.throttle.ip(ip)];
-    // Refused unchecked while locked: no password hashing, and no row (a locked name would
-    // otherwise let anyone write rows as fast as they can send requests).
-    if let Some(wait) = state.throttle.locked(&keys).await {
-        tracing::info!("login refused: too many failures");
-        state.metrics.login_refused_while_locked();
-        return Ok(locked(login_page, wait));
-    }
-    let user =
-        users::authenticate(state.store.as_ref(), &state.passwords, &username, password).await?;
-    let Some(user) = user else {
-        // One message for unknown users, wrong passwords and disabled accounts.
-        tracing::info!("login failed");
-        let lockout = state.throttle.record_failure(&keys).await;
-        record(&state, &username, ip, LoginOutcome::Failure).await;
-        return Ok(match lockout {
-            Some(wait) => locked(login_page, wait),
-            None => login_page(StatusCode::UNAUTHORIZED, "Incorrect username or password."),
-        });
+    let authenticate =
+        users::authenticate(state.store.as_ref(), &state.passwords, &username, password);
+    let user = match check_throttled(&state.throttle, &username, ip, authenticate).await? {
+        PasswordCheck::Accepted(user) => user,
+        PasswordCheck::Locked(wait) => {
+            tracing::info!("login refused: too many failures");
+            state.metrics.login_refused_while_locked();
+            return Ok(locked(login_page, wait));
+        }
+        PasswordCheck::Wrong { lockout } => {
+            // One message for unknown users, wrong passwords and disabled accounts.
+            tracing::info!("login failed");
+            record(&state, &username, ip, LoginOutcome::Failure).await;
+            return Ok(match lockout {
+                Some(wait) => locked(login_page, wait),
+                None => login_page(StatusCode::UNAUTHORIZED, "Incorrect username or password."),
+            });
+        }
     };
-    // Guesses sent in parallel may have locked the name while this password was checked: then
-    // the right password is refused too, so a burst gets no more answers than the limit.
-    if let Some(wait) = state.throttle.locked(&keys).await {
-        state.metrics.login_refused_while_locked();
-        return Ok(locked(login_page, wait));
-    }
-    let [account, _] = &keys;
-    state.throttle.clear(account).await;
+    state
+        .throttle
+        .clear(&state.throttle.account(&username))
+        .await;
     record(&state, &username, ip, LoginOutcome::Success).await;
     interaction::after_password(&state, jar, &id, interaction, client, &user.id).await
 }
@@ -165,9 +163,12 @@ async fn pending(
     state: &AppState,
     jar: &CookieJar,
     id: &str,
-) -> Result<(Interaction, Option<Client>, String), Refusal> {
+) -> Result<(Interaction, Option<Client>, String), InteractionRefusal> {
     let (interaction, client) = interaction::load(state, jar, id).await?;
-    let user_id = interaction.pending_mfa.clone().ok_or(Refusal::Expired)?;
+    let user_id = interaction
+        .pending_mfa
+        .clone()
+        .ok_or(InteractionRefusal::Expired)?;
     Ok((interaction, client, user_id))
 }
 
@@ -230,7 +231,7 @@ async fn mfa_step(
     ip: IpAddr,
     jar: CookieJar,
     form: MfaForm,
-) -> Result<Response, Refusal> {
+) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
     let (interaction, client, user_id) = pending(&state, &jar, &id).await?;
@@ -253,9 +254,9 @@ async fn mfa_step(
         .user(&user_id)
         .await?
         .filter(|u| u.active)
-        .ok_or(Refusal::Expired)?;
+        .ok_or(InteractionRefusal::Expired)?;
     let code = form.code.unwrap_or_default();
-    let verdict = mfa::verify(&state, &user.id, &user.username, &code).await?;
+    let verdict = state.mfa.verify(&user.id, &user.username, &code).await?;
     // Parallel wrong codes from this address may have locked it while this one was checked:
     // then the right code is refused too, as at the password step.
     if verdict == Verdict::Accepted {
@@ -265,17 +266,7 @@ async fn mfa_step(
     }
     match verdict {
         Verdict::Accepted => {
-            let authentication = Authentication::multi_factor(clock::now());
-            interaction::signed_in(
-                &state,
-                jar,
-                &id,
-                interaction,
-                client,
-                &user.id,
-                authentication,
-            )
-            .await
+            interaction::after_second_factor(&state, jar, &id, interaction, client, &user.id).await
         }
         Verdict::Rejected => Ok(match state.throttle.record_failure(&ip_key).await {
             Some(wait) => locked(page, wait),

@@ -8,11 +8,11 @@ use axum::response::{IntoResponse, Response};
 
 use crate::clock;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http::client_ip::ClientIp;
 use crate::oauth::client_auth;
-use crate::oauth::lookup::{self, KnownToken};
 use crate::oauth::params::Params;
+use crate::oauth::presented_token::{self, KnownToken};
 use crate::state::AppState;
+use crate::web::client_ip::ClientIp;
 
 pub async fn revoke(
     State(state): State<AppState>,
@@ -33,7 +33,8 @@ async fn revoke_token(state: &AppState, ip: IpAddr, headers: &HeaderMap, body: &
         .get("token")
         .ok_or_else(|| Error::invalid_request("token is required"))?;
     // §2.2: an unknown, expired or already revoked token is not an error.
-    let Some(found) = lookup::find(state, token, params.get("token_type_hint")).await? else {
+    let Some(found) = presented_token::find(state, token, params.get("token_type_hint")).await?
+    else {
         return Ok(());
     };
     // §2.1: a client may only revoke its own tokens.

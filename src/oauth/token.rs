@@ -1,9 +1,8 @@
 //! The token endpoint (RFC 6749 §3.2): authenticates the client, then hands the request to the
-//! grant handler that claims its `grant_type` (the fosite pattern: a new grant is a new file).
+//! handler of its `grant_type` in the registry ([`grants::GRANTS`]).
 
 use std::net::IpAddr;
 
-use async_trait::async_trait;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -12,35 +11,16 @@ use serde::Serialize;
 
 use crate::account::session::Authentication;
 use crate::error::{Error, ErrorCode, Result};
-use crate::http::client_ip::ClientIp;
-use crate::oauth::access_token::{self, Grant, Issued};
 use crate::oauth::client_auth;
-use crate::oauth::grants::authorization_code::AuthorizationCodeGrant;
-use crate::oauth::grants::client_credentials::ClientCredentialsGrant;
-use crate::oauth::grants::refresh_token::RefreshTokenGrant;
+use crate::oauth::grants;
 use crate::oauth::params::Params;
-use crate::oauth::scope;
-use crate::oidc::claims;
-use crate::oidc::id_token::{self, IdTokenFacts};
 use crate::state::AppState;
 use crate::store::{Client, TokenRecord};
-
-#[async_trait]
-pub trait GrantHandler: Send + Sync {
-    fn can_handle(&self, grant_type: &str) -> bool;
-    async fn handle(
-        &self,
-        state: &AppState,
-        client: &Client,
-        params: &Params,
-    ) -> Result<TokenResponse>;
-}
-
-static GRANT_HANDLERS: &[&dyn GrantHandler] = &[
-    &AuthorizationCodeGrant,
-    &RefreshTokenGrant,
-    &ClientCredentialsGrant,
-];
+use crate::tokens::access_token::{self, Grant, Issued};
+use crate::tokens::claims;
+use crate::tokens::id_token::{self, IdTokenFacts};
+use crate::tokens::scope;
+use crate::web::client_ip::ClientIp;
 
 /// RFC 6749 §5.1 (with OIDC Core §3.1.3.3's `id_token`).
 #[derive(Debug, Serialize)]
@@ -110,7 +90,7 @@ pub async fn mint_user_tokens(
             authentication: Some(grant.authentication),
         },
     )?;
-    let id_token = if scope::has(grant.scope, "openid") {
+    let id_token = if scope::has(grant.scope, scope::OPENID) {
         let groups = claims::groups(state, grant.user_id, grant.scope).await?;
         Some(id_token::issue(
             state,
@@ -162,15 +142,12 @@ async fn exchange(
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| Error::invalid_request("grant_type is required"))?;
-    let handler = GRANT_HANDLERS
-        .iter()
-        .find(|h| h.can_handle(grant_type))
-        .ok_or_else(|| {
-            Error::oauth(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant_type {grant_type:?} is not supported"),
-            )
-        })?;
+    let handler = grants::named(grant_type).ok_or_else(|| {
+        Error::oauth(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type {grant_type:?} is not supported"),
+        )
+    })?;
     if !client.has_grant(grant_type) {
         return Err(Error::oauth(
             ErrorCode::UnauthorizedClient,

@@ -3,8 +3,6 @@
 
 use axum::extract::State;
 use axum::http::header;
-
-use crate::oidc::claims;
 use axum::response::IntoResponse;
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
@@ -18,7 +16,10 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::oauth::grants;
 use crate::state::AppState;
+use crate::tokens::scope;
+use crate::web::paths;
 
 /// Metadata the `openidconnect` core type has no field for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,8 +72,8 @@ pub fn document(config: &Config) -> Result<Vec<u8>, String> {
     let url = |path: &str| config.endpoint(path);
     let metadata = Metadata::new(
         IssuerUrl::new(config.issuer.clone()).map_err(|e| e.to_string())?,
-        AuthUrl::new(url("/authorize")).map_err(|e| e.to_string())?,
-        JsonWebKeySetUrl::new(url("/jwks")).map_err(|e| e.to_string())?,
+        AuthUrl::new(url(paths::AUTHORIZE)).map_err(|e| e.to_string())?,
+        JsonWebKeySetUrl::new(url(paths::JWKS)).map_err(|e| e.to_string())?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],
         vec![CoreSubjectIdentifierType::Public],
         vec![
@@ -83,29 +84,25 @@ pub fn document(config: &Config) -> Result<Vec<u8>, String> {
         TesseraMetadata {
             code_challenge_methods_supported: vec!["S256".into()],
             authorization_response_iss_parameter_supported: true,
-            revocation_endpoint: url("/revoke"),
+            revocation_endpoint: url(paths::REVOKE),
             revocation_endpoint_auth_methods_supported: client_auth_methods(true),
-            introspection_endpoint: url("/introspect"),
+            introspection_endpoint: url(paths::INTROSPECT),
             introspection_endpoint_auth_methods_supported: client_auth_methods(false),
-            end_session_endpoint: url("/logout"),
+            end_session_endpoint: url(paths::LOGOUT),
         },
     )
     .set_token_endpoint(Some(
-        TokenUrl::new(url("/token")).map_err(|e| e.to_string())?,
+        TokenUrl::new(url(paths::TOKEN)).map_err(|e| e.to_string())?,
     ))
     .set_userinfo_endpoint(Some(
-        UserInfoUrl::new(url("/userinfo")).map_err(|e| e.to_string())?,
+        UserInfoUrl::new(url(paths::USERINFO)).map_err(|e| e.to_string())?,
     ))
     .set_scopes_supported(Some(
-        [
-            "openid",
-            "profile",
-            "email",
-            "offline_access",
-            claims::GROUPS_SCOPE,
-        ]
-        .map(|s| Scope::new(s.into()))
-        .to_vec(),
+        scope::SCOPES
+            .iter()
+            .filter(|s| s.advertised)
+            .map(|s| Scope::new(s.name.into()))
+            .collect(),
     ))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
     // `pwd`: a password; `mfa`: password and TOTP. `acr_values=mfa` demands the latter.
@@ -113,38 +110,13 @@ pub fn document(config: &Config) -> Result<Vec<u8>, String> {
         AuthenticationContextClass::new("pwd".into()),
         AuthenticationContextClass::new("mfa".into()),
     ]))
-    .set_grant_types_supported(Some(vec![
-        CoreGrantType::AuthorizationCode,
-        CoreGrantType::RefreshToken,
-        CoreGrantType::ClientCredentials,
-    ]))
+    .set_grant_types_supported(Some(grant_types()?))
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,
         CoreClientAuthMethod::ClientSecretPost,
         CoreClientAuthMethod::None,
     ]))
-    .set_claims_supported(Some(
-        [
-            CoreClaimName::new("sub".into()),
-            CoreClaimName::new("iss".into()),
-            CoreClaimName::new("aud".into()),
-            CoreClaimName::new("exp".into()),
-            CoreClaimName::new("iat".into()),
-            CoreClaimName::new("auth_time".into()),
-            CoreClaimName::new("nonce".into()),
-            CoreClaimName::new("acr".into()),
-            CoreClaimName::new("amr".into()),
-            CoreClaimName::new("sid".into()),
-            CoreClaimName::new("name".into()),
-            CoreClaimName::new("given_name".into()),
-            CoreClaimName::new("family_name".into()),
-            CoreClaimName::new("preferred_username".into()),
-            CoreClaimName::new("email".into()),
-            CoreClaimName::new("email_verified".into()),
-            CoreClaimName::new("groups".into()),
-        ]
-        .to_vec(),
-    ))
+    .set_claims_supported(Some(claims_supported()))
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false))
     .set_claims_parameter_supported(Some(false));
@@ -159,4 +131,37 @@ pub async fn discovery(State(state): State<AppState>) -> impl IntoResponse {
         ],
         state.discovery_json.clone(),
     )
+}
+
+/// The registry's grant types ([`grants::GRANTS`]), as discovery names them.
+fn grant_types() -> Result<Vec<CoreGrantType>, String> {
+    grants::names()
+        .map(|name| serde_json::from_value(name.into()).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// The ID token's own claims (OIDC Core §2) and every claim a scope releases.
+fn claims_supported() -> Vec<CoreClaimName> {
+    let token_claims = [
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "sid",
+    ];
+    let scope_claims = scope::SCOPES.iter().flat_map(|s| s.claims.iter().copied());
+    let mut names: Vec<&str> = Vec::new();
+    for name in scope_claims.chain(token_claims) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| CoreClaimName::new(name.into()))
+        .collect()
 }

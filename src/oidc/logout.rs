@@ -14,12 +14,12 @@ use serde::Deserialize;
 use crate::account::session;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::http::csrf;
 use crate::oauth::authorize;
 use crate::oauth::params::Params;
-use crate::oidc::hint::{self, Hint, HintCheck};
 use crate::state::AppState;
+use crate::tokens::hint::{self, Hint, HintCheck};
 use crate::ui::{self, LogoutPage, NoticePage};
+use crate::web::csrf;
 
 /// A logout request whose parameters have been checked.
 struct Request {

@@ -9,12 +9,13 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::oauth::access_token;
 use crate::oauth::params::Params;
-use crate::oauth::scope;
-use crate::oidc::claims;
 use crate::state::AppState;
 use crate::store::User;
+use crate::tokens::access_token;
+use crate::tokens::claims;
+use crate::tokens::scope;
+use crate::web::bearer;
 
 #[derive(Debug, Serialize)]
 struct UserInfo<'a> {
@@ -61,13 +62,7 @@ fn profile(user: &User) -> Profile<'_> {
 }
 
 fn bearer_token<'a>(headers: &'a HeaderMap, form: &'a Params) -> Result<&'a str> {
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    match (from_header, form.get("access_token")) {
+    match (bearer::from_header(headers), form.get("access_token")) {
         (Some(token), None) | (None, Some(token)) => Ok(token),
         // RFC 6750 §2: one method per request.
         (Some(_), Some(_)) => Err(Error::invalid_request("send the token once")),
@@ -114,7 +109,7 @@ async fn userinfo(
 ) -> Result<serde_json::Value> {
     let token = bearer_token(headers, form)?;
     let (_, record) = access_token::validate(state, token).await?;
-    if !scope::has(&record.scope, "openid") {
+    if !scope::has(&record.scope, scope::OPENID) {
         return Err(Error::oauth(
             ErrorCode::InsufficientScope,
             "the token lacks the openid scope",
@@ -125,12 +120,16 @@ async fn userinfo(
         None => None,
     }
     .ok_or_else(|| Error::oauth(ErrorCode::InvalidToken, "the token's user is gone"))?;
-    let email = user.email().filter(|_| scope::has(&record.scope, "email"));
+    let email = user
+        .email()
+        .filter(|_| scope::releases(&record.scope, "email"));
     let info = UserInfo {
         sub: &user.id,
-        profile: scope::has(&record.scope, "profile").then(|| profile(&user)),
+        profile: scope::releases(&record.scope, "name").then(|| profile(&user)),
         email,
-        email_verified: email.map(|_| false),
+        email_verified: email
+            .filter(|_| scope::releases(&record.scope, "email_verified"))
+            .map(|_| false),
         groups: claims::groups(state, &user.id, &record.scope).await?,
     };
     serde_json::to_value(info).map_err(Error::internal)

@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::{Error, ErrorCode};
+use crate::error::{Error, ErrorCode, Failure};
 use crate::store::StoreError;
 
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
@@ -46,6 +46,8 @@ pub struct ScimError {
     detail: String,
     /// RFC 6750 §3 challenge for 401s and 403s.
     challenge: Option<String>,
+    /// What failed inside, carried to the request middleware (see [`Failure`]).
+    failure: Option<Failure>,
 }
 
 pub type ScimResult<T> = Result<T, ScimError>;
@@ -57,6 +59,7 @@ impl ScimError {
             scim_type: None,
             detail: detail.into(),
             challenge: None,
+            failure: None,
         }
     }
 
@@ -138,7 +141,7 @@ impl From<Error> for ScimError {
 fn from_public_parts(err: Error) -> ScimError {
     let missing_token = matches!(err, Error::MissingBearerToken);
     let (code, description) = err.public_parts();
-    match code {
+    let scim = match code {
         ErrorCode::InvalidToken if missing_token => {
             ScimError::bearer(StatusCode::UNAUTHORIZED, None, description)
         }
@@ -147,6 +150,10 @@ fn from_public_parts(err: Error) -> ScimError {
         }
         ErrorCode::InvalidRequest => ScimError::bad_request(ScimType::InvalidValue, description),
         _ => ScimError::new(code.status(), description),
+    };
+    ScimError {
+        failure: err.failure(),
+        ..scim
     }
 }
 
@@ -163,6 +170,9 @@ impl IntoResponse for ScimError {
             body["scimType"] = scim_type.as_str().into();
         }
         let mut response = super::json_response(self.status, &body);
+        if let Some(failure) = self.failure {
+            response.extensions_mut().insert(failure);
+        }
         if let Some(value) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response
                 .headers_mut()

@@ -21,8 +21,9 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use serde_json::{Map, Value};
 
-use crate::oauth::{access_token, scope};
 use crate::state::AppState;
+use crate::tokens::{access_token, scope};
+use crate::web::bearer;
 use error::{ScimError, ScimResult, ScimType};
 use groups::Groups;
 use operations::ResourceKind;
@@ -32,7 +33,7 @@ use users::Users;
 pub const MEDIA_TYPE: &str = "application/scim+json";
 
 /// The scope a token needs to call the SCIM API.
-pub const SCOPE: &str = "scim";
+pub const SCOPE: &str = scope::SCIM;
 
 /// Where the SCIM API is mounted, below the issuer.
 pub const BASE_PATH: &str = "/scim/v2";
@@ -101,13 +102,7 @@ async fn require_scim_token(
 }
 
 async fn check_token(state: &AppState, headers: &HeaderMap) -> ScimResult<()> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .ok_or(crate::error::Error::MissingBearerToken)?;
+    let token = bearer::from_header(headers).ok_or(crate::error::Error::MissingBearerToken)?;
     let (_, record) = access_token::validate(state, token).await?;
     if record.user_id.is_some() || !scope::has(&record.scope, SCOPE) {
         return Err(crate::error::Error::oauth(

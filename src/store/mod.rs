@@ -7,7 +7,6 @@
 
 pub mod events;
 mod hybrid;
-mod memory;
 pub mod query;
 mod redis;
 mod sql;
@@ -17,14 +16,13 @@ use serde::{Deserialize, Serialize};
 
 use query::{ListQuery, Page};
 
+pub use crate::config::PoolSettings;
 pub use hybrid::HybridStore;
-pub use memory::MemoryStore;
 pub(crate) use redis::backend as redis_failure;
 pub use redis::{connection as redis_connection, RedisStore, TokenCache};
-pub use sql::{PoolSettings, SqlStore};
+pub use sql::SqlStore;
 
-/// Unix time in seconds, the unit of every timestamp in the store.
-pub type UnixTime = i64;
+pub use crate::clock::UnixTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -14,50 +14,12 @@ mod redis;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::account::users::NameHasher;
+use crate::config::{Limits, Rule};
 use crate::secret;
+use crate::username::NameHasher;
 
 use local::LocalCounters;
 pub use redis::RedisCounters;
-
-/// How many failures a key may collect in `window` before it is locked for `lockout`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rule {
-    pub max_failures: u32,
-    pub window: Duration,
-    pub lockout: Duration,
-}
-
-/// The limits of each kind of key (`TESSERA_*` variables, see the README).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Wrong passwords for one user name, whether or not such a user exists.
-    pub account: Rule,
-    /// Wrong passwords and second-factor codes from one client IP.
-    pub ip: Rule,
-    /// Failed client authentications at the token, introspection and revocation endpoints from one
-    /// client IP.
-    pub client_ip: Rule,
-    /// Sign-ins started at the authorization endpoint from one client IP (each is stored until
-    /// it expires).
-    pub sign_in_starts: Rule,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        let rule = |max_failures, minutes: u64| Rule {
-            max_failures,
-            window: Duration::from_secs(minutes * 60),
-            lockout: Duration::from_secs(minutes * 60),
-        };
-        Limits {
-            account: rule(5, 15),
-            ip: rule(50, 15),
-            client_ip: rule(50, 15),
-            sign_in_starts: rule(1000, 15),
-        }
-    }
-}
 
 /// What is counted: a rule and a name. The name is hashed, so user names typed at the login page
 /// (sometimes a password typed into the wrong field) never reach Redis or memory dumps as text.

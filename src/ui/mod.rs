@@ -1,13 +1,11 @@
 //! Server-rendered pages (askama). Views are plain structs; rendering never needs JavaScript.
 
-pub mod account;
-
 use askama::Template;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::error::Error;
-use crate::http::request_id;
+use crate::web::request_id;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -125,31 +123,7 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     )
 }
 
-/// Whether a route pattern serves pages to a browser (so its errors are pages too).
-pub fn is_page(route: &str) -> bool {
-    ["/authorize", "/login", "/consent", "/account", "/logout"]
-        .iter()
-        .any(|page| {
-            route
-                .strip_prefix(page)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
-}
-
 /// The HTML rendering of an [`Error`] on a page the user sees.
 pub fn error_response(err: Error) -> Response {
-    let (code, description) = err.public_parts();
-    error_page(code.status(), code.as_str(), &description)
-}
-
-/// What each scope lets a client do, as shown on the consent page.
-pub fn describe_scope(scope: &str) -> &'static str {
-    match scope {
-        "openid" => "confirm who you are",
-        "profile" => "see your name and user name",
-        "email" => "see your email address",
-        "offline_access" => "keep access while you are away",
-        "groups" => "see the groups you belong to",
-        _ => "use this permission",
-    }
+    err.render(|code, description| error_page(code.status(), code.as_str(), &description))
 }

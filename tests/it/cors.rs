@@ -1,7 +1,7 @@
 //! CORS: only the endpoints browser apps call cross-origin answer, and only configured origins.
 
 use reqwest::{Method, StatusCode};
-use tessera::http::cors::CorsOrigins;
+use tessera::config::CorsOrigins;
 
 use crate::harness::*;
 

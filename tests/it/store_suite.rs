@@ -2,7 +2,7 @@
 //! [`Store`] against a fresh store; `backend_suite!` turns the whole list into one `#[tokio::test]`
 //! per check for a backend, so every backend is held to exactly the same expected results
 //! (the SCIM listings included). Add a backend with one line:
-//! `backend_suite!(memory, (Arc::new(MemoryStore::default()) as Arc<dyn Store>, ()));`.
+//! `backend_suite!(sqlite, sqlite_store().await);`.
 //! The constructor expression yields `(Arc<dyn Store>, guard)`; the guard lives as long as the
 //! test (a temp dir, a database to drop).
 
@@ -73,7 +73,7 @@ macro_rules! backend_suite {
 
 backend_suite!(sqlite, sqlite_store().await);
 backend_suite!(postgres, postgres_store().await);
-backend_suite!(memory, (Arc::new(MemoryStore::new()) as Arc<dyn Store>, ()));
+backend_suite!(memory, memory_store().await);
 backend_suite!(hybrid_redis, hybrid_store().await);
 backend_suite!(sqlite_token_cache, sqlite_with_token_cache().await);
 
@@ -103,7 +103,20 @@ async fn hybrid_instance(prefix: &str) -> Arc<dyn Store> {
     let redis = RedisStore::connect(&crate::servers::redis().url(), prefix)
         .await
         .expect("connect to Redis");
-    Arc::new(HybridStore::new(MemoryStore::new(), Some(redis)))
+    Arc::new(
+        HybridStore::new(redis)
+            .await
+            .expect("open the hybrid store"),
+    )
+}
+
+/// SQLite in this process's memory (`STORE_BACKEND=memory`, and the hybrid backend's directory):
+/// shared-cache connections, no WAL, table locks.
+async fn memory_store() -> (Arc<dyn Store>, ()) {
+    let store = SqlStore::in_memory()
+        .await
+        .expect("open the in-memory store");
+    (Arc::new(store), ())
 }
 
 /// Two hybrid instances on one Redis answer like one (finding 7): what either writes to users,

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use tessera::throttle::{Limits, RedisCounters, Rule, Throttle};
+use tessera::config::{Limits, Rule};
+use tessera::throttle::{RedisCounters, Throttle};
 
 use crate::harness::*;
 use crate::servers::Redis;
@@ -196,7 +197,7 @@ async fn without_redis_each_instance_keeps_enforcing_its_own_limits() {
     let counters = RedisCounters::connect(&redis.url(), "throttle-test:")
         .await
         .unwrap();
-    let names = tessera::account::users::NameHasher::new([9; 32]);
+    let names = tessera::username::NameHasher::new([9; 32]);
     let throttle = Throttle::shared(limits, names, counters);
     let ada = [throttle.account("ada")];
     assert_eq!(throttle.record_failure(&ada).await, None);

@@ -5,15 +5,14 @@ use async_trait::async_trait;
 use crate::account::session::Authentication;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::oauth::grants::GrantHandler;
 use crate::oauth::params::Params;
 use crate::oauth::pkce::Challenge;
-use crate::oauth::refresh_token::{self, Family};
-use crate::oauth::token::{
-    ensure_active_user, mint_user_tokens, GrantHandler, TokenResponse, UserGrant,
-};
+use crate::oauth::token::{ensure_active_user, mint_user_tokens, TokenResponse, UserGrant};
 use crate::secret;
 use crate::state::AppState;
 use crate::store::{AuthCode, Client, CodeRedemption};
+use crate::tokens::refresh_token::{self, Family};
 
 pub struct AuthorizationCodeGrant;
 
@@ -93,8 +92,8 @@ fn check_binding(record: &AuthCode, client: &Client, params: &Params) -> Result<
 
 #[async_trait]
 impl GrantHandler for AuthorizationCodeGrant {
-    fn can_handle(&self, grant_type: &str) -> bool {
-        grant_type == "authorization_code"
+    fn grant_type(&self) -> &'static str {
+        "authorization_code"
     }
 
     async fn handle(

@@ -3,15 +3,13 @@
 use async_trait::async_trait;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::oauth::access_token::{self, Grant};
+use crate::oauth::grants::GrantHandler;
 use crate::oauth::params::Params;
-use crate::oauth::scope;
-use crate::oauth::token::{GrantHandler, TokenResponse};
+use crate::oauth::token::TokenResponse;
 use crate::state::AppState;
 use crate::store::Client;
-
-/// Scopes that describe a user; a client acting for itself cannot have them.
-const USER_SCOPES: [&str; 2] = ["openid", "offline_access"];
+use crate::tokens::access_token::{self, Grant};
+use crate::tokens::scope;
 
 pub struct ClientCredentialsGrant;
 
@@ -23,7 +21,7 @@ fn granted_scope(client: &Client, params: &Params) -> Result<String> {
         Some(raw) => scope::parse(raw)?,
         None => allowed.clone(),
     };
-    let asks_for_user = requested.iter().any(|s| USER_SCOPES.contains(&s));
+    let asks_for_user = requested.iter().any(scope::is_user_only);
     if params.get("scope").is_some() && (asks_for_user || !scope::is_within(&requested, &allowed)) {
         return Err(Error::oauth(
             ErrorCode::InvalidScope,
@@ -31,14 +29,14 @@ fn granted_scope(client: &Client, params: &Params) -> Result<String> {
         ));
     }
     Ok(scope::join_sorted(
-        requested.iter().filter(|s| !USER_SCOPES.contains(s)),
+        requested.iter().filter(|s| !scope::is_user_only(s)),
     ))
 }
 
 #[async_trait]
 impl GrantHandler for ClientCredentialsGrant {
-    fn can_handle(&self, grant_type: &str) -> bool {
-        grant_type == "client_credentials"
+    fn grant_type(&self) -> &'static str {
+        "client_credentials"
     }
 
     async fn handle(

@@ -6,15 +6,14 @@ use async_trait::async_trait;
 use crate::account::session::{self, Authentication};
 use crate::clock;
 use crate::error::{Error, ErrorCode, Result};
+use crate::oauth::grants::GrantHandler;
 use crate::oauth::params::Params;
-use crate::oauth::refresh_token::{self, Family};
-use crate::oauth::scope;
-use crate::oauth::token::{
-    ensure_active_user, mint_user_tokens, GrantHandler, TokenResponse, UserGrant,
-};
+use crate::oauth::token::{ensure_active_user, mint_user_tokens, TokenResponse, UserGrant};
 use crate::secret;
 use crate::state::AppState;
 use crate::store::{Client, RefreshTokenRecord, Rotation, TokenRecord, UnixTime};
+use crate::tokens::refresh_token::{self, Family};
+use crate::tokens::scope;
 
 pub struct RefreshTokenGrant;
 
@@ -88,8 +87,8 @@ async fn revoke_reused_family(state: &AppState, record: &RefreshTokenRecord) -> 
 
 #[async_trait]
 impl GrantHandler for RefreshTokenGrant {
-    fn can_handle(&self, grant_type: &str) -> bool {
-        grant_type == "refresh_token"
+    fn grant_type(&self) -> &'static str {
+        "refresh_token"
     }
 
     async fn handle(

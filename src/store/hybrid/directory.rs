@@ -2,10 +2,10 @@
 //! (security review finding 7).
 //!
 //! Every change is appended to one log in Redis (`P directory`), and every instance applies the
-//! log, in its order, to its own in-memory copy, which then answers reads as the memory backend
-//! does (SCIM filters, sorting and paging included). Changes are applied, never their results:
-//! the memory backend's writes are deterministic, so an instance replaying the log reaches the
-//! state, and the outcome (done, stale, conflict), that the writer reached.
+//! log, in its order, to its own in-memory SQLite copy, which then answers reads as the SQL
+//! backend does (SCIM filters, sorting and paging included). Changes are applied, never their
+//! results: the writes are deterministic, so an instance replaying the log reaches the state,
+//! and the outcome (done, stale, conflict), that the writer reached.
 //!
 //! - A write appends its change only if the log holds exactly what this instance has applied,
 //!   else catches up and tries again: the log's order decides between two instances' writes (one
@@ -14,6 +14,8 @@
 //!   date), so a read on B right after a write on A sees it.
 //! - A restart replays the whole log: what was written at run time outlives the process.
 //! - Events are recorded by the instance that made the change, not by those replaying it.
+//! - Clients are each process's own (from the seed file), so a consent may name a client this
+//!   instance has not loaded yet: the copy's consents do not reference its clients.
 //!
 //! The log is not compacted: it grows with administrative changes (not with sign-ins or tokens).
 
@@ -25,11 +27,11 @@ use tokio::sync::Mutex;
 
 use crate::store::redis::LogReply;
 use crate::store::{
-    ConsentStore, Group, GroupStore, MemoryStore, RedisStore, StoreError, StoreResult, UnixTime,
+    ConsentStore, Group, GroupStore, RedisStore, SqlStore, StoreError, StoreResult, UnixTime,
     Update, User, UserStore,
 };
 
-/// One change, with every input the memory backend's write takes.
+/// One change, with every input its write takes.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub(super) enum Change {
@@ -100,7 +102,7 @@ fn mismatch() -> StoreError {
 }
 
 impl Change {
-    pub(super) async fn apply(&self, to: &MemoryStore) -> StoreResult<Outcome> {
+    pub(super) async fn apply(&self, to: &SqlStore) -> StoreResult<Outcome> {
         Ok(match self {
             Change::InsertUser { user } => to.insert_user(user).await.map(|()| Outcome::Done)?,
             Change::UpdateUser {
@@ -133,9 +135,9 @@ impl Change {
 
 pub(super) struct Directory {
     /// The copy this instance reads, written with events for its own changes.
-    memory: Arc<MemoryStore>,
+    local: SqlStore,
     /// The same copy, for other instances' changes: no events.
-    replica: MemoryStore,
+    replica: SqlStore,
     redis: Arc<RedisStore>,
     /// Which life of the log the copy follows, learnt at the first call.
     epoch: OnceLock<String>,
@@ -146,10 +148,10 @@ pub(super) struct Directory {
 }
 
 impl Directory {
-    pub(super) fn new(memory: Arc<MemoryStore>, redis: Arc<RedisStore>) -> Self {
+    pub(super) fn new(local: SqlStore, redis: Arc<RedisStore>) -> Self {
         Directory {
-            replica: memory.replica(),
-            memory,
+            replica: local.replica(),
+            local,
             redis,
             epoch: OnceLock::new(),
             applied: AtomicU64::new(0),
@@ -180,7 +182,7 @@ impl Directory {
                 .await?
             {
                 LogReply::Appended => {
-                    let outcome = change.apply(&self.memory).await;
+                    let outcome = change.apply(&self.local).await;
                     self.applied.store(position + 1, Ordering::Release);
                     return outcome;
                 }

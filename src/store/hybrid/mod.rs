@@ -1,13 +1,13 @@
-//! The hybrid backend (the seed's behaviour): users, groups, clients and consents live in this
-//! process's memory; codes, tokens, refresh tokens, sessions, signing keys and second factors
-//! (TOTP, recovery codes, attempt counts) live in Redis when `REDIS_URL` is set, so every instance
-//! sees them, and in memory otherwise.
+//! The hybrid backend: codes, tokens, refresh tokens, sessions, signing keys and second factors
+//! (TOTP, recovery codes, attempt counts) live in Redis, so every instance sees them; users,
+//! groups, clients and consents live in this process's memory, in SQLite (the SQL backend's own
+//! code, so the same answers).
 //!
-//! With Redis, every change to users, groups and consents also goes through a log there that
-//! each instance applies to its memory ([`directory`]), so two instances answer like one and a
-//! restart keeps what was written at run time. Clients and the login-attempt history stay per
-//! process. Declare clients (and, if wanted, users) in the seed file (`TESSERA_SEED_FILE`), which
-//! every instance applies at start-up.
+//! Every change to users, groups and consents also goes through a log in Redis that each instance
+//! applies to its memory ([`directory`]), so two instances answer like one and a restart keeps
+//! what was written at run time. Clients and the login-attempt history stay per process. Declare
+//! clients (and, if wanted, users) in the seed file (`TESSERA_SEED_FILE`), which every instance
+//! applies at start-up.
 //!
 //! Audit events live in memory, so they are lost on restart, and each is delivered by the
 //! instance that made the change. Events of changes made in Redis (logout, refresh reuse) are
@@ -24,56 +24,35 @@ mod directory;
 
 use directory::{Change, Directory, Outcome};
 
-/// What the hybrid backend keeps in its shared half.
-trait Shared:
-    CodeStore + TokenStore + RefreshTokenStore + ArtifactStore + KeyStore + Purge + Send + Sync
-{
-}
-
-impl<T> Shared for T where
-    T: CodeStore + TokenStore + RefreshTokenStore + ArtifactStore + KeyStore + Purge + Send + Sync
-{
-}
-
 pub struct HybridStore {
-    memory: Arc<MemoryStore>,
-    /// Redis when configured, else the same memory.
-    shared: Arc<dyn Shared>,
-    redis: Option<Arc<RedisStore>>,
-    /// The log that keeps users, groups and consents alike on every instance, with Redis.
-    directory: Option<Arc<Directory>>,
+    /// This process's users, groups, clients, consents, login attempts and events.
+    local: SqlStore,
+    redis: Arc<RedisStore>,
+    /// The log that keeps users, groups and consents alike on every instance.
+    directory: Arc<Directory>,
 }
 
 impl HybridStore {
-    pub fn new(memory: MemoryStore, redis: Option<RedisStore>) -> Self {
-        let memory = Arc::new(memory);
-        let redis = redis.map(Arc::new);
-        let shared: Arc<dyn Shared> = match &redis {
-            Some(redis) => redis.clone(),
-            None => memory.clone(),
-        };
-        let directory = redis
-            .as_ref()
-            .map(|redis| Arc::new(Directory::new(memory.clone(), redis.clone())));
-        HybridStore {
-            memory,
-            shared,
+    pub async fn new(redis: RedisStore) -> StoreResult<Self> {
+        let local = SqlStore::in_memory().await?;
+        local.unbind_consents_from_clients().await?;
+        let redis = Arc::new(redis);
+        let directory = Arc::new(Directory::new(local.clone(), redis.clone()));
+        Ok(HybridStore {
+            local,
             redis,
             directory,
-        }
+        })
     }
 
     /// The users, groups and consents, with every change any instance made so far.
-    async fn directory(&self) -> StoreResult<&MemoryStore> {
-        if let Some(directory) = &self.directory {
-            directory.catch_up().await?;
-        }
-        Ok(&self.memory)
+    async fn directory(&self) -> StoreResult<&SqlStore> {
+        self.directory.catch_up().await?;
+        Ok(&self.local)
     }
 
     fn writer(&self) -> Writer {
         Writer {
-            memory: self.memory.clone(),
             redis: self.redis.clone(),
             directory: self.directory.clone(),
         }
@@ -81,35 +60,15 @@ impl HybridStore {
 
     /// Makes a change to users, groups or consents (see [`to_completion`]).
     async fn change(&self, change: Change) -> StoreResult<Outcome> {
-        let writer = self.writer();
-        to_completion(async move { writer.change(change).await }).await
+        let directory = self.directory.clone();
+        to_completion(async move { directory.write(change).await }).await
     }
 }
 
 /// What a change to users, groups and consents touches, cheap to clone onto a task.
 struct Writer {
-    memory: Arc<MemoryStore>,
-    redis: Option<Arc<RedisStore>>,
-    directory: Option<Arc<Directory>>,
-}
-
-impl Writer {
-    /// Makes a change to users, groups or consents, through the log when there is one.
-    async fn change(&self, change: Change) -> StoreResult<Outcome> {
-        match &self.directory {
-            Some(directory) => directory.write(change).await,
-            None => change.apply(&self.memory).await,
-        }
-    }
-
-    /// A deactivated or deleted user's tokens, codes and sessions end on every instance (the
-    /// memory half ends its own copies in `update_user` / `delete_user`).
-    async fn end_shared_access(&self, user_id: &str, now: UnixTime) -> StoreResult<()> {
-        match &self.redis {
-            Some(redis) => redis.end_user_access(user_id, now).await,
-            None => Ok(()),
-        }
-    }
+    redis: Arc<RedisStore>,
+    directory: Arc<Directory>,
 }
 
 /// Runs `work` on a task of its own, so it ends even if the request waiting for it is dropped
@@ -152,9 +111,10 @@ impl UserStore for HybridStore {
                 expected_version,
                 now,
             };
-            let outcome = writer.change(change).await?.update()?;
+            let outcome = writer.directory.write(change).await?.update()?;
+            // The directory ended the user's copies in memory; these end on every instance.
             if outcome == Update::Done && !active {
-                writer.end_shared_access(&id, now).await?;
+                writer.redis.end_user_access(&id, now).await?;
             }
             Ok(outcome)
         })
@@ -168,11 +128,9 @@ impl UserStore for HybridStore {
                 id: id.clone(),
                 now,
             };
-            let deleted = writer.change(change).await?.deleted()?;
-            writer.end_shared_access(&id, now).await?;
-            if let Some(redis) = &writer.redis {
-                redis.delete_mfa(&id).await?;
-            }
+            let deleted = writer.directory.write(change).await?.deleted()?;
+            writer.redis.end_user_access(&id, now).await?;
+            writer.redis.delete_mfa(&id).await?;
             Ok(deleted)
         })
         .await
@@ -228,15 +186,15 @@ impl GroupStore for HybridStore {
 #[async_trait]
 impl ClientStore for HybridStore {
     async fn insert_client(&self, client: &Client) -> StoreResult<()> {
-        self.memory.insert_client(client).await
+        self.local.insert_client(client).await
     }
 
     async fn put_client(&self, client: &Client) -> StoreResult<()> {
-        self.memory.put_client(client).await
+        self.local.put_client(client).await
     }
 
     async fn client(&self, client_id: &str) -> StoreResult<Option<Client>> {
-        self.memory.client(client_id).await
+        self.local.client(client_id).await
     }
 }
 
@@ -256,7 +214,7 @@ impl ConsentStore for HybridStore {
     ) -> StoreResult<()> {
         // Clients are per process: checked here, before the change reaches the log, since an
         // instance replaying it may not have loaded its clients yet.
-        if self.memory.client(client_id).await?.is_none() {
+        if self.local.client(client_id).await?.is_none() {
             return Err(StoreError::Backend(format!("no client {client_id}").into()));
         }
         let change = Change::Consent {
@@ -272,7 +230,7 @@ impl ConsentStore for HybridStore {
 #[async_trait]
 impl LoginAttemptStore for HybridStore {
     async fn record_login_attempt(&self, attempt: &LoginAttempt) -> StoreResult<()> {
-        self.memory.record_login_attempt(attempt).await
+        self.local.record_login_attempt(attempt).await
     }
 
     async fn login_attempts(
@@ -280,7 +238,7 @@ impl LoginAttemptStore for HybridStore {
         username_hash: &str,
         limit: u32,
     ) -> StoreResult<Vec<LoginAttempt>> {
-        self.memory.login_attempts(username_hash, limit).await
+        self.local.login_attempts(username_hash, limit).await
     }
 }
 
@@ -293,16 +251,13 @@ impl OutboxStore for HybridStore {
         sid: &str,
         now: UnixTime,
     ) -> StoreResult<bool> {
-        if self.redis.is_none() {
-            return self.memory.log_out(id_hash, user_id, sid, now).await;
-        }
         let ended = self
-            .shared
+            .redis
             .delete_artifact(ArtifactKind::Session, id_hash)
             .await?;
         if ended {
-            self.memory
-                .record_event(events::user_logged_out(user_id, sid, now))?;
+            let event = events::user_logged_out(user_id, sid, now);
+            self.local.record_event(&event).await?;
         }
         Ok(ended)
     }
@@ -313,7 +268,7 @@ impl OutboxStore for HybridStore {
         lease_until: UnixTime,
         limit: u32,
     ) -> StoreResult<Vec<events::OutboxEvent>> {
-        self.memory.claim_events(now, lease_until, limit).await
+        self.local.claim_events(now, lease_until, limit).await
     }
 
     async fn event_delivered(
@@ -322,7 +277,7 @@ impl OutboxStore for HybridStore {
         claimed_until: UnixTime,
         now: UnixTime,
     ) -> StoreResult<()> {
-        self.memory.event_delivered(id, claimed_until, now).await
+        self.local.event_delivered(id, claimed_until, now).await
     }
 
     async fn event_failed(
@@ -333,13 +288,13 @@ impl OutboxStore for HybridStore {
         retry_at: Option<UnixTime>,
         now: UnixTime,
     ) -> StoreResult<()> {
-        self.memory
+        self.local
             .event_failed(id, claimed_until, error, retry_at, now)
             .await
     }
 
     async fn dead_events(&self, limit: u32) -> StoreResult<Vec<events::OutboxEvent>> {
-        self.memory.dead_events(limit).await
+        self.local.dead_events(limit).await
     }
 }
 
@@ -349,28 +304,19 @@ impl OutboxStore for HybridStore {
 #[async_trait]
 impl MfaStore for HybridStore {
     async fn totp(&self, user_id: &str) -> StoreResult<Option<TotpRecord>> {
-        match &self.redis {
-            Some(redis) => redis.totp(user_id).await,
-            None => self.memory.totp(user_id).await,
-        }
+        self.redis.totp(user_id).await
     }
 
     async fn put_pending_totp(
         &self,
         user_id: &str,
         secret_sealed: &str,
-        now: UnixTime,
+        _now: UnixTime,
     ) -> StoreResult<bool> {
-        let Some(redis) = &self.redis else {
-            return self
-                .memory
-                .put_pending_totp(user_id, secret_sealed, now)
-                .await;
-        };
         if self.user(user_id).await?.is_none() {
             return Err(StoreError::MissingReference(format!("user {user_id}")));
         }
-        redis.put_pending_totp(user_id, secret_sealed).await
+        self.redis.put_pending_totp(user_id, secret_sealed).await
     }
 
     async fn confirm_totp(
@@ -380,34 +326,23 @@ impl MfaStore for HybridStore {
         step: i64,
         recovery_code_hashes: &[String],
     ) -> StoreResult<bool> {
-        let Some(redis) = &self.redis else {
-            return self
-                .memory
-                .confirm_totp(user_id, secret_sealed, step, recovery_code_hashes)
-                .await;
-        };
-        let confirmed = redis
+        let confirmed = self
+            .redis
             .confirm_totp(user_id, secret_sealed, step, recovery_code_hashes)
             .await?;
         if confirmed {
             let event = events::mfa_enrolled(user_id, crate::clock::now());
-            self.memory.record_event(event)?;
+            self.local.record_event(&event).await?;
         }
         Ok(confirmed)
     }
 
     async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
-        match &self.redis {
-            Some(redis) => redis.use_totp_step(user_id, step).await,
-            None => self.memory.use_totp_step(user_id, step).await,
-        }
+        self.redis.use_totp_step(user_id, step).await
     }
 
     async fn use_recovery_code(&self, user_id: &str, code_hash: &str) -> StoreResult<bool> {
-        match &self.redis {
-            Some(redis) => redis.use_recovery_code(user_id, code_hash).await,
-            None => self.memory.use_recovery_code(user_id, code_hash).await,
-        }
+        self.redis.use_recovery_code(user_id, code_hash).await
     }
 
     async fn claim_mfa_attempt(
@@ -416,66 +351,60 @@ impl MfaStore for HybridStore {
         now: UnixTime,
         limit: &MfaLimit,
     ) -> StoreResult<MfaAttempt> {
-        match &self.redis {
-            Some(redis) => redis.claim_mfa_attempt(user_id, now, limit).await,
-            None => self.memory.claim_mfa_attempt(user_id, now, limit).await,
-        }
+        self.redis.claim_mfa_attempt(user_id, now, limit).await
     }
 
     async fn record_mfa_locked(&self, user_id: &str, now: UnixTime) -> StoreResult<()> {
-        self.memory.record_mfa_locked(user_id, now).await
+        self.local.record_mfa_locked(user_id, now).await
     }
 
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
-        match &self.redis {
-            Some(redis) => redis.delete_mfa(user_id).await,
-            None => self.memory.delete_mfa(user_id).await,
-        }
+        self.redis.delete_mfa(user_id).await
     }
 }
 
 #[async_trait]
 impl CodeStore for HybridStore {
     async fn insert_code(&self, code_hash: &str, code: &AuthCode) -> StoreResult<()> {
-        self.shared.insert_code(code_hash, code).await
+        self.redis.insert_code(code_hash, code).await
     }
 
     async fn code(&self, code_hash: &str) -> StoreResult<Option<AuthCode>> {
-        self.shared.code(code_hash).await
+        self.redis.code(code_hash).await
     }
 
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> StoreResult<CodeRedemption> {
-        self.shared.redeem_code(code_hash, now).await
+        self.redis.redeem_code(code_hash, now).await
     }
 }
 
 #[async_trait]
 impl TokenStore for HybridStore {
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
-        self.shared.insert_token(token).await
+        self.redis.insert_token(token).await
     }
 
     async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
-        self.shared.token_by_hash(token_hash).await
+        self.redis.token_by_hash(token_hash).await
     }
 
     async fn revoke_token(&self, token_hash: &str, now: UnixTime) -> StoreResult<()> {
-        self.shared.revoke_token(token_hash, now).await
+        self.redis.revoke_token(token_hash, now).await
     }
 
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> StoreResult<u64> {
-        self.shared.revoke_grant(grant_id, now).await
+        self.redis.revoke_grant(grant_id, now).await
     }
 }
 
 #[async_trait]
 impl RefreshTokenStore for HybridStore {
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()> {
-        self.shared.insert_refresh_token(token).await
+        self.redis.insert_refresh_token(token).await
     }
 
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
-        self.shared.refresh_token(token_hash).await
+        self.redis.refresh_token(token_hash).await
     }
 
     async fn rotate_refresh_token(
@@ -484,7 +413,7 @@ impl RefreshTokenStore for HybridStore {
         new: &RefreshTokenRecord,
         now: UnixTime,
     ) -> StoreResult<Rotation> {
-        self.shared.rotate_refresh_token(old_hash, new, now).await
+        self.redis.rotate_refresh_token(old_hash, new, now).await
     }
 
     async fn replace_successor(
@@ -494,7 +423,7 @@ impl RefreshTokenStore for HybridStore {
         new: &RefreshTokenRecord,
         now: UnixTime,
     ) -> StoreResult<Rotation> {
-        self.shared
+        self.redis
             .replace_successor(old_hash, rotated_since, new, now)
             .await
     }
@@ -507,26 +436,25 @@ impl RefreshTokenStore for HybridStore {
         now: UnixTime,
     ) -> StoreResult<u64> {
         let revoked = self
-            .shared
+            .redis
             .revoke_reused_family(family_id, client_id, user_id, now)
             .await?;
-        if revoked > 0 && self.redis.is_some() {
-            // Without Redis the shared half is this memory, which recorded the event already.
+        if revoked > 0 {
             let event = events::reuse_detected(family_id, client_id, user_id, now);
-            self.memory.record_event(event)?;
+            self.local.record_event(&event).await?;
         }
         Ok(revoked)
     }
 
     async fn grants_of_session(&self, session_id: &str) -> StoreResult<Vec<String>> {
-        self.shared.grants_of_session(session_id).await
+        self.redis.grants_of_session(session_id).await
     }
 
     async fn refresh_grants_of_user(
         &self,
         user_id: &str,
     ) -> StoreResult<Vec<(String, Option<String>)>> {
-        self.shared.refresh_grants_of_user(user_id).await
+        self.redis.refresh_grants_of_user(user_id).await
     }
 }
 
@@ -540,7 +468,7 @@ impl ArtifactStore for HybridStore {
         payload: &str,
         expires_at: UnixTime,
     ) -> StoreResult<()> {
-        self.shared
+        self.redis
             .put_artifact(kind, id_hash, user_id, payload, expires_at)
             .await
     }
@@ -551,11 +479,11 @@ impl ArtifactStore for HybridStore {
         id_hash: &str,
         now: UnixTime,
     ) -> StoreResult<Option<String>> {
-        self.shared.artifact(kind, id_hash, now).await
+        self.redis.artifact(kind, id_hash, now).await
     }
 
     async fn delete_artifact(&self, kind: ArtifactKind, id_hash: &str) -> StoreResult<bool> {
-        self.shared.delete_artifact(kind, id_hash).await
+        self.redis.delete_artifact(kind, id_hash).await
     }
 
     async fn user_artifacts(
@@ -564,22 +492,22 @@ impl ArtifactStore for HybridStore {
         user_id: &str,
         now: UnixTime,
     ) -> StoreResult<Vec<(String, String)>> {
-        self.shared.user_artifacts(kind, user_id, now).await
+        self.redis.user_artifacts(kind, user_id, now).await
     }
 }
 
 #[async_trait]
 impl KeyStore for HybridStore {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        self.shared.signing_keys().await
+        self.redis.signing_keys().await
     }
 
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
-        self.shared.insert_signing_key(key).await
+        self.redis.insert_signing_key(key).await
     }
 
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
-        self.shared.delete_signing_key(kid).await
+        self.redis.delete_signing_key(kid).await
     }
 }
 #[async_trait]
@@ -590,25 +518,21 @@ impl Purge for HybridStore {
         codes_expired_before: UnixTime,
         batch: u32,
     ) -> StoreResult<u64> {
-        let mut purged = self
-            .memory
+        let purged = self
+            .local
             .purge_expired(now, codes_expired_before, batch)
             .await?;
-        if let Some(redis) = &self.redis {
-            purged += redis
-                .purge_expired(now, codes_expired_before, batch)
-                .await?;
-        }
-        Ok(purged)
+        let expired = self
+            .redis
+            .purge_expired(now, codes_expired_before, batch)
+            .await?;
+        Ok(purged + expired)
     }
 }
 
 #[async_trait]
 impl Store for HybridStore {
     async fn ping(&self) -> StoreResult<()> {
-        match &self.redis {
-            Some(redis) => redis.ping().await,
-            None => Ok(()),
-        }
+        self.redis.ping().await
     }
 }

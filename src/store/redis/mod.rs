@@ -203,11 +203,11 @@ fn artifact_id(kind: ArtifactKind, id_hash: &str) -> String {
 }
 
 /// A record read back: its hash's fields.
-struct Stored(HashMap<String, String>);
+struct RedisHash(HashMap<String, String>);
 
-impl Stored {
+impl RedisHash {
     fn from_pairs(pairs: &[String]) -> Self {
-        Stored(
+        RedisHash(
             pairs
                 .chunks_exact(2)
                 .map(|pair| (pair[0].clone(), pair[1].clone()))
@@ -391,14 +391,14 @@ impl RedisStore {
     }
 
     /// Every field of the hash `key`; `None` if there is no such key.
-    async fn fields(&self, key: &str) -> StoreResult<Option<Stored>> {
+    async fn fields(&self, key: &str) -> StoreResult<Option<RedisHash>> {
         let mut conn = self.conn.clone();
         let fields: HashMap<String, String> = ::redis::cmd("HGETALL")
             .arg(key)
             .query_async(&mut conn)
             .await
             .map_err(backend)?;
-        Ok((!fields.is_empty()).then_some(Stored(fields)))
+        Ok((!fields.is_empty()).then_some(RedisHash(fields)))
     }
 
     async fn insert(&self, kind: &str, record: &NewRecord) -> StoreResult<()> {
@@ -435,7 +435,7 @@ impl CodeStore for RedisStore {
         let reply: Vec<String> = self.run(&call).await?;
         match reply.split_first() {
             Some((status, fields)) if status == "redeemed" => Ok(CodeRedemption::Redeemed(
-                Box::new(Stored::from_pairs(fields).code()?),
+                Box::new(RedisHash::from_pairs(fields).code()?),
             )),
             Some((status, [grant_id])) if status == "replay" => {
                 Ok(CodeRedemption::AlreadyRedeemed {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use ::redis::aio::ConnectionManager;
 use ::redis::Script;
 
-use super::{backend, connection, token_record, Stored};
+use super::{backend, connection, token_record, RedisHash};
 use crate::store::{StoreResult, TokenRecord, UnixTime};
 
 /// ARGV: prefix, token hash. Returns the cached record's field/value pairs, or nothing when it is
@@ -81,7 +81,7 @@ impl TokenCache {
         if pairs.is_empty() {
             return Ok(None);
         }
-        Stored::from_pairs(&pairs).token(token_hash).map(Some)
+        RedisHash::from_pairs(&pairs).token(token_hash).map(Some)
     }
 
     /// Caches an active token's record until it expires, at most for the cache lifetime.

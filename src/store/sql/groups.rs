@@ -7,7 +7,6 @@ use sqlx::{Any, Row, Transaction};
 
 use super::dialect::Dialect;
 use super::filter::{common_location, Elements, Layout, Location, Scalar, Table};
-use super::outbox::insert_event;
 use super::users::{attributes_from_text, attributes_to_text};
 use super::{backend, conflict_or_backend, SqlStore};
 use crate::store::query::{Attr, ListQuery, Page};
@@ -190,7 +189,8 @@ impl GroupStore for SqlStore {
             group.created_at,
         )
         .await?;
-        insert_event(&mut *tx, &events::group_created(group)).await?;
+        self.insert_event(&mut *tx, &events::group_created(group))
+            .await?;
         tx.commit().await.map_err(backend)?;
         Ok(())
     }
@@ -245,7 +245,7 @@ impl GroupStore for SqlStore {
         .await
         .map_err(|e| conflict_or_backend(e, &format!("group {}", group.display_name)))?;
         if done.rows_affected() == 0 {
-            return self.why_not_updated("groups", &group.id).await;
+            return Self::why_not_updated(&mut tx, "groups", &group.id).await;
         }
         if old_name.as_deref() != Some(group.display_name.as_str()) {
             // Every member shows the group's name in its `groups` attribute.
@@ -260,7 +260,8 @@ impl GroupStore for SqlStore {
             .map_err(backend)?;
         }
         set_members(&mut tx, self.dialect, &group.id, &member_ids(group), now).await?;
-        insert_event(&mut *tx, &events::group_updated(group, now)).await?;
+        self.insert_event(&mut *tx, &events::group_updated(group, now))
+            .await?;
         tx.commit().await.map_err(backend)?;
         Ok(Update::Done)
     }
@@ -275,7 +276,8 @@ impl GroupStore for SqlStore {
             .map_err(backend)?;
         let deleted = done.rows_affected() > 0;
         if deleted {
-            insert_event(&mut *tx, &events::group_deleted(id, now)).await?;
+            self.insert_event(&mut *tx, &events::group_deleted(id, now))
+                .await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(deleted)

@@ -3,6 +3,7 @@
 //! [`dialect`].
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +13,7 @@ use sqlx::{AnyPool, Connection, Executor, Row};
 use super::redis::{Revocation, TokenCache};
 use super::*;
 use crate::clock;
+use crate::config::PoolSettings;
 use dialect::{numbered, Dialect};
 use group_commit::{GroupCommit, Write};
 use token_writes::{code_of_row, Inserts, IssueTokens, RedeemCode, RotateRefresh, CODE_COLUMNS};
@@ -39,6 +41,11 @@ pub struct SqlStore {
     token_cache: Option<TokenCache>,
     /// Clients read recently (see [`CLIENT_CACHE_TTL`]).
     clients: mini_moka::sync::Cache<String, Client>,
+    /// False on a [`SqlStore::replica`]: its changes are another instance's, so are their events.
+    records_events: bool,
+    /// In-memory SQLite only: a connection held for the store's life, since SQLite drops a shared
+    /// in-memory database with its last connection and pools close idle ones.
+    _held_open: Option<Arc<std::sync::Mutex<sqlx::AnyConnection>>>,
 }
 
 /// How long a client record read from the database answers from memory. Client authentication
@@ -49,24 +56,6 @@ pub struct SqlStore {
 /// still keep the old record for this time (clients change only at start-up, from the seed).
 const CLIENT_CACHE_TTL: Duration = Duration::from_secs(5);
 const CLIENT_CACHE_CAPACITY: u64 = 10_000;
-
-/// Connection pool settings (`DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECONDS`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolSettings {
-    pub max_connections: u32,
-    /// How long a request waits for a connection before it fails with 503: short, so an outage
-    /// answers quickly instead of piling up requests.
-    pub acquire_timeout: Duration,
-}
-
-impl Default for PoolSettings {
-    fn default() -> Self {
-        PoolSettings {
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(5),
-        }
-    }
-}
 
 /// A failure as a store error. For a database error, says whose fault it was: the connection's
 /// ([`StoreError::Unavailable`], which the circuit breaker counts), a value's
@@ -225,9 +214,58 @@ impl SqlStore {
                 .max_capacity(CLIENT_CACHE_CAPACITY)
                 .time_to_live(CLIENT_CACHE_TTL)
                 .build(),
+            records_events: true,
+            _held_open: None,
         };
         users::fold_stored_usernames(&store).await?;
         Ok(store)
+    }
+
+    /// A new database in this process's memory (`STORE_BACKEND=memory`, and the users, groups and
+    /// consents of the hybrid backend): the same SQL as on disk, so the same answers, gone with
+    /// the process. SQLite's shared cache lets the readers and the writer see one database.
+    pub async fn in_memory() -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        // The `file:` URI form names the database, so every connection of both pools opens this one.
+        let url = format!("sqlite:file:tessera-{}?mode=memory", uuid::Uuid::new_v4());
+        let held = sqlx::AnyConnection::connect(&url).await.map_err(backend)?;
+        let mut store = Self::connect(&url, &PoolSettings::default()).await?;
+        store._held_open = Some(Arc::new(std::sync::Mutex::new(held)));
+        Ok(store)
+    }
+
+    /// Drops the reference from consents to clients, for the hybrid backend's directory: there
+    /// clients are each process's own (from the seed file) while consents come from every
+    /// instance, so a consent may name a client this process has not loaded yet. Only for a new,
+    /// empty database.
+    pub(crate) async fn unbind_consents_from_clients(&self) -> StoreResult<()> {
+        let statements = [
+            "DROP TABLE consents",
+            "CREATE TABLE consents (
+                user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                client_id  TEXT NOT NULL,
+                scope      TEXT NOT NULL,
+                updated_at INTEGER NOT NULL,
+                PRIMARY KEY (user_id, client_id)
+            )",
+        ];
+        let mut tx = self.write_transaction().await?;
+        for statement in statements {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    /// The same database, for applying changes another instance made and recorded the events of
+    /// (the hybrid backend's directory log).
+    pub(crate) fn replica(&self) -> SqlStore {
+        SqlStore {
+            records_events: false,
+            ..self.clone()
+        }
     }
 
     /// Serves access-token lookups from `cache` when it can (see [`TokenCache`]).
@@ -274,11 +312,16 @@ impl SqlStore {
         Ok(outcome)
     }
 
-    /// Why a conditional update of a versioned row changed nothing.
-    async fn why_not_updated(&self, table: &str, id: &str) -> StoreResult<Update> {
+    /// Why a conditional update of a versioned row changed nothing, read in the update's own
+    /// transaction (on in-memory SQLite another connection would wait for its table lock).
+    async fn why_not_updated(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        table: &str,
+        id: &str,
+    ) -> StoreResult<Update> {
         let exists = sqlx::query(&format!("SELECT 1 FROM {table} WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(backend)?;
         Ok(if exists.is_some() {
@@ -801,7 +844,7 @@ impl RefreshTokenStore for SqlStore {
         .await
         .map_err(backend)?;
         let event = events::reuse_detected(family_id, client_id, user_id, now);
-        outbox::insert_event(&mut *tx, &event).await?;
+        self.insert_event(&mut *tx, &event).await?;
         tx.commit().await.map_err(backend)?;
         Ok(revoked)
     }
@@ -917,7 +960,8 @@ impl MfaStore for SqlStore {
                 .await
                 .map_err(backend)?;
         }
-        outbox::insert_event(&mut *tx, &events::mfa_enrolled(user_id, clock::now())).await?;
+        self.insert_event(&mut *tx, &events::mfa_enrolled(user_id, clock::now()))
+            .await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
@@ -1007,7 +1051,8 @@ impl MfaStore for SqlStore {
 
     async fn record_mfa_locked(&self, user_id: &str, now: UnixTime) -> StoreResult<()> {
         let mut tx = self.write_transaction().await?;
-        outbox::insert_event(&mut *tx, &events::mfa_locked(user_id, now)).await?;
+        self.insert_event(&mut *tx, &events::mfa_locked(user_id, now))
+            .await?;
         tx.commit().await.map_err(backend)
     }
 

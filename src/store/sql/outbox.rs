@@ -8,23 +8,35 @@ use super::{backend, SqlStore};
 use crate::store::events::{self, NewEvent, OutboxEvent};
 use crate::store::*;
 
-/// Writes `event` (due at once) with the caller's executor, normally its open transaction.
-pub(super) async fn insert_event(
-    executor: impl sqlx::AnyExecutor<'_>,
-    event: &NewEvent,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO outbox (id, kind, data, occurred_at, next_attempt_at)
+impl SqlStore {
+    /// Writes `event` (due at once) with the caller's executor, normally its open transaction.
+    /// A [`SqlStore::replica`] writes none.
+    pub(super) async fn insert_event(
+        &self,
+        executor: impl sqlx::AnyExecutor<'_>,
+        event: &NewEvent,
+    ) -> StoreResult<()> {
+        if !self.records_events {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO outbox (id, kind, data, occurred_at, next_attempt_at)
          VALUES ($1, $2, $3, $4, $4)",
-    )
-    .bind(&event.id)
-    .bind(event.kind)
-    .bind(event.data.to_string())
-    .bind(event.occurred_at)
-    .execute(executor)
-    .await
-    .map_err(backend)?;
-    Ok(())
+        )
+        .bind(&event.id)
+        .bind(event.kind)
+        .bind(event.data.to_string())
+        .bind(event.occurred_at)
+        .execute(executor)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Records `event` of a change made elsewhere (the hybrid backend's changes in Redis).
+    pub(crate) async fn record_event(&self, event: &NewEvent) -> StoreResult<()> {
+        self.insert_event(&self.writer, event).await
+    }
 }
 
 const EVENT_COLUMNS: &str = "seq, id, kind, data, occurred_at, attempts, last_error";
@@ -64,7 +76,8 @@ impl OutboxStore for SqlStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        insert_event(&mut *tx, &events::user_logged_out(user_id, sid, now)).await?;
+        self.insert_event(&mut *tx, &events::user_logged_out(user_id, sid, now))
+            .await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }

@@ -7,7 +7,6 @@ use sqlx::{Any, Row, Transaction};
 
 use super::dialect::Dialect;
 use super::filter::{common_location, Elements, Layout, Location, Scalar, Table};
-use super::outbox::insert_event;
 use super::{backend, conflict_or_backend, flag, SqlStore};
 use crate::store::events;
 use crate::store::query::{Attr, ListQuery, Page};
@@ -119,7 +118,8 @@ impl UserStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or_backend(e, &format!("user {}", user.username)))?;
-        insert_event(&mut *tx, &events::user_created(user)).await?;
+        self.insert_event(&mut *tx, &events::user_created(user))
+            .await?;
         tx.commit().await.map_err(backend)?;
         Ok(())
     }
@@ -185,7 +185,7 @@ impl UserStore for SqlStore {
         .await
         .map_err(|e| conflict_or_backend(e, &format!("user {}", user.username)))?;
         if done.rows_affected() == 0 {
-            return self.why_not_updated("users", &user.id).await;
+            return Self::why_not_updated(&mut tx, "users", &user.id).await;
         }
         if old_display.as_deref() != Some(user.display_name()) {
             // The user's groups show this name for the member.
@@ -202,7 +202,8 @@ impl UserStore for SqlStore {
         if !user.active {
             end_access(&mut tx, &user.id, now).await?;
         }
-        insert_event(&mut *tx, &events::user_updated(user, now)).await?;
+        self.insert_event(&mut *tx, &events::user_updated(user, now))
+            .await?;
         tx.commit().await.map_err(backend)?;
         Ok(Update::Done)
     }
@@ -228,7 +229,8 @@ impl UserStore for SqlStore {
             .map_err(backend)?;
         let deleted = done.rows_affected() > 0;
         if deleted {
-            insert_event(&mut *tx, &events::user_deleted(id, now)).await?;
+            self.insert_event(&mut *tx, &events::user_deleted(id, now))
+                .await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(deleted)

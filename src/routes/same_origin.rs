@@ -9,12 +9,14 @@
 
 use axum::http::{header, HeaderMap};
 
+use crate::web::paths;
+
 /// The form endpoints this check guards.
 pub fn guards(route: &str) -> bool {
     matches!(
         route,
-        "/login" | "/login/mfa" | "/consent" | "/logout/confirm"
-    ) || route.starts_with("/account")
+        paths::LOGIN | paths::LOGIN_MFA | paths::CONSENT | paths::LOGOUT_CONFIRM
+    ) || route.starts_with(paths::ACCOUNT)
 }
 
 /// Whether a request's headers say it came from a page that is not ours. `Sec-Fetch-Site`

@@ -49,5 +49,5 @@ pub fn mint(state: &AppState, family: &Family<'_>) -> (String, RefreshTokenRecor
 /// OIDC Core §11 / RFC 6749 §1.5: a refresh token only for clients registered for the grant,
 /// and only when the user granted `offline_access`.
 pub fn is_offered(client_has_grant: bool, scope: &str) -> bool {
-    client_has_grant && crate::oauth::scope::has(scope, "offline_access")
+    client_has_grant && crate::tokens::scope::has(scope, crate::tokens::scope::OFFLINE_ACCESS)
 }

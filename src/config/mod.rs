@@ -4,6 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+mod settings;
+
+pub use settings::{CorsOrigins, Limits, PoolSettings, Rule};
+
 /// The bounds of every configurable lifetime, in seconds: long enough to be usable, short
 /// enough that a typo cannot make a token live for years.
 pub mod lifetimes {
@@ -77,7 +81,7 @@ pub struct Config {
     pub bind: SocketAddr,
     pub store_backend: StoreBackend,
     pub database_url: String,
-    pub pool: crate::store::PoolSettings,
+    pub pool: PoolSettings,
     pub redis_url: Option<String>,
     /// `TESSERA_SEED_FILE`: users and clients applied at start-up ([`crate::seed`]).
     pub seed_file: Option<String>,
@@ -113,7 +117,7 @@ pub struct Config {
     pub mfa_max_failures: u32,
     pub mfa_failure_window: Duration,
     /// Brute-force limits on passwords, second-factor codes and client secrets.
-    pub limits: crate::throttle::Limits,
+    pub limits: Limits,
     /// How many reverse proxies in front of Tessera append to `X-Forwarded-For`; 0 trusts none
     /// and takes the client IP from the connection.
     pub trusted_proxies: usize,
@@ -126,7 +130,7 @@ pub struct Config {
     pub circuit_open: Duration,
     /// `TESSERA_CORS_ORIGINS`: who may call discovery, JWKS, token, userinfo and revocation from
     /// a browser on another origin.
-    pub cors_origins: crate::http::cors::CorsOrigins,
+    pub cors_origins: CorsOrigins,
     pub webhooks: Webhooks,
 }
 
@@ -141,7 +145,7 @@ impl Default for Config {
             bind: "127.0.0.1:8080".parse().expect("valid default address"),
             store_backend: StoreBackend::Sql,
             database_url: "sqlite://tessera.db?mode=rwc".into(),
-            pool: crate::store::PoolSettings::default(),
+            pool: PoolSettings::default(),
             redis_url: None,
             seed_file: None,
             log_filter: "info".into(),
@@ -161,12 +165,12 @@ impl Default for Config {
             encryption_key: None,
             mfa_max_failures: 5,
             mfa_failure_window: Duration::from_secs(300),
-            limits: crate::throttle::Limits::default(),
+            limits: Limits::default(),
             trusted_proxies: 0,
             token_cache_ttl: Duration::from_secs(30),
             circuit_failures: 5,
             circuit_open: Duration::from_secs(5),
-            cors_origins: crate::http::cors::CorsOrigins::None,
+            cors_origins: CorsOrigins::None,
             webhooks: Webhooks::default(),
         }
     }
@@ -336,7 +340,7 @@ impl Config {
             config.webhooks.retry_base = Duration::from_secs(seconds.min(3600));
         }
         if let Some(origins) = var("TESSERA_CORS_ORIGINS") {
-            config.cors_origins = crate::http::cors::CorsOrigins::parse(&origins)
+            config.cors_origins = CorsOrigins::parse(&origins)
                 .map_err(|e| ConfigError(format!("TESSERA_CORS_ORIGINS: {e}")))?;
         }
         config.redis_url = var("REDIS_URL");

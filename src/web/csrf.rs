@@ -15,8 +15,8 @@ use axum_extra::extract::CookieJar;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::http::cookies;
 use crate::secret;
+use crate::web::cookies;
 
 /// Name of the hidden form field.
 pub const FIELD: &str = "csrf_token";

@@ -14,20 +14,21 @@ use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 
 use crate::account::mfa::{self, Verdict};
-use crate::account::self_service::{self, Enrolled, Profile, Refused};
+use crate::account::self_service::{self, AccountChangeRefused, Enrolled, Profile};
 use crate::account::session;
 use crate::clock;
 use crate::error::Result;
-use crate::http::client_ip::ClientIp;
-use crate::http::{csrf, retry_after};
-use crate::oauth::interaction::{self, check_csrf, Refusal};
+use crate::oauth::interaction::{self, check_csrf, InteractionRefusal};
 use crate::secret;
 use crate::state::AppState;
 use crate::store::User;
 use crate::ui::{self, AccountPage, NoticePage, RecoveryCodesPage, SessionView, TotpEnrollPage};
+use crate::web::client_ip::ClientIp;
+use crate::web::paths;
+use crate::web::{csrf, retry_after};
 
 /// The browser's signed-in user (if active), with the hash naming its session in the store.
-async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<Option<(User, String)>> {
+async fn current_user(state: &AppState, jar: &CookieJar) -> Result<Option<(User, String)>> {
     let Some(cookie) = jar.get(session::COOKIE) else {
         return Ok(None);
     };
@@ -43,7 +44,7 @@ async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<Option<(User, St
 /// is stored for it ([`interaction::ACCOUNT_SIGN_IN`]).
 async fn sign_in_first(state: &AppState, jar: CookieJar) -> Result<Response> {
     let (jar, _) = csrf::ensure_token(jar, state.config.is_https());
-    let login = format!("/login?interaction={}", interaction::ACCOUNT_SIGN_IN);
+    let login = paths::for_interaction(paths::LOGIN, interaction::ACCOUNT_SIGN_IN);
     Ok((jar, Redirect::to(&login)).into_response())
 }
 
@@ -52,7 +53,7 @@ enum Shown<'a> {
     Plain,
     Notice(&'a str),
     Error(StatusCode, &'a str),
-    Refused(Refused),
+    AccountChangeRefused(AccountChangeRefused),
 }
 
 async fn overview_page(
@@ -66,7 +67,9 @@ async fn overview_page(
         Shown::Plain => (StatusCode::OK, None, None),
         Shown::Notice(notice) => (StatusCode::OK, None, Some(*notice)),
         Shown::Error(status, error) => (*status, Some(*error), None),
-        Shown::Refused(refused) => (refusal_status(refused), Some(refused.message()), None),
+        Shown::AccountChangeRefused(refused) => {
+            (refusal_status(refused), Some(refused.message()), None)
+        }
     };
     let sessions = session::list(state.store.as_ref(), &user.id, clock::now())
         .await?
@@ -75,7 +78,7 @@ async fn overview_page(
         .collect();
     let page = AccountPage {
         username: &user.username,
-        mfa_enabled: mfa::is_enrolled(state.store.as_ref(), &user.id).await?,
+        mfa_enabled: state.mfa.is_enrolled(&user.id).await?,
         csrf_token: csrf::form_token(jar, state.config.is_https()).unwrap_or_default(),
         error,
         notice,
@@ -83,7 +86,7 @@ async fn overview_page(
         sessions,
     };
     let mut response = ui::render(status, &page);
-    if let Shown::Refused(Refused::Locked(wait)) = shown {
+    if let Shown::AccountChangeRefused(AccountChangeRefused::Locked(wait)) = shown {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, retry_after(wait));
@@ -91,12 +94,14 @@ async fn overview_page(
     Ok(response)
 }
 
-fn refusal_status(refused: &Refused) -> StatusCode {
+fn refusal_status(refused: &AccountChangeRefused) -> StatusCode {
     match refused {
-        Refused::WrongPassword | Refused::WrongCode => StatusCode::UNAUTHORIZED,
-        Refused::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
-        Refused::Invalid(_) => StatusCode::BAD_REQUEST,
-        Refused::ChangedMeanwhile => StatusCode::CONFLICT,
+        AccountChangeRefused::WrongPassword | AccountChangeRefused::WrongCode => {
+            StatusCode::UNAUTHORIZED
+        }
+        AccountChangeRefused::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+        AccountChangeRefused::Invalid(_) => StatusCode::BAD_REQUEST,
+        AccountChangeRefused::ChangedMeanwhile => StatusCode::CONFLICT,
     }
 }
 
@@ -119,7 +124,7 @@ fn session_view(listed: session::Listed, current_session: &str) -> SessionView {
 }
 
 pub async fn overview(State(state): State<AppState>, jar: CookieJar) -> Response {
-    let shown = match signed_in(&state, &jar).await {
+    let shown = match current_user(&state, &jar).await {
         Ok(Some((user, current))) => {
             overview_page(&state, &jar, &user, &current, Shown::Plain).await
         }
@@ -132,14 +137,14 @@ pub async fn overview(State(state): State<AppState>, jar: CookieJar) -> Response
 /// How an account action ended.
 enum Outcome {
     Done(&'static str),
-    Refused(Refused),
+    AccountChangeRefused(AccountChangeRefused),
     /// A whole answer of its own (closing the account leaves the account page).
     Respond(Response),
 }
 
 /// `notice` unless the action was refused.
-fn done_unless(refused: Option<Refused>, notice: &'static str) -> Outcome {
-    refused.map_or(Outcome::Done(notice), Outcome::Refused)
+fn done_unless(refused: Option<AccountChangeRefused>, notice: &'static str) -> Outcome {
+    refused.map_or(Outcome::Done(notice), Outcome::AccountChangeRefused)
 }
 
 /// Runs `action` for the browser's signed-in user (and session hash) behind a CSRF-checked
@@ -156,17 +161,17 @@ where
 {
     let shown = async {
         check_csrf(jar, state.config.is_https(), csrf_token)?;
-        let Some((user, current)) = signed_in(state, jar).await? else {
-            return Ok(Redirect::to("/account").into_response());
+        let Some((user, current)) = current_user(state, jar).await? else {
+            return Ok(Redirect::to(paths::ACCOUNT).into_response());
         };
         let shown = match action(user.clone(), current.clone()).await? {
             Outcome::Respond(response) => return Ok(response),
             Outcome::Done(notice) => Shown::Notice(notice),
-            Outcome::Refused(refused) => Shown::Refused(refused),
+            Outcome::AccountChangeRefused(refused) => Shown::AccountChangeRefused(refused),
         };
         // Show the account as it is now.
         let user = state.store.user(&user.id).await?.unwrap_or(user);
-        Ok::<_, Refusal>(overview_page(state, jar, &user, &current, shown).await?)
+        Ok::<_, InteractionRefusal>(overview_page(state, jar, &user, &current, shown).await?)
     };
     shown.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -196,7 +201,8 @@ pub async fn update_profile(
         &jar,
         form.csrf_token.as_deref(),
         |user, _| async move {
-            let refused = self_service::update_profile(state, &user, profile).await?;
+            let refused =
+                self_service::update_profile(&state.self_service(), &user, profile).await?;
             Ok(done_unless(refused, "Your profile is saved."))
         },
     )
@@ -227,8 +233,14 @@ pub async fn change_password(
         &jar,
         form.csrf_token.as_deref(),
         |user, current| async move {
-            let refused =
-                self_service::change_password(state, &user, &current, passwords, ip).await?;
+            let refused = self_service::change_password(
+                &state.self_service(),
+                &user,
+                &current,
+                passwords,
+                ip,
+            )
+            .await?;
             let notice = "Your password is changed. Every other session is signed out.";
             Ok(done_unless(refused, notice))
         },
@@ -255,7 +267,8 @@ pub async fn end_session(
         &jar,
         form.csrf_token.as_deref(),
         |user, current| async move {
-            let refused = self_service::end_session(state, &user.id, &current, &sid).await?;
+            let refused =
+                self_service::end_session(&state.self_service(), &user.id, &current, &sid).await?;
             Ok(done_unless(refused, "That session is signed out."))
         },
     )
@@ -279,7 +292,7 @@ pub async fn end_other_sessions(
         &jar,
         form.csrf_token.as_deref(),
         |user, current| async move {
-            self_service::end_other_sessions(state, &user.id, &current).await?;
+            self_service::end_other_sessions(&state.self_service(), &user.id, &current).await?;
             Ok(Outcome::Done("Every other session is signed out."))
         },
     )
@@ -307,8 +320,10 @@ pub async fn deactivate(
         &jar,
         form.csrf_token.as_deref(),
         |user, _| async move {
-            if let Some(refused) = self_service::deactivate(state, &user, password, ip).await? {
-                return Ok(Outcome::Refused(refused));
+            if let Some(refused) =
+                self_service::deactivate(&state.self_service(), &user, password, ip).await?
+            {
+                return Ok(Outcome::AccountChangeRefused(refused));
             }
             let page = ui::render(
                 StatusCode::OK,
@@ -346,11 +361,11 @@ fn enroll_view(
 /// stored until it is confirmed.
 pub async fn enroll_page(State(state): State<AppState>, jar: CookieJar) -> Response {
     let shown = async {
-        let Some((user, _)) = signed_in(&state, &jar).await? else {
-            return Ok(Redirect::to("/account").into_response());
+        let Some((user, _)) = current_user(&state, &jar).await? else {
+            return Ok(Redirect::to(paths::ACCOUNT).into_response());
         };
         Ok(
-            match mfa::begin_enrollment(&state, &user.id, &user.username).await? {
+            match state.mfa.begin_enrollment(&user.id, &user.username).await? {
                 Some(enrollment) => enroll_view(
                     &jar,
                     state.config.is_https(),
@@ -358,7 +373,7 @@ pub async fn enroll_page(State(state): State<AppState>, jar: CookieJar) -> Respo
                     StatusCode::OK,
                     None,
                 ),
-                None => Redirect::to("/account").into_response(),
+                None => Redirect::to(paths::ACCOUNT).into_response(),
             },
         )
     };
@@ -398,27 +413,37 @@ async fn confirm(
     ip: IpAddr,
     jar: CookieJar,
     form: EnrollForm,
-) -> Result<Response, Refusal> {
+) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
-    let Some((user, current)) = signed_in(&state, &jar).await? else {
-        return Ok(Redirect::to("/account").into_response());
+    let Some((user, current)) = current_user(&state, &jar).await? else {
+        return Ok(Redirect::to(paths::ACCOUNT).into_response());
     };
     let offer = form.offer.unwrap_or_default();
     let (password, code) = (
         form.password.unwrap_or_default(),
         form.code.unwrap_or_default(),
     );
-    let refused =
-        match self_service::enroll_totp(&state, &user, &current, password, &offer, &code, ip)
-            .await?
-        {
-            Enrolled::Done(codes) => {
-                return Ok(ui::render(StatusCode::OK, &RecoveryCodesPage { codes }))
-            }
-            Enrolled::Refused(refused) => refused,
-        };
+    let refused = match self_service::enroll_totp(
+        &state.self_service(),
+        &user,
+        &current,
+        password,
+        &offer,
+        &code,
+        ip,
+    )
+    .await?
+    {
+        Enrolled::Done(codes) => {
+            return Ok(ui::render(StatusCode::OK, &RecoveryCodesPage { codes }))
+        }
+        Enrolled::AccountChangeRefused(refused) => refused,
+    };
     Ok(
-        match mfa::offered_enrollment(&state, &user.id, &user.username, &offer)? {
+        match state
+            .mfa
+            .offered_enrollment(&user.id, &user.username, &offer)?
+        {
             Some(enrollment) => enroll_view(
                 &jar,
                 state.config.is_https(),
@@ -427,7 +452,7 @@ async fn confirm(
                 Some(refused.message()),
             ),
             // The offer ran out (or was not this user's): start again.
-            None => Redirect::to("/account/mfa/totp").into_response(),
+            None => Redirect::to(paths::ACCOUNT_TOTP).into_response(),
         },
     )
 }
@@ -443,17 +468,21 @@ pub async fn disable_totp(
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn disable(state: AppState, jar: CookieJar, form: CodeForm) -> Result<Response, Refusal> {
+async fn disable(
+    state: AppState,
+    jar: CookieJar,
+    form: CodeForm,
+) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
-    let Some((user, current)) = signed_in(&state, &jar).await? else {
-        return Ok(Redirect::to("/account").into_response());
+    let Some((user, current)) = current_user(&state, &jar).await? else {
+        return Ok(Redirect::to(paths::ACCOUNT).into_response());
     };
     let code = form.code.unwrap_or_default();
-    let (status, error) = match mfa::verify(&state, &user.id, &user.username, &code).await? {
+    let (status, error) = match state.mfa.verify(&user.id, &user.username, &code).await? {
         Verdict::Accepted => {
             state.store.delete_mfa(&user.id).await?;
             tracing::info!(user_id = %user.id, "TOTP turned off");
-            return Ok(Redirect::to("/account").into_response());
+            return Ok(Redirect::to(paths::ACCOUNT).into_response());
         }
         Verdict::Rejected => (StatusCode::UNAUTHORIZED, "That code is not valid."),
         Verdict::LockedOut => (

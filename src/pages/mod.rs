@@ -1,0 +1,4 @@
+//! Page controllers that sit above the protocol modules: the account page, which reaches into
+//! sign-in (`oauth::interaction`) and self-service (`account`) and renders `ui` views.
+
+pub mod account;

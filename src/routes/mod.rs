@@ -1,0 +1,216 @@
+//! The composition root of the HTTP surface: every route and the middleware around them, the
+//! health and metrics endpoints, static assets. The only module that names handlers.
+
+pub mod request_metrics;
+pub mod same_origin;
+pub mod store_guard;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::cors::CorsLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+
+use crate::oauth::{authorize, consent, introspection, login, revocation, token};
+use crate::oidc::{discovery, jwks, logout, userinfo};
+use crate::pages::account;
+use crate::state::AppState;
+use crate::web::{cors, paths, request_id};
+use store_guard::Surface;
+
+pub fn router(state: AppState) -> Router {
+    let transport = state.config.transport.clone();
+    let cors = cors::layer(&state.config.cors_origins);
+    let routes = Router::new()
+        .merge(storeless_routes(&cors))
+        .merge(guarded(pages(), &state, Surface::Page))
+        .merge(guarded(apis(&cors), &state, Surface::Api))
+        .nest(
+            crate::scim::BASE_PATH,
+            guarded(crate::scim::router(state.clone()), &state, Surface::Scim),
+        )
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_metrics::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_foreign_form_posts,
+        ));
+    with_security_headers(routes, state.config.is_https())
+        .layer(middleware::from_fn(request_id::middleware))
+        // Finding 9: a body whose next chunk takes longer than a header may is cut off, and so
+        // is any request not answered within the request timeout (408).
+        .layer(RequestBodyTimeoutLayer::new(transport.header_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            transport.request_timeout,
+        ))
+        .with_state(state)
+}
+
+/// `routes` behind the store circuit breaker, refused in the format of `surface` while it is open.
+fn guarded(routes: Router<AppState>, state: &AppState, surface: Surface) -> Router<AppState> {
+    routes.route_layer(middleware::from_fn_with_state(
+        (state.clone(), surface),
+        store_guard::guard,
+    ))
+}
+
+/// What answers without the store, so it keeps answering while the store is down.
+fn storeless_routes(cors: &Option<CorsLayer>) -> Router<AppState> {
+    Router::new()
+        .route(
+            paths::DISCOVERY,
+            cors::allow(get(discovery::discovery), cors),
+        )
+        .route(paths::JWKS, cors::allow(get(jwks::jwks), cors))
+        .route(paths::HEALTHZ, get(|| async { "ok" }))
+        .route(paths::METRICS, get(metrics))
+        .route(paths::STYLESHEET, get(stylesheet))
+}
+
+/// The pages a browser shows: sign-in, consent, the account, logout.
+fn pages() -> Router<AppState> {
+    Router::new()
+        .route(paths::AUTHORIZE, get(authorize::get).post(authorize::post))
+        .route(
+            paths::LOGIN,
+            get(login::login_page).post(login::login_submit),
+        )
+        .route(
+            paths::LOGIN_MFA,
+            get(login::mfa_step_page).post(login::mfa_step_submit),
+        )
+        .route(
+            paths::CONSENT,
+            get(consent::consent_page).post(consent::consent_submit),
+        )
+        .route(paths::ACCOUNT, get(account::overview))
+        .route(
+            paths::ACCOUNT_TOTP,
+            get(account::enroll_page).post(account::enroll_confirm),
+        )
+        .route(paths::ACCOUNT_TOTP_DISABLE, post(account::disable_totp))
+        .route(paths::ACCOUNT_PROFILE, post(account::update_profile))
+        .route(paths::ACCOUNT_PASSWORD, post(account::change_password))
+        .route(paths::ACCOUNT_END_SESSION, post(account::end_session))
+        .route(
+            paths::ACCOUNT_END_OTHER_SESSIONS,
+            post(account::end_other_sessions),
+        )
+        .route(paths::ACCOUNT_DEACTIVATE, post(account::deactivate))
+        .route(paths::LOGOUT, get(logout::get).post(logout::post))
+        .route(paths::LOGOUT_CONFIRM, post(logout::confirm))
+}
+
+/// The JSON endpoints of relying parties and resource servers, and readiness.
+fn apis(cors: &Option<CorsLayer>) -> Router<AppState> {
+    Router::new()
+        .route(paths::TOKEN, cors::allow(post(token::token), cors))
+        .route(paths::REVOKE, cors::allow(post(revocation::revoke), cors))
+        .route(paths::INTROSPECT, post(introspection::introspect))
+        .route(
+            paths::USERINFO,
+            cors::allow(get(userinfo::get).post(userinfo::post), cors),
+        )
+        .route(paths::READYZ, get(readyz))
+}
+
+/// Ready when the store answers (on the hybrid backend that includes Redis). Redis beside the
+/// sql backend only shares throttle counters and caches tokens, so losing it degrades this
+/// instance (per-instance limits, no cache) without making it unready.
+async fn readyz(State(state): State<AppState>) -> Response {
+    if let Err(err) = state.store.ping().await {
+        tracing::warn!(error = %err, "store not reachable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response();
+    }
+    match state.throttle.shared_reachable().await {
+        Some(false) => {
+            "ready; Redis unreachable: throttle counters per instance, token cache bypassed"
+                .into_response()
+        }
+        _ => "ready".into_response(),
+    }
+}
+
+/// Prometheus metrics in the OpenMetrics text format. Contains no secrets; restrict it at the
+/// proxy if the numbers themselves are sensitive.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/tessera.css"),
+    )
+}
+
+async fn not_found() -> Response {
+    crate::ui::error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no page at this address.",
+    )
+}
+
+/// Whether `request` is a form POST to one of our pages from another site ([`same_origin`]).
+fn foreign_form_post(request: &Request, issuer: &str) -> bool {
+    let guarded = request.method() == axum::http::Method::POST
+        && request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .is_some_and(|route| same_origin::guards(route.as_str()));
+    guarded && same_origin::is_foreign(request.headers(), &same_origin::origin_of(issuer))
+}
+
+/// Refuses a form POST to one of our pages from another site ([`same_origin`]).
+async fn refuse_foreign_form_posts(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !foreign_form_post(&request, &state.config.issuer) {
+        return next.run(request).await;
+    }
+    tracing::info!("form POST from another site refused");
+    crate::ui::error_page(
+        StatusCode::FORBIDDEN,
+        "Request refused",
+        "This form was sent from another site.",
+    )
+}
+
+/// The headers every response carries: no framing (clickjacking on the login page), no script at
+/// all, no MIME sniffing, no referrer leaking codes or state; HSTS when we are served over https.
+fn with_security_headers(routes: Router<AppState>, https: bool) -> Router<AppState> {
+    const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                       frame-ancestors 'none'; base-uri 'none'";
+    let fixed =
+        |name, value| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
+    let hsts = https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    routes
+        .layer(fixed(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(fixed(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(fixed(header::REFERRER_POLICY, "no-referrer"))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            move |_: &Response| hsts.clone(),
+        ))
+}

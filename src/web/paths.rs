@@ -1,0 +1,32 @@
+//! Every path the server answers, for the router and for every redirect to one of them.
+
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+pub const JWKS: &str = "/jwks";
+pub const AUTHORIZE: &str = "/authorize";
+pub const LOGIN: &str = "/login";
+/// The second-factor step of a sign-in.
+pub const LOGIN_MFA: &str = "/login/mfa";
+pub const CONSENT: &str = "/consent";
+pub const ACCOUNT: &str = "/account";
+pub const ACCOUNT_TOTP: &str = "/account/mfa/totp";
+pub const ACCOUNT_TOTP_DISABLE: &str = "/account/mfa/totp/disable";
+pub const ACCOUNT_PROFILE: &str = "/account/profile";
+pub const ACCOUNT_PASSWORD: &str = "/account/password";
+pub const ACCOUNT_END_SESSION: &str = "/account/sessions/end";
+pub const ACCOUNT_END_OTHER_SESSIONS: &str = "/account/sessions/end-others";
+pub const ACCOUNT_DEACTIVATE: &str = "/account/deactivate";
+pub const TOKEN: &str = "/token";
+pub const REVOKE: &str = "/revoke";
+pub const INTROSPECT: &str = "/introspect";
+pub const LOGOUT: &str = "/logout";
+pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
+pub const USERINFO: &str = "/userinfo";
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";
+pub const STYLESHEET: &str = "/static/tessera.css";
+
+/// A sign-in page (`LOGIN`, `LOGIN_MFA`, `CONSENT`) for interaction `id`.
+pub fn for_interaction(path: &str, id: &str) -> String {
+    format!("{path}?interaction={id}")
+}
