@@ -204,10 +204,7 @@ pub async fn after_password(
     client: Option<Client>,
     user_id: &str,
 ) -> Result<Response, InteractionRefusal> {
-    let request = interaction.request();
-    let sign_in = client.as_ref().zip(request);
-    let facts = authorize::user_facts(state, sign_in, user_id, false, true).await?;
-    match flow::next_step(request, Some(facts)) {
+    match next_step(state, &interaction, client.as_ref(), user_id, false).await? {
         Step::SecondFactor => {
             interaction.pending_mfa = Some(user_id.to_string());
             let id = if id == ACCOUNT_SIGN_IN {
@@ -220,7 +217,7 @@ pub async fn after_password(
         }
         Step::Refuse(code) => {
             finish(state, id).await?;
-            let request = request.ok_or(InteractionRefusal::Expired)?;
+            let request = interaction.request().ok_or(InteractionRefusal::Expired)?;
             Ok(authorize::Reply::to(request, &state.config.issuer).error(authorize::refusal(code)))
         }
         step => {
@@ -244,15 +241,26 @@ pub async fn after_second_factor(
     client: Option<Client>,
     user_id: &str,
 ) -> Result<Response, InteractionRefusal> {
-    let request = interaction.request();
-    let sign_in = client.as_ref().zip(request);
-    let facts = authorize::user_facts(state, sign_in, user_id, true, true).await?;
     let signed = SignedIn {
         user_id,
         authentication: Authentication::multi_factor(clock::now()),
-        step: flow::next_step(request, Some(facts)),
+        step: next_step(state, &interaction, client.as_ref(), user_id, true).await?,
     };
     complete_authentication(state, jar, id, interaction, client, signed).await
+}
+
+/// What comes after `user_id` proved a password (and, with `mfa`, a second factor) just now.
+async fn next_step(
+    state: &AppState,
+    interaction: &Interaction,
+    client: Option<&Client>,
+    user_id: &str,
+    mfa: bool,
+) -> Result<Step> {
+    let request = interaction.request();
+    let sign_in = client.zip(request);
+    let facts = authorize::user_facts(state, sign_in, user_id, mfa, true).await?;
+    Ok(flow::next_step(request, Some(facts)))
 }
 
 /// A user whose authentication is complete, and the step the sign-in goes on with.

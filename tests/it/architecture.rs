@@ -224,14 +224,8 @@ async fn discovery_lists_what_the_registries_hold() {
     use tessera::tokens::scope::SCOPES;
 
     let server = crate::harness::TestServer::start().await;
-    let discovery: serde_json::Value = crate::harness::http_client()
-        .get(server.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery =
+        crate::harness::get_json(&server.url("/.well-known/openid-configuration")).await;
     let listed = |member: &str| -> Vec<String> {
         serde_json::from_value(discovery[member].clone()).expect(member)
     };

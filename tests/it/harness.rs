@@ -53,6 +53,18 @@ pub fn http_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// The JSON document a GET of `url` answers.
+pub async fn get_json(url: &str) -> serde_json::Value {
+    http_client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 impl TestServer {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await

@@ -359,14 +359,7 @@ async fn mfa_demanded_of_a_user_without_totp_is_an_error_redirect_never_a_code()
     assert_eq!(params["error"], "unmet_authentication_requirements");
     assert!(!params.contains_key("code"));
 
-    let discovery: serde_json::Value = http_client()
-        .get(server.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = get_json(&server.url("/.well-known/openid-configuration")).await;
     assert_eq!(
         discovery["acr_values_supported"],
         serde_json::json!(["pwd", "mfa"])

@@ -82,14 +82,7 @@ async fn the_access_token_is_an_rfc9068_jwt_signed_with_es256() {
     let header: serde_json::Value = decode_segment(token, 0);
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["alg"], "ES256");
-    let jwks: serde_json::Value = http_client()
-        .get(server.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = get_json(&server.url("/jwks")).await;
     let kids: Vec<_> = jwks["keys"]
         .as_array()
         .unwrap()

@@ -141,14 +141,7 @@ impl Instance {
     }
 
     pub async fn jwks(&self) -> Value {
-        http_client()
-            .get(self.url("/jwks"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        crate::harness::get_json(&self.url("/jwks")).await
     }
 
     /// Exchanges an authorization code here; the exchange must succeed.
