@@ -143,7 +143,7 @@ pub async fn change_password(
 pub enum Enrolled {
     /// The recovery codes, shown once.
     Done(Vec<String>),
-    AccountChangeRefused(AccountChangeRefused),
+    Refused(AccountChangeRefused),
 }
 
 /// Binds an authenticator app to the account (NIST SP 800-63B §6.1.2.1): the password is
@@ -159,7 +159,7 @@ pub async fn enroll_totp(
     ip: IpAddr,
 ) -> Result<Enrolled> {
     if let Some(refused) = prove_password(service, user, password, ip).await? {
-        return Ok(Enrolled::AccountChangeRefused(refused));
+        return Ok(Enrolled::Refused(refused));
     }
     match service
         .mfa
@@ -170,9 +170,7 @@ pub async fn enroll_totp(
             end_sessions_except(service.store, &user.id, Some(current_session)).await?;
             Ok(Enrolled::Done(codes))
         }
-        None => Ok(Enrolled::AccountChangeRefused(
-            AccountChangeRefused::WrongCode,
-        )),
+        None => Ok(Enrolled::Refused(AccountChangeRefused::WrongCode)),
     }
 }
 

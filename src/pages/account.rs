@@ -53,7 +53,7 @@ enum Shown<'a> {
     Plain,
     Notice(&'a str),
     Error(StatusCode, &'a str),
-    AccountChangeRefused(AccountChangeRefused),
+    Refused(AccountChangeRefused),
 }
 
 async fn overview_page(
@@ -67,9 +67,7 @@ async fn overview_page(
         Shown::Plain => (StatusCode::OK, None, None),
         Shown::Notice(notice) => (StatusCode::OK, None, Some(*notice)),
         Shown::Error(status, error) => (*status, Some(*error), None),
-        Shown::AccountChangeRefused(refused) => {
-            (refusal_status(refused), Some(refused.message()), None)
-        }
+        Shown::Refused(refused) => (refusal_status(refused), Some(refused.message()), None),
     };
     let sessions = session::list(state.store.as_ref(), &user.id, clock::now())
         .await?
@@ -86,7 +84,7 @@ async fn overview_page(
         sessions,
     };
     let mut response = ui::render(status, &page);
-    if let Shown::AccountChangeRefused(AccountChangeRefused::Locked(wait)) = shown {
+    if let Shown::Refused(AccountChangeRefused::Locked(wait)) = shown {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, retry_after(wait));
@@ -137,14 +135,14 @@ pub async fn overview(State(state): State<AppState>, jar: CookieJar) -> Response
 /// How an account action ended.
 enum Outcome {
     Done(&'static str),
-    AccountChangeRefused(AccountChangeRefused),
+    Refused(AccountChangeRefused),
     /// A whole answer of its own (closing the account leaves the account page).
     Respond(Response),
 }
 
 /// `notice` unless the action was refused.
 fn done_unless(refused: Option<AccountChangeRefused>, notice: &'static str) -> Outcome {
-    refused.map_or(Outcome::Done(notice), Outcome::AccountChangeRefused)
+    refused.map_or(Outcome::Done(notice), Outcome::Refused)
 }
 
 /// Runs `action` for the browser's signed-in user (and session hash) behind a CSRF-checked
@@ -167,7 +165,7 @@ where
         let shown = match action(user.clone(), current.clone()).await? {
             Outcome::Respond(response) => return Ok(response),
             Outcome::Done(notice) => Shown::Notice(notice),
-            Outcome::AccountChangeRefused(refused) => Shown::AccountChangeRefused(refused),
+            Outcome::Refused(refused) => Shown::Refused(refused),
         };
         // Show the account as it is now.
         let user = state.store.user(&user.id).await?.unwrap_or(user);
@@ -323,7 +321,7 @@ pub async fn deactivate(
             if let Some(refused) =
                 self_service::deactivate(&state.self_service(), &user, password, ip).await?
             {
-                return Ok(Outcome::AccountChangeRefused(refused));
+                return Ok(Outcome::Refused(refused));
             }
             let page = ui::render(
                 StatusCode::OK,
@@ -437,7 +435,7 @@ async fn confirm(
         Enrolled::Done(codes) => {
             return Ok(ui::render(StatusCode::OK, &RecoveryCodesPage { codes }))
         }
-        Enrolled::AccountChangeRefused(refused) => refused,
+        Enrolled::Refused(refused) => refused,
     };
     Ok(
         match state
