@@ -45,6 +45,7 @@ use crate::config::StoreBackend;
 use crate::keys::KeyRing;
 use crate::state::{AppState, Services};
 use crate::store::{HybridStore, RedisStore, SqlStore, Store, TokenCache};
+use crate::tokens::issuer::TokenIssuer;
 use crate::username::NameHasher;
 
 /// Every Redis key Tessera writes starts with this.
@@ -144,15 +145,18 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
         config.mfa_max_failures,
         config.mfa_failure_window,
     );
+    let keys = Arc::new(arc_swap::ArcSwap::from_pointee(keys));
+    let tokens = Arc::new(TokenIssuer::new(&config, keys.clone(), store.clone()));
     let state = AppState::new(Services {
         config,
         store,
-        keys: arc_swap::ArcSwap::from_pointee(keys),
+        keys,
+        tokens,
         passwords,
         mfa,
         sealer,
         throttle,
-        metrics: metrics::Metrics::default(),
+        metrics: Arc::default(),
         circuit,
         discovery_json: discovery_json.into(),
     });

@@ -16,18 +16,20 @@ use crate::metrics::Metrics;
 use crate::sealing::Sealer;
 use crate::store::Store;
 use crate::throttle::Throttle;
+use crate::tokens::issuer::TokenIssuer;
 use crate::web::client_ip::TrustedProxies;
 
 pub struct Services {
     pub config: Config,
     pub store: Arc<dyn Store>,
     /// Swapped whole when keys are reloaded, so a request sees one consistent ring.
-    pub keys: ArcSwap<KeyRing>,
+    pub keys: Arc<ArcSwap<KeyRing>>,
+    pub tokens: Arc<TokenIssuer>,
     pub passwords: PasswordHasher,
     pub sealer: Sealer,
     pub mfa: Mfa,
     pub throttle: Throttle,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Opens when the store keeps failing, so requests fail fast ([`crate::circuit`]).
     pub circuit: Breaker,
     /// The discovery document, serialized once at start-up (cloning `Bytes` copies nothing).

@@ -74,7 +74,7 @@ fn build(reg: ClientRegistration) -> Result<Client, RegistrationError> {
     } else {
         reg.grant_types
     };
-    if let Some(unknown) = grant_types.iter().find(|g| grants::named(g).is_none()) {
+    if let Some(unknown) = grant_types.iter().find(|g| !grants::is_supported(g)) {
         return Err(invalid(format!(
             "unknown grant {unknown:?} (use {})",
             grants::names().collect::<Vec<_>>().join(", ")

@@ -1,9 +1,10 @@
 //! The token endpoint (RFC 6749 §3.2): authenticates the client, then hands the request to the
-//! handler of its `grant_type` in the registry ([`grants::GRANTS`]).
+//! handler of its `grant_type` in the registry ([`crate::oauth::grants::Grants`]).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,15 +13,15 @@ use serde::Serialize;
 use crate::account::session::Authentication;
 use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::client_auth;
-use crate::oauth::grants;
+use crate::oauth::grants::{GrantServices, Grants};
 use crate::oauth::params::Params;
 use crate::state::AppState;
-use crate::store::{Client, TokenRecord};
-use crate::tokens::access_token::{self, Grant, Issued};
-use crate::tokens::claims;
-use crate::tokens::id_token::{self, IdTokenFacts};
+use crate::store::{Client, TokenRecord, UserStore};
+use crate::tokens::access_token::{Grant, Issued};
+use crate::tokens::id_token::IdTokenFacts;
+use crate::tokens::issuer::TokenIssuer;
 use crate::tokens::scope;
-use crate::web::client_ip::ClientIp;
+use crate::web::client_ip::{ClientIp, TrustedProxies};
 
 /// RFC 6749 §5.1 (with OIDC Core §3.1.3.3's `id_token`).
 #[derive(Debug, Serialize)]
@@ -65,8 +66,11 @@ pub struct UserGrant<'a> {
 }
 
 /// Refuses a grant whose user was deleted or deactivated since it was made.
-pub async fn ensure_active_user(state: &AppState, user_id: &str) -> Result<()> {
-    match state.store.user(user_id).await? {
+pub async fn ensure_active_user(
+    users: &(dyn UserStore + Send + Sync),
+    user_id: &str,
+) -> Result<()> {
+    match users.user(user_id).await? {
         Some(user) if user.active => Ok(()),
         _ => Err(Error::invalid_grant("the user is no longer active")),
     }
@@ -76,34 +80,28 @@ pub async fn ensure_active_user(state: &AppState, user_id: &str) -> Result<()> {
 /// to it through `at_hash` (OIDC Core §3.1.3.3). The access token's record is returned for the
 /// caller to store with the grant's other tokens, in one write.
 pub async fn mint_user_tokens(
-    state: &AppState,
+    tokens: &TokenIssuer,
     client: &Client,
     grant: &UserGrant<'_>,
 ) -> Result<(TokenResponse, TokenRecord)> {
-    let (access, record) = access_token::mint(
-        state,
-        &Grant {
-            grant_id: grant.grant_id,
-            client,
-            user_id: Some(grant.user_id),
-            scope: grant.scope,
-            authentication: Some(grant.authentication),
-        },
-    )?;
+    let (access, record) = tokens.mint_access_token(&Grant {
+        grant_id: grant.grant_id,
+        client,
+        user_id: Some(grant.user_id),
+        scope: grant.scope,
+        authentication: Some(grant.authentication),
+    })?;
     let id_token = if scope::has(grant.scope, scope::OPENID) {
-        let groups = claims::groups(state, grant.user_id, grant.scope).await?;
-        Some(id_token::issue(
-            state,
-            &IdTokenFacts {
-                client,
-                user_id: grant.user_id,
-                nonce: grant.nonce,
-                authentication: grant.authentication,
-                sid: grant.sid,
-                access_token: &access.token,
-                groups: groups.as_deref(),
-            },
-        )?)
+        let groups = tokens.groups_claim(grant.user_id, grant.scope).await?;
+        Some(tokens.sign_id_token(&IdTokenFacts {
+            client,
+            user_id: grant.user_id,
+            nonce: grant.nonce,
+            authentication: grant.authentication,
+            sid: grant.sid,
+            access_token: &access.token,
+            groups: groups.as_deref(),
+        })?)
     } else {
         None
     };
@@ -111,13 +109,41 @@ pub async fn mint_user_tokens(
     Ok((response, record))
 }
 
+/// The token endpoint's state: the server's, and the grant handlers built from it at start-up.
+#[derive(Clone)]
+pub struct TokenEndpoint {
+    state: AppState,
+    grants: Arc<Grants>,
+}
+
+impl TokenEndpoint {
+    pub fn new(state: AppState) -> Self {
+        let grants = Grants::new(&GrantServices {
+            config: &state.config,
+            store: &state.store,
+            tokens: &state.tokens,
+            metrics: &state.metrics,
+        });
+        TokenEndpoint {
+            state,
+            grants: Arc::new(grants),
+        }
+    }
+}
+
+impl FromRef<TokenEndpoint> for TrustedProxies {
+    fn from_ref(endpoint: &TokenEndpoint) -> Self {
+        TrustedProxies::from_ref(&endpoint.state)
+    }
+}
+
 pub async fn token(
-    State(state): State<AppState>,
+    State(endpoint): State<TokenEndpoint>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    match exchange(&state, ip, &headers, &body).await {
+    match exchange(&endpoint, ip, &headers, &body).await {
         // §5.1: token responses must not be cached.
         Ok(response) => (
             [
@@ -132,17 +158,18 @@ pub async fn token(
 }
 
 async fn exchange(
-    state: &AppState,
+    endpoint: &TokenEndpoint,
     ip: IpAddr,
     headers: &HeaderMap,
     body: &str,
 ) -> Result<TokenResponse> {
+    let state = &endpoint.state;
     let params = Params::from_form(headers, body)?;
     let client = client_auth::authenticate(state, ip, headers, &params).await?;
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| Error::invalid_request("grant_type is required"))?;
-    let handler = grants::named(grant_type).ok_or_else(|| {
+    let handler = endpoint.grants.named(grant_type).ok_or_else(|| {
         Error::oauth(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type {grant_type:?} is not supported"),
@@ -154,7 +181,7 @@ async fn exchange(
             "the client is not registered for this grant type",
         ));
     }
-    let response = handler.handle(state, &client, &params).await?;
+    let response = handler.handle(&client, &params).await?;
     state.metrics.token_issued(grant_type);
     Ok(response)
 }

@@ -12,8 +12,6 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::params::Params;
 use crate::state::AppState;
 use crate::store::User;
-use crate::tokens::access_token;
-use crate::tokens::claims;
 use crate::tokens::scope;
 use crate::web::bearer;
 
@@ -108,7 +106,7 @@ async fn userinfo(
     form: &Params,
 ) -> Result<serde_json::Value> {
     let token = bearer_token(headers, form)?;
-    let (_, record) = access_token::validate(state, token).await?;
+    let (_, record) = state.tokens.validate_access_token(token).await?;
     if !scope::has(&record.scope, scope::OPENID) {
         return Err(Error::oauth(
             ErrorCode::InsufficientScope,
@@ -130,7 +128,7 @@ async fn userinfo(
         email_verified: email
             .filter(|_| scope::releases(&record.scope, "email_verified"))
             .map(|_| false),
-        groups: claims::groups(state, &user.id, &record.scope).await?,
+        groups: state.tokens.groups_claim(&user.id, &record.scope).await?,
     };
     serde_json::to_value(info).map_err(Error::internal)
 }

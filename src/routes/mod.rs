@@ -15,7 +15,8 @@ use tower_http::cors::CorsLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
-use crate::oauth::{authorize, consent, introspection, login, revocation, token};
+use crate::oauth::token::{self, TokenEndpoint};
+use crate::oauth::{authorize, consent, introspection, login, revocation};
 use crate::oidc::{discovery, jwks, logout, userinfo};
 use crate::pages::account;
 use crate::state::AppState;
@@ -28,7 +29,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(storeless_routes(&cors))
         .merge(guarded(pages(), &state, Surface::Page))
-        .merge(guarded(apis(&cors), &state, Surface::Api))
+        .merge(guarded(apis(&cors, &state), &state, Surface::Api))
         .nest(
             crate::scim::BASE_PATH,
             guarded(crate::scim::router(state.clone()), &state, Surface::Scim),
@@ -110,9 +111,15 @@ fn pages() -> Router<AppState> {
 }
 
 /// The JSON endpoints of relying parties and resource servers, and readiness.
-fn apis(cors: &Option<CorsLayer>) -> Router<AppState> {
+fn apis(cors: &Option<CorsLayer>, state: &AppState) -> Router<AppState> {
     Router::new()
-        .route(paths::TOKEN, cors::allow(post(token::token), cors))
+        .route(
+            paths::TOKEN,
+            cors::allow(
+                post(token::token).with_state(TokenEndpoint::new(state.clone())),
+                cors,
+            ),
+        )
         .route(paths::REVOKE, cors::allow(post(revocation::revoke), cors))
         .route(paths::INTROSPECT, post(introspection::introspect))
         .route(

@@ -22,7 +22,7 @@ use axum::Router;
 use serde_json::{Map, Value};
 
 use crate::state::AppState;
-use crate::tokens::{access_token, scope};
+use crate::tokens::scope;
 use crate::web::bearer;
 use error::{ScimError, ScimResult, ScimType};
 use groups::Groups;
@@ -103,7 +103,7 @@ async fn require_scim_token(
 
 async fn check_token(state: &AppState, headers: &HeaderMap) -> ScimResult<()> {
     let token = bearer::from_header(headers).ok_or(crate::error::Error::MissingBearerToken)?;
-    let (_, record) = access_token::validate(state, token).await?;
+    let (_, record) = state.tokens.validate_access_token(token).await?;
     if record.user_id.is_some() || !scope::has(&record.scope, SCOPE) {
         return Err(crate::error::Error::oauth(
             crate::error::ErrorCode::InsufficientScope,

@@ -9,8 +9,8 @@ use crate::account::session::Authentication;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::keys::SigningAlg;
-use crate::state::AppState;
 use crate::store::{Client, UnixTime};
+use crate::tokens::issuer::TokenIssuer;
 
 #[derive(Debug, Serialize)]
 struct IdTokenClaims<'a> {
@@ -56,32 +56,33 @@ fn at_hash(alg: SigningAlg, access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
-pub fn issue(state: &AppState, facts: &IdTokenFacts<'_>) -> Result<String> {
-    let alg: SigningAlg = facts
-        .client
-        .id_token_signed_response_alg
-        .parse()
-        .map_err(Error::internal)?;
-    let now = clock::now();
-    let claims = IdTokenClaims {
-        iss: &state.config.issuer,
-        sub: facts.user_id,
-        aud: &facts.client.client_id,
-        azp: &facts.client.client_id,
-        exp: now + state.config.id_token_ttl.as_secs() as UnixTime,
-        iat: now,
-        auth_time: facts.authentication.auth_time,
-        nonce: facts.nonce,
-        acr: &facts.authentication.acr,
-        amr: &facts.authentication.amr,
-        sid: facts.sid,
-        at_hash: at_hash(alg, facts.access_token),
-        groups: facts.groups,
-    };
-    state
-        .keys()
-        .sign(alg, "JWT", &claims)
-        .map_err(Error::internal)
+impl TokenIssuer {
+    pub fn sign_id_token(&self, facts: &IdTokenFacts<'_>) -> Result<String> {
+        let alg: SigningAlg = facts
+            .client
+            .id_token_signed_response_alg
+            .parse()
+            .map_err(Error::internal)?;
+        let now = clock::now();
+        let claims = IdTokenClaims {
+            iss: &self.issuer,
+            sub: facts.user_id,
+            aud: &facts.client.client_id,
+            azp: &facts.client.client_id,
+            exp: now + self.lifetimes.id_token.as_secs() as UnixTime,
+            iat: now,
+            auth_time: facts.authentication.auth_time,
+            nonce: facts.nonce,
+            acr: &facts.authentication.acr,
+            amr: &facts.authentication.amr,
+            sid: facts.sid,
+            at_hash: at_hash(alg, facts.access_token),
+            groups: facts.groups,
+        };
+        self.keys()
+            .sign(alg, "JWT", &claims)
+            .map_err(Error::internal)
+    }
 }
 
 #[cfg(test)]

@@ -5,5 +5,6 @@ pub mod access_token;
 pub mod claims;
 pub mod hint;
 pub mod id_token;
+pub mod issuer;
 pub mod refresh_token;
 pub mod scope;

@@ -3,8 +3,8 @@
 use crate::account::session::Authentication;
 use crate::clock;
 use crate::secret;
-use crate::state::AppState;
 use crate::store::{Client, RefreshTokenRecord, UnixTime};
+use crate::tokens::issuer::TokenIssuer;
 
 /// What a refresh token continues.
 pub struct Family<'a> {
@@ -17,33 +17,35 @@ pub struct Family<'a> {
     pub authentication: &'a Authentication,
 }
 
-/// A new token of `family`, not yet stored: returns its value and its record.
-pub fn mint(state: &AppState, family: &Family<'_>) -> (String, RefreshTokenRecord) {
-    let token = secret::generate();
-    let now = clock::now();
-    let auth = family.authentication;
-    let lifetime = family
-        .client
-        .refresh_token_seconds
-        .map_or(state.config.refresh_token_ttl.as_secs(), u64::from);
-    let record = RefreshTokenRecord {
-        token_hash: secret::hash(&token),
-        family_id: family.family_id.to_string(),
-        client_id: family.client.client_id.clone(),
-        user_id: family.user_id.to_string(),
-        scope: family.scope.to_string(),
-        session_id: family.session_id.map(str::to_string),
-        auth_time: auth.auth_time,
-        acr: auth.acr.clone(),
-        amr: auth.amr.clone(),
-        issued_at: now,
-        expires_at: now + lifetime as UnixTime,
-        rotated_at: None,
-        replaced_by: None,
-        grace_used: false,
-        revoked: false,
-    };
-    (token, record)
+impl TokenIssuer {
+    /// A new token of `family`, not yet stored: returns its value and its record.
+    pub fn mint_refresh_token(&self, family: &Family<'_>) -> (String, RefreshTokenRecord) {
+        let token = secret::generate();
+        let now = clock::now();
+        let auth = family.authentication;
+        let lifetime = family
+            .client
+            .refresh_token_seconds
+            .map_or(self.lifetimes.refresh.as_secs(), u64::from);
+        let record = RefreshTokenRecord {
+            token_hash: secret::hash(&token),
+            family_id: family.family_id.to_string(),
+            client_id: family.client.client_id.clone(),
+            user_id: family.user_id.to_string(),
+            scope: family.scope.to_string(),
+            session_id: family.session_id.map(str::to_string),
+            auth_time: auth.auth_time,
+            acr: auth.acr.clone(),
+            amr: auth.amr.clone(),
+            issued_at: now,
+            expires_at: now + lifetime as UnixTime,
+            rotated_at: None,
+            replaced_by: None,
+            grace_used: false,
+            revoked: false,
+        };
+        (token, record)
+    }
 }
 
 /// OIDC Core §11 / RFC 6749 §1.5: a refresh token only for clients registered for the grant,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Top-level modules by layer, lowest first. A module may use those of any lower layer.
-const LAYERS: [(&str, &[&str]); 11] = [
+const LAYERS: [(&str, &[&str]); 12] = [
     (
         "leaves",
         &["circuit", "clock", "config", "input", "logging", "secret"],
@@ -16,8 +16,9 @@ const LAYERS: [(&str, &[&str]); 11] = [
     ("infrastructure", &["keys", "metrics", "throttle"]),
     ("errors", &["error"]),
     ("accounts", &["account"]),
+    ("tokens", &["tokens"]),
     ("wiring", &["state"]),
-    ("shared protocol", &["events", "tokens", "ui"]),
+    ("shared protocol", &["events", "ui"]),
     ("protocols", &["oauth", "scim"]),
     ("surfaces", &["oidc", "pages", "seed", "tasks"]),
     ("composition", &["fuzzing", "routes"]),

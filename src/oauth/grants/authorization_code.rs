@@ -1,72 +1,85 @@
 //! The authorization code grant's token request (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::account::session::Authentication;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::oauth::grants::GrantHandler;
+use crate::oauth::grants::{GrantHandler, GrantServices};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::Challenge;
 use crate::oauth::token::{ensure_active_user, mint_user_tokens, TokenResponse, UserGrant};
 use crate::secret;
-use crate::state::AppState;
-use crate::store::{AuthCode, Client, CodeRedemption};
+use crate::store::{AuthCode, Client, CodeRedemption, Store};
+use crate::tokens::issuer::TokenIssuer;
 use crate::tokens::refresh_token::{self, Family};
-
-pub struct AuthorizationCodeGrant;
 
 fn invalid_code() -> Error {
     Error::invalid_grant("the authorization code is invalid or expired")
 }
 
-/// Redeems the code once, after the request proved it is the one the code was issued for
-/// (RFC 6749 §4.1.3, §10.5): a request that fails those checks neither uses up the code nor
-/// counts as a replay, so whoever saw a code cannot burn it or revoke what it issued (security
-/// review finding 10). A second redemption by the code's own client is a replay, which revokes
-/// every token issued from the code (§4.1.2, RFC 9700 §4.2.4).
-async fn redeem(
-    state: &AppState,
-    code: &str,
-    client: &Client,
-    params: &Params,
-) -> Result<AuthCode> {
-    let code_hash = secret::hash(code);
-    let record = state
-        .store
-        .code(&code_hash)
-        .await?
-        .ok_or_else(invalid_code)?;
-    check_binding(&record, client, params)?;
-    let now = clock::now();
-    match state.store.redeem_code(&code_hash, now).await? {
-        CodeRedemption::Redeemed(record) => Ok(*record),
-        CodeRedemption::AlreadyRedeemed { grant_id } => {
-            revoke_replayed(state, grant_id).await?;
-            Err(Error::invalid_grant(
-                "the authorization code was already used",
-            ))
-        }
-        CodeRedemption::Invalid => Err(invalid_code()),
-    }
+pub struct AuthorizationCodeGrant {
+    store: Arc<dyn Store>,
+    tokens: Arc<TokenIssuer>,
+    /// When a replayed code's grant is revoked a second time (see [`Self::revoke_replayed`]).
+    revoke_again_after: Duration,
 }
 
-/// Revokes what a replayed code issued, now and once more after the first redemption can no
-/// longer be storing its tokens: a replay that races the first redemption would otherwise find
-/// nothing to revoke (finding 15). Every request ends within the request timeout, and a
-/// queued token write commits within moments after.
-async fn revoke_replayed(state: &AppState, grant_id: String) -> Result<()> {
-    let revoked = state.store.revoke_grant(&grant_id, clock::now()).await?;
-    tracing::warn!(%grant_id, revoked, "authorization code replayed; its tokens are revoked");
-    let store = state.store.clone();
-    let later = state.config.transport.request_timeout + std::time::Duration::from_secs(5);
-    tokio::spawn(async move {
-        tokio::time::sleep(later).await;
-        if let Err(err) = store.revoke_grant(&grant_id, clock::now()).await {
-            tracing::error!(%grant_id, error = %err, "revoking a replayed code's grant again failed");
+impl AuthorizationCodeGrant {
+    pub fn build(services: &GrantServices<'_>) -> Box<dyn GrantHandler> {
+        Box::new(AuthorizationCodeGrant {
+            store: services.store.clone(),
+            tokens: services.tokens.clone(),
+            // Every request ends within the request timeout, and a queued token write commits
+            // within moments after.
+            revoke_again_after: services.config.transport.request_timeout + Duration::from_secs(5),
+        })
+    }
+
+    /// Redeems the code once, after the request proved it is the one the code was issued for
+    /// (RFC 6749 §4.1.3, §10.5): a request that fails those checks neither uses up the code nor
+    /// counts as a replay, so whoever saw a code cannot burn it or revoke what it issued
+    /// (security review finding 10). A second redemption by the code's own client is a replay,
+    /// which revokes every token issued from the code (§4.1.2, RFC 9700 §4.2.4).
+    async fn redeem(&self, code: &str, client: &Client, params: &Params) -> Result<AuthCode> {
+        let code_hash = secret::hash(code);
+        let record = self
+            .store
+            .code(&code_hash)
+            .await?
+            .ok_or_else(invalid_code)?;
+        check_binding(&record, client, params)?;
+        match self.store.redeem_code(&code_hash, clock::now()).await? {
+            CodeRedemption::Redeemed(record) => Ok(*record),
+            CodeRedemption::AlreadyRedeemed { grant_id } => {
+                self.revoke_replayed(grant_id).await?;
+                Err(Error::invalid_grant(
+                    "the authorization code was already used",
+                ))
+            }
+            CodeRedemption::Invalid => Err(invalid_code()),
         }
-    });
-    Ok(())
+    }
+
+    /// Revokes what a replayed code issued, now and once more after the first redemption can no
+    /// longer be storing its tokens: a replay that races the first redemption would otherwise
+    /// find nothing to revoke (finding 15).
+    async fn revoke_replayed(&self, grant_id: String) -> Result<()> {
+        let revoked = self.store.revoke_grant(&grant_id, clock::now()).await?;
+        tracing::warn!(%grant_id, revoked, "authorization code replayed; its tokens are revoked");
+        let store = self.store.clone();
+        let later = self.revoke_again_after;
+        tokio::spawn(async move {
+            tokio::time::sleep(later).await;
+            if let Err(err) = store.revoke_grant(&grant_id, clock::now()).await {
+                tracing::error!(%grant_id, error = %err, "revoking a replayed code's grant again failed");
+            }
+        });
+        Ok(())
+    }
 }
 
 /// The checks that bind the code to this exact request.
@@ -92,21 +105,12 @@ fn check_binding(record: &AuthCode, client: &Client, params: &Params) -> Result<
 
 #[async_trait]
 impl GrantHandler for AuthorizationCodeGrant {
-    fn grant_type(&self) -> &'static str {
-        "authorization_code"
-    }
-
-    async fn handle(
-        &self,
-        state: &AppState,
-        client: &Client,
-        params: &Params,
-    ) -> Result<TokenResponse> {
+    async fn handle(&self, client: &Client, params: &Params) -> Result<TokenResponse> {
         let code = params
             .get("code")
             .ok_or_else(|| Error::invalid_request("code is required"))?;
-        let record = redeem(state, code, client, params).await?;
-        ensure_active_user(state, &record.user_id).await?;
+        let record = self.redeem(code, client, params).await?;
+        ensure_active_user(self.store.as_ref(), &record.user_id).await?;
         let authentication = Authentication {
             auth_time: record.auth_time,
             acr: record.acr.clone(),
@@ -120,7 +124,7 @@ impl GrantHandler for AuthorizationCodeGrant {
             nonce: record.nonce.as_deref(),
             sid: Some(&record.session_id),
         };
-        let (response, access) = mint_user_tokens(state, client, &grant).await?;
+        let (response, access) = mint_user_tokens(&self.tokens, client, &grant).await?;
         let family = Family {
             family_id: &record.grant_id,
             client,
@@ -130,9 +134,9 @@ impl GrantHandler for AuthorizationCodeGrant {
             authentication: &authentication,
         };
         let refresh = refresh_token::is_offered(client.has_grant("refresh_token"), &record.scope)
-            .then(|| refresh_token::mint(state, &family));
+            .then(|| self.tokens.mint_refresh_token(&family));
         let refresh_record = refresh.as_ref().map(|(_, record)| record);
-        state.store.issue_tokens(&access, refresh_record).await?;
+        self.store.issue_tokens(&access, refresh_record).await?;
         Ok(match refresh {
             Some((token, _)) => response.with_refresh_token(token),
             None => response,

@@ -1,17 +1,29 @@
 //! The client credentials grant (RFC 6749 §4.4): a confidential client acting for itself.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::oauth::grants::GrantHandler;
+use crate::oauth::grants::{GrantHandler, GrantServices};
 use crate::oauth::params::Params;
 use crate::oauth::token::TokenResponse;
-use crate::state::AppState;
 use crate::store::Client;
-use crate::tokens::access_token::{self, Grant};
+use crate::tokens::access_token::Grant;
+use crate::tokens::issuer::TokenIssuer;
 use crate::tokens::scope;
 
-pub struct ClientCredentialsGrant;
+pub struct ClientCredentialsGrant {
+    tokens: Arc<TokenIssuer>,
+}
+
+impl ClientCredentialsGrant {
+    pub fn build(services: &GrantServices<'_>) -> Box<dyn GrantHandler> {
+        Box::new(ClientCredentialsGrant {
+            tokens: services.tokens.clone(),
+        })
+    }
+}
 
 /// The requested scope, limited to the client's allowed scopes; without a request, all of them
 /// (RFC 6749 §3.3 lets the server apply a default).
@@ -35,16 +47,7 @@ fn granted_scope(client: &Client, params: &Params) -> Result<String> {
 
 #[async_trait]
 impl GrantHandler for ClientCredentialsGrant {
-    fn grant_type(&self) -> &'static str {
-        "client_credentials"
-    }
-
-    async fn handle(
-        &self,
-        state: &AppState,
-        client: &Client,
-        params: &Params,
-    ) -> Result<TokenResponse> {
+    async fn handle(&self, client: &Client, params: &Params) -> Result<TokenResponse> {
         if client.is_public() {
             return Err(Error::oauth(
                 ErrorCode::UnauthorizedClient,
@@ -53,17 +56,16 @@ impl GrantHandler for ClientCredentialsGrant {
         }
         let scope = granted_scope(client, params)?;
         let grant_id = uuid::Uuid::now_v7().to_string();
-        let access = access_token::issue(
-            state,
-            &Grant {
+        let access = self
+            .tokens
+            .issue_access_token(&Grant {
                 grant_id: &grant_id,
                 client,
                 user_id: None,
                 scope: &scope,
                 authentication: None,
-            },
-        )
-        .await?;
+            })
+            .await?;
         // §4.4.3: no refresh token.
         Ok(TokenResponse::bearer(access, scope, None))
     }

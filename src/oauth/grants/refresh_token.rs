@@ -1,21 +1,23 @@
 //! The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2):
 //! every use returns a new refresh token; presenting a rotated one revokes the whole family.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::account::session::{self, Authentication};
 use crate::clock;
 use crate::error::{Error, ErrorCode, Result};
-use crate::oauth::grants::GrantHandler;
+use crate::metrics::Metrics;
+use crate::oauth::grants::{GrantHandler, GrantServices};
 use crate::oauth::params::Params;
 use crate::oauth::token::{ensure_active_user, mint_user_tokens, TokenResponse, UserGrant};
 use crate::secret;
-use crate::state::AppState;
-use crate::store::{Client, RefreshTokenRecord, Rotation, TokenRecord, UnixTime};
-use crate::tokens::refresh_token::{self, Family};
+use crate::store::{Client, RefreshTokenRecord, Rotation, Store, TokenRecord, UnixTime};
+use crate::tokens::issuer::TokenIssuer;
+use crate::tokens::refresh_token::Family;
 use crate::tokens::scope;
-
-pub struct RefreshTokenGrant;
 
 fn dead() -> Error {
     Error::invalid_grant("the refresh token is invalid, expired or revoked")
@@ -36,72 +38,82 @@ fn requested_scope(params: &Params, record: &RefreshTokenRecord) -> Result<Strin
     Ok(scope::canonical(&requested))
 }
 
-/// A rotated token came back within the optional grace window: if its successor is still
-/// unused, the client lost the response, and the successor is replaced once. Stores `access`
-/// with the replacement; returns the new refresh token.
-async fn retry_in_grace(
-    state: &AppState,
-    record: &RefreshTokenRecord,
-    family: &Family<'_>,
-    access: &TokenRecord,
-) -> Result<Option<String>> {
-    let Some(grace) = state.config.refresh_reuse_grace else {
-        return Ok(None);
-    };
-    let now = clock::now();
-    let (token, new) = refresh_token::mint(state, family);
-    let since = now - grace.as_secs() as UnixTime;
-    let rotation = state
-        .store
-        .replace_successor(&record.token_hash, since, &new, now)
-        .await?;
-    if rotation == Rotation::Lost {
-        return Ok(None);
-    }
-    state.store.insert_token(access).await?;
-    // Within the window this may be a client that lost a response, or a thief who came first:
-    // either way it is reported, and what the replaced successor carried no longer works.
-    state.metrics.refresh_reuse_detected();
-    tracing::warn!(family_id = %record.family_id,
-        "refresh token presented again within the grace window; its unused successor and that successor's access token are revoked");
-    Ok(Some(token))
+pub struct RefreshTokenGrant {
+    store: Arc<dyn Store>,
+    tokens: Arc<TokenIssuer>,
+    metrics: Arc<Metrics>,
+    /// The optional window in which a rotated token may be presented again (RFC 9700 §4.14.2).
+    reuse_grace: Option<Duration>,
 }
 
-/// RFC 9700 §4.14.2: a token that can no longer be used came back, so two parties hold the
-/// family. Revokes it whole and records the event (once: a dead family has nothing to revoke).
-async fn revoke_reused_family(state: &AppState, record: &RefreshTokenRecord) -> Result<Error> {
-    let now = clock::now();
-    let revoked = state
-        .store
-        .revoke_reused_family(&record.family_id, &record.client_id, &record.user_id, now)
-        .await?;
-    if revoked > 0 {
-        state.metrics.refresh_reuse_detected();
-        tracing::warn!(family_id = %record.family_id, client_id = %record.client_id, revoked,
-            "refresh token reuse detected; the token family is revoked");
+impl RefreshTokenGrant {
+    pub fn build(services: &GrantServices<'_>) -> Box<dyn GrantHandler> {
+        Box::new(RefreshTokenGrant {
+            store: services.store.clone(),
+            tokens: services.tokens.clone(),
+            metrics: services.metrics.clone(),
+            reuse_grace: services.config.refresh_reuse_grace,
+        })
     }
-    Ok(Error::invalid_grant(
-        "the refresh token was already used; its grant is revoked",
-    ))
+
+    /// A rotated token came back within the optional grace window: if its successor is still
+    /// unused, the client lost the response, and the successor is replaced once. Stores `access`
+    /// with the replacement; returns the new refresh token.
+    async fn retry_in_grace(
+        &self,
+        record: &RefreshTokenRecord,
+        family: &Family<'_>,
+        access: &TokenRecord,
+    ) -> Result<Option<String>> {
+        let Some(grace) = self.reuse_grace else {
+            return Ok(None);
+        };
+        let now = clock::now();
+        let (token, new) = self.tokens.mint_refresh_token(family);
+        let since = now - grace.as_secs() as UnixTime;
+        let rotation = self
+            .store
+            .replace_successor(&record.token_hash, since, &new, now)
+            .await?;
+        if rotation == Rotation::Lost {
+            return Ok(None);
+        }
+        self.store.insert_token(access).await?;
+        // Within the window this may be a client that lost a response, or a thief who came first:
+        // either way it is reported, and what the replaced successor carried no longer works.
+        self.metrics.refresh_reuse_detected();
+        tracing::warn!(family_id = %record.family_id,
+            "refresh token presented again within the grace window; its unused successor and that successor's access token are revoked");
+        Ok(Some(token))
+    }
+
+    /// RFC 9700 §4.14.2: a token that can no longer be used came back, so two parties hold the
+    /// family. Revokes it whole and records the event (once: a dead family has nothing to revoke).
+    async fn revoke_reused_family(&self, record: &RefreshTokenRecord) -> Result<Error> {
+        let now = clock::now();
+        let revoked = self
+            .store
+            .revoke_reused_family(&record.family_id, &record.client_id, &record.user_id, now)
+            .await?;
+        if revoked > 0 {
+            self.metrics.refresh_reuse_detected();
+            tracing::warn!(family_id = %record.family_id, client_id = %record.client_id, revoked,
+                "refresh token reuse detected; the token family is revoked");
+        }
+        Ok(Error::invalid_grant(
+            "the refresh token was already used; its grant is revoked",
+        ))
+    }
 }
 
 #[async_trait]
 impl GrantHandler for RefreshTokenGrant {
-    fn grant_type(&self) -> &'static str {
-        "refresh_token"
-    }
-
-    async fn handle(
-        &self,
-        state: &AppState,
-        client: &Client,
-        params: &Params,
-    ) -> Result<TokenResponse> {
+    async fn handle(&self, client: &Client, params: &Params) -> Result<TokenResponse> {
         let presented = params
             .get("refresh_token")
             .ok_or_else(|| Error::invalid_request("refresh_token is required"))?;
         let now = clock::now();
-        let record = state
+        let record = self
             .store
             .refresh_token(&secret::hash(presented))
             .await?
@@ -118,7 +130,7 @@ impl GrantHandler for RefreshTokenGrant {
         // A revoked token is either in a dead family (revoking again changes nothing) or a
         // successor replaced in the grace window, which the legitimate client never received.
         if record.revoked {
-            return Err(revoke_reused_family(state, &record).await?);
+            return Err(self.revoke_reused_family(&record).await?);
         }
         // A client switched to --require-mfa gets no more tokens from a family that began with
         // a password alone: the user signs in again, with the second factor.
@@ -128,7 +140,7 @@ impl GrantHandler for RefreshTokenGrant {
             ));
         }
         let access_scope = requested_scope(params, &record)?;
-        ensure_active_user(state, &record.user_id).await?;
+        ensure_active_user(self.store.as_ref(), &record.user_id).await?;
         let authentication = Authentication {
             auth_time: record.auth_time,
             acr: record.acr.clone(),
@@ -154,15 +166,15 @@ impl GrantHandler for RefreshTokenGrant {
         };
         // Signed first, so the rotation and the new access token are one write; a lost
         // rotation drops them unsent.
-        let (response, access) = mint_user_tokens(state, client, &grant).await?;
+        let (response, access) = mint_user_tokens(&self.tokens, client, &grant).await?;
         let new_refresh_token = if record.rotated_at.is_some() {
-            match retry_in_grace(state, &record, &family, &access).await? {
+            match self.retry_in_grace(&record, &family, &access).await? {
                 Some(token) => token,
-                None => return Err(revoke_reused_family(state, &record).await?),
+                None => return Err(self.revoke_reused_family(&record).await?),
             }
         } else {
-            let (token, new) = refresh_token::mint(state, &family);
-            match state
+            let (token, new) = self.tokens.mint_refresh_token(&family);
+            match self
                 .store
                 .rotate_and_issue(&record.token_hash, &new, &access, now)
                 .await?
