@@ -60,16 +60,17 @@ pub struct App {
 
 /// Opens the store named by the configuration (running migrations).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(match config.store_backend {
+    Ok(match config.store.backend {
         StoreBackend::Sql => {
-            let store = SqlStore::connect(&config.database_url, &config.pool)
+            let store = SqlStore::connect(&config.store.database_url, &config.store.pool)
                 .await
                 .context("opening the database")?;
-            match &config.redis_url {
-                Some(url) if !config.token_cache_ttl.is_zero() => {
-                    let cache = TokenCache::connect(url, REDIS_PREFIX, config.token_cache_ttl)
-                        .await
-                        .context("connecting to Redis")?;
+            match &config.store.redis_url {
+                Some(url) if !config.store.token_cache_ttl.is_zero() => {
+                    let cache =
+                        TokenCache::connect(url, REDIS_PREFIX, config.store.token_cache_ttl)
+                            .await
+                            .context("connecting to Redis")?;
                     Arc::new(store.with_token_cache(cache))
                 }
                 _ => Arc::new(store),
@@ -77,7 +78,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         }
         StoreBackend::Memory => Arc::new(in_memory().await?),
         // Without Redis nothing is shared: the hybrid backend is then the memory one.
-        StoreBackend::Hybrid => match &config.redis_url {
+        StoreBackend::Hybrid => match &config.store.redis_url {
             Some(url) => {
                 let redis = RedisStore::connect(url, REDIS_PREFIX)
                     .await
@@ -101,7 +102,7 @@ async fn in_memory() -> anyhow::Result<SqlStore> {
 
 /// Brute-force counters: shared through Redis when it is configured, else this process's own.
 async fn open_throttle(config: &Config, names: NameHasher) -> anyhow::Result<throttle::Throttle> {
-    Ok(match &config.redis_url {
+    Ok(match &config.store.redis_url {
         Some(url) => throttle::Throttle::shared(
             config.limits,
             names,
@@ -138,13 +139,8 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
     let sealer = sealing::Sealer::new(config.encryption_key);
     let names = NameHasher::new(sealer.derive("tessera user-name hashes"));
     let throttle = open_throttle(&config, names).await?;
-    let circuit = circuit::Breaker::new(config.circuit_failures, config.circuit_open);
-    let mfa = account::mfa::Mfa::new(
-        store.clone(),
-        sealer.clone(),
-        config.mfa_max_failures,
-        config.mfa_failure_window,
-    );
+    let circuit = circuit::Breaker::new(config.circuit.failures, config.circuit.open);
+    let mfa = account::mfa::Mfa::new(store.clone(), sealer.clone(), config.mfa);
     let keys = Arc::new(arc_swap::ArcSwap::from_pointee(keys));
     let tokens = Arc::new(TokenIssuer::new(&config, keys.clone(), store.clone()));
     let state = AppState::new(Services {

@@ -133,7 +133,7 @@ struct ClientCreate {
 fn init_logging(config: &Config, serving: bool) {
     // Bootstrap commands keep stdout for their result; only warnings go to stderr.
     let subscriber = if serving {
-        tessera::logging::subscriber(&config.log_filter, config.log_json, std::io::stdout)
+        tessera::logging::subscriber(&config.logging.filter, config.logging.json, std::io::stdout)
     } else {
         tessera::logging::subscriber("warn", false, std::io::stderr)
     };
@@ -171,9 +171,9 @@ enum Reach {
 /// The CLI reaches only what the servers keep outside their own memory: everything on the SQL
 /// backend; users and second factors on the hybrid backend with Redis (its directory log).
 fn refuse_unless_reachable(config: &Config, reach: Reach) -> anyhow::Result<()> {
-    let reachable = match config.store_backend {
+    let reachable = match config.store.backend {
         StoreBackend::Sql => true,
-        StoreBackend::Hybrid => matches!(reach, Reach::Users) && config.redis_url.is_some(),
+        StoreBackend::Hybrid => matches!(reach, Reach::Users) && config.store.redis_url.is_some(),
         StoreBackend::Memory => false,
     };
     if reachable {

@@ -70,6 +70,6 @@ impl Deref for AppState {
 
 impl axum::extract::FromRef<AppState> for TrustedProxies {
     fn from_ref(state: &AppState) -> Self {
-        TrustedProxies(state.config.trusted_proxies)
+        TrustedProxies(state.config.web.trusted_proxies)
     }
 }

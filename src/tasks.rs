@@ -16,7 +16,7 @@ pub fn spawn(state: &AppState) {
 }
 
 async fn reload_keys_forever(state: AppState) {
-    let mut ticks = tokio::time::interval(state.config.key_reload_interval);
+    let mut ticks = tokio::time::interval(state.config.keys.reload_interval);
     ticks.tick().await;
     loop {
         ticks.tick().await;
@@ -35,7 +35,7 @@ pub async fn reload_keys(state: &AppState) -> Result<(), keys::KeyError> {
 }
 
 async fn purge_forever(state: AppState) {
-    let mut ticks = tokio::time::interval(state.config.purge_interval);
+    let mut ticks = tokio::time::interval(state.config.purge.interval);
     loop {
         ticks.tick().await;
         match purge(&state).await {
@@ -57,12 +57,12 @@ const PURGE_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 pub async fn purge(state: &AppState) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
     let now = clock::now();
     let config = &state.config;
-    let codes_before = now - config.access_token_ttl.as_secs() as UnixTime;
+    let codes_before = now - config.lifetimes.access_token.as_secs() as UnixTime;
     let mut purged = 0;
     loop {
         let batch = state
             .store
-            .purge_expired(now, codes_before, config.purge_batch)
+            .purge_expired(now, codes_before, config.purge.batch)
             .await?;
         if batch == 0 {
             break;

@@ -5,7 +5,6 @@
 //! a window even the right code is refused until the window ends.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use totp_rs::{Builder, Totp};
 
 use crate::account::session::Authentication;
 use crate::clock;
+use crate::config::MfaAttempts;
 use crate::error::{Error, Result};
 use crate::sealing::Sealer;
 use crate::secret;
@@ -44,10 +44,7 @@ pub const CONSECUTIVE_FAILURES_LOCK: u32 = 100;
 pub struct Mfa {
     store: Arc<dyn MfaStore + Send + Sync>,
     sealer: Sealer,
-    /// Wrong codes allowed per account in `failure_window` before the step is refused, right
-    /// code included, until the window ends (`TESSERA_MFA_MAX_FAILURES`).
-    max_failures: u32,
-    failure_window: Duration,
+    attempts: MfaAttempts,
 }
 
 /// What the enrollment page shows.
@@ -83,14 +80,12 @@ impl Mfa {
     pub fn new(
         store: Arc<dyn MfaStore + Send + Sync>,
         sealer: Sealer,
-        max_failures: u32,
-        failure_window: Duration,
+        attempts: MfaAttempts,
     ) -> Self {
         Mfa {
             store,
             sealer,
-            max_failures,
-            failure_window,
+            attempts,
         }
     }
 
@@ -245,8 +240,8 @@ impl Mfa {
         };
         let now = clock::now();
         let limit = MfaLimit {
-            window_start: now - self.failure_window.as_secs() as UnixTime,
-            max: self.max_failures,
+            window_start: now - self.attempts.failure_window.as_secs() as UnixTime,
+            max: self.attempts.max_failures,
             lock_after: CONSECUTIVE_FAILURES_LOCK,
         };
         let (failures, consecutive) =

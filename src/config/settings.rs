@@ -1,7 +1,52 @@
-//! Settings that other modules take from the configuration, as plain values: they import them
-//! from here, so the configuration imports nothing of theirs.
+//! The configuration's sections, one per concern, as plain values: other modules import them from
+//! here, so the configuration imports nothing of theirs.
 
 use std::time::Duration;
+
+/// The bounds of every configurable lifetime, in seconds: long enough to be usable, short
+/// enough that a typo cannot make a token live for years.
+pub mod lifetime_bounds {
+    use std::ops::RangeInclusive;
+
+    pub const ACCESS_TOKEN: RangeInclusive<u64> = 60..=86_400;
+    pub const ID_TOKEN: RangeInclusive<u64> = 60..=86_400;
+    pub const REFRESH_TOKEN: RangeInclusive<u64> = 300..=31_536_000;
+    /// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED".
+    pub const CODE: RangeInclusive<u64> = 10..=600;
+    pub const SESSION: RangeInclusive<u64> = 60..=2_592_000;
+    pub const PURGE: RangeInclusive<u64> = 1..=3_600;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    Sql,
+    Hybrid,
+    Memory,
+}
+
+/// Where data lives ([`crate::store`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    pub backend: StoreBackend,
+    pub database_url: String,
+    pub pool: PoolSettings,
+    pub redis_url: Option<String>,
+    /// How long Redis may cache an access token's record (sql backend with `REDIS_URL`); 0 turns
+    /// the cache off.
+    pub token_cache_ttl: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            backend: StoreBackend::Sql,
+            database_url: "sqlite://tessera.db?mode=rwc".into(),
+            pool: PoolSettings::default(),
+            redis_url: None,
+            token_cache_ttl: Duration::from_secs(30),
+        }
+    }
+}
 
 /// Connection pool settings (`DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECONDS`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +74,7 @@ pub struct Rule {
     pub lockout: Duration,
 }
 
-/// The limits of each kind of key (`TESSERA_*` variables, see the README).
+/// The brute-force limits of each kind of key ([`crate::throttle`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Wrong passwords for one user name, whether or not such a user exists.
@@ -56,6 +101,202 @@ impl Default for Limits {
             ip: rule(50, 15),
             client_ip: rule(50, 15),
             sign_in_starts: rule(1000, 15),
+        }
+    }
+}
+
+impl Limits {
+    /// `TESSERA_FAILURE_WINDOW_SECONDS` and `TESSERA_LOCKOUT_SECONDS` set every rule.
+    pub(super) fn each_rule(&mut self, mut set: impl FnMut(&mut Rule)) {
+        for rule in [
+            &mut self.account,
+            &mut self.ip,
+            &mut self.client_ip,
+            &mut self.sign_in_starts,
+        ] {
+            set(rule);
+        }
+    }
+}
+
+/// Wrong TOTP or recovery codes allowed per account in `failure_window` before the step is
+/// refused, right code included, until the window ends ([`crate::account::mfa`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MfaAttempts {
+    pub max_failures: u32,
+    pub failure_window: Duration,
+}
+
+impl Default for MfaAttempts {
+    fn default() -> Self {
+        MfaAttempts {
+            max_failures: 5,
+            failure_window: Duration::from_secs(300),
+        }
+    }
+}
+
+/// How long what Tessera hands out stays valid; a client's registration may shorten the tokens'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    pub access_token: Duration,
+    pub id_token: Duration,
+    pub refresh_token: Duration,
+    /// RFC 9700 §4.14.2 grace: a rotated refresh token presented again within this window gets
+    /// one retry (its unused successor is replaced) instead of revoking the family. Off by default.
+    pub refresh_reuse_grace: Option<Duration>,
+    /// RFC 6749 §4.1.2 recommends at most ten minutes; a minute is plenty for a redirect.
+    pub code: Duration,
+    pub session: Duration,
+    /// How long a user may take on the login and consent pages.
+    pub interaction: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            access_token: Duration::from_secs(600),
+            id_token: Duration::from_secs(3600),
+            refresh_token: Duration::from_secs(30 * 24 * 3600),
+            refresh_reuse_grace: None,
+            code: Duration::from_secs(60),
+            session: Duration::from_secs(8 * 3600),
+            interaction: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Lifetimes {
+    /// How long a signed token can stay valid: a retired signing key is published that long.
+    pub fn longest_signed_token(&self) -> Duration {
+        self.access_token.max(self.id_token)
+    }
+}
+
+/// Signing-key rotation as every instance sees it ([`crate::keys`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySchedule {
+    /// How often signing keys are re-read from the store (rotation by the CLI or another
+    /// instance).
+    pub reload_interval: Duration,
+    /// How long a new signing key is published before it signs: the JWKS cache lifetime
+    /// (`max-age` of `/jwks`), so relying parties that cache the JWKS know a key before they see
+    /// a token it signed.
+    pub publish_ahead: Duration,
+}
+
+impl Default for KeySchedule {
+    fn default() -> Self {
+        KeySchedule {
+            reload_interval: Duration::from_secs(60),
+            publish_ahead: Duration::from_secs(300),
+        }
+    }
+}
+
+/// How often expired rows are purged, and how many rows per table one delete takes (a round
+/// keeps deleting batches until one comes back short).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purge {
+    pub interval: Duration,
+    pub batch: u32,
+}
+
+impl Default for Purge {
+    fn default() -> Self {
+        Purge {
+            interval: Duration::from_secs(300),
+            batch: 1000,
+        }
+    }
+}
+
+/// How the listener treats slow, idle and numerous connections ([`crate::serve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transport {
+    /// A request head must arrive in full within this (slowloris).
+    pub header_timeout: Duration,
+    /// A request, body included, must be answered within this.
+    pub request_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport {
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1000,
+        }
+    }
+}
+
+/// Who stands between the client and Tessera, and which browser origins may call it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebPolicy {
+    /// How many reverse proxies in front of Tessera append to `X-Forwarded-For`; 0 trusts none
+    /// and takes the client IP from the connection.
+    pub trusted_proxies: usize,
+    /// Who may call discovery, JWKS, token, userinfo and revocation from a browser on another
+    /// origin.
+    pub cors_origins: CorsOrigins,
+}
+
+/// Store failures in a row that open the circuit breaker, and how long it then stays open before
+/// a trial request ([`crate::circuit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitSettings {
+    pub failures: u32,
+    pub open: Duration,
+}
+
+impl Default for CircuitSettings {
+    fn default() -> Self {
+        CircuitSettings {
+            failures: 5,
+            open: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Where audit events go ([`crate::events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhooks {
+    /// Empty: events are only kept (the audit trail), not sent.
+    pub urls: Vec<String>,
+    /// The HMAC key of the signature header; required with URLs.
+    pub secret: String,
+    /// Attempts before an event is dead.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; it doubles with each further one.
+    pub retry_base: Duration,
+}
+
+impl Default for Webhooks {
+    fn default() -> Self {
+        Webhooks {
+            urls: Vec::new(),
+            secret: String::new(),
+            max_attempts: 8,
+            retry_base: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What is logged and how ([`crate::logging`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logging {
+    pub filter: String,
+    /// JSON lines instead of text.
+    pub json: bool,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Logging {
+            filter: "info".into(),
+            json: false,
         }
     }
 }

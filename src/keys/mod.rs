@@ -176,8 +176,9 @@ impl Lifetimes {
     pub fn of(config: &crate::config::Config) -> Self {
         Lifetimes {
             // Another instance publishes a new key only at its next reload: count that too.
-            publish_ahead: (config.key_publish_ahead + config.key_reload_interval).as_secs() as i64,
-            longest_token_ttl: config.longest_token_ttl().as_secs() as i64,
+            publish_ahead: (config.keys.publish_ahead + config.keys.reload_interval).as_secs()
+                as i64,
+            longest_token_ttl: config.lifetimes.longest_signed_token().as_secs() as i64,
         }
     }
 }

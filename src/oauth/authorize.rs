@@ -473,7 +473,7 @@ pub async fn issue_code(
         auth_time: auth.auth_time,
         acr: auth.acr.clone(),
         amr: auth.amr.clone(),
-        expires_at: clock::now() + state.config.code_ttl.as_secs() as UnixTime,
+        expires_at: clock::now() + state.config.lifetimes.code.as_secs() as UnixTime,
     };
     state
         .store

@@ -1,6 +1,6 @@
 //! Registering clients (the CLI and the seed file use this; no dynamic registration yet).
 
-use crate::config::lifetimes;
+use crate::config::lifetime_bounds;
 use crate::keys::SigningAlg;
 use crate::oauth::{grants, redirect_uri};
 use crate::secret;
@@ -104,13 +104,13 @@ fn build(reg: ClientRegistration) -> Result<Client, RegistrationError> {
     check_lifetime(
         "access_token_seconds",
         reg.access_token_seconds,
-        &lifetimes::ACCESS_TOKEN,
+        &lifetime_bounds::ACCESS_TOKEN,
     )
     .map_err(invalid)?;
     check_lifetime(
         "refresh_token_seconds",
         reg.refresh_token_seconds,
-        &lifetimes::REFRESH_TOKEN,
+        &lifetime_bounds::REFRESH_TOKEN,
     )
     .map_err(invalid)?;
     let scope = reg.scope.as_deref().unwrap_or(DEFAULT_SCOPE);

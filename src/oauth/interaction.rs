@@ -75,7 +75,7 @@ pub async fn save_new(state: &AppState, interaction: &Interaction) -> Result<Str
 
 pub async fn save(state: &AppState, id: &str, interaction: &Interaction) -> Result<()> {
     let payload = serde_json::to_string(interaction).map_err(Error::internal)?;
-    let expires_at = clock::now() + state.config.interaction_ttl.as_secs() as UnixTime;
+    let expires_at = clock::now() + state.config.lifetimes.interaction.as_secs() as UnixTime;
     state
         .store
         .put_artifact(
@@ -285,7 +285,7 @@ async fn complete_authentication(
         authentication,
         step,
     } = signed;
-    let session_expiry = clock::now() + state.config.session_ttl.as_secs() as UnixTime;
+    let session_expiry = clock::now() + state.config.lifetimes.session.as_secs() as UnixTime;
     let (cookie_value, session) = session::start(
         state.store.as_ref(),
         user_id,

@@ -25,7 +25,7 @@ use store_guard::Surface;
 
 pub fn router(state: AppState) -> Router {
     let transport = state.config.transport.clone();
-    let cors = cors::layer(&state.config.cors_origins);
+    let cors = cors::layer(&state.config.web.cors_origins);
     let routes = Router::new()
         .merge(storeless_routes(&cors))
         .merge(guarded(pages(), &state, Surface::Page))

@@ -66,7 +66,7 @@ impl TokenIssuer {
         let now = clock::now();
         // A client's lifetime may only shorten the server's: retired signing keys stay published,
         // and redeemed codes are kept, for the server's lifetime.
-        let server_ttl = self.lifetimes.access.as_secs();
+        let server_ttl = self.lifetimes.access_token.as_secs();
         let ttl = grant
             .client
             .access_token_seconds

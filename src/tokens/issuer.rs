@@ -4,27 +4,19 @@
 //! token kinds they make: [`super::access_token`], [`super::id_token`], [`super::refresh_token`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::{ArcSwap, Guard};
 
-use crate::config::Config;
+use crate::config::{Config, Lifetimes};
 use crate::keys::KeyRing;
 use crate::store::{Store, TokenStore, UserStore};
-
-/// The server's token lifetimes; a client's registration may shorten them.
-#[derive(Debug, Clone, Copy)]
-pub struct TokenLifetimes {
-    pub access: Duration,
-    pub id_token: Duration,
-    pub refresh: Duration,
-}
 
 pub struct TokenIssuer {
     pub(super) issuer: String,
     /// Shared with the key rotation task, which swaps the ring whole.
     keys: Arc<ArcSwap<KeyRing>>,
-    pub(super) lifetimes: TokenLifetimes,
+    /// The server's; a client's registration may shorten them.
+    pub(super) lifetimes: Lifetimes,
     /// Access tokens' records, which make them revocable and introspectable.
     pub(super) records: Arc<dyn TokenStore + Send + Sync>,
     /// Read for the `groups` claim.
@@ -36,11 +28,7 @@ impl TokenIssuer {
         TokenIssuer {
             issuer: config.issuer.clone(),
             keys,
-            lifetimes: TokenLifetimes {
-                access: config.access_token_ttl,
-                id_token: config.id_token_ttl,
-                refresh: config.refresh_token_ttl,
-            },
+            lifetimes: config.lifetimes,
             records: store.clone(),
             users: store,
         }

@@ -26,7 +26,7 @@ impl TokenIssuer {
         let lifetime = family
             .client
             .refresh_token_seconds
-            .map_or(self.lifetimes.refresh.as_secs(), u64::from);
+            .map_or(self.lifetimes.refresh_token.as_secs(), u64::from);
         let record = RefreshTokenRecord {
             token_hash: secret::hash(&token),
             family_id: family.family_id.to_string(),

@@ -31,7 +31,7 @@ fn allowed_origin(response: &reqwest::Response) -> Option<&str> {
 #[tokio::test]
 async fn configured_origins_may_call_the_browser_endpoints_and_nothing_else() {
     let server = TestServer::start_with(|c| {
-        c.cors_origins = CorsOrigins::List(vec![APP.into()]);
+        c.web.cors_origins = CorsOrigins::List(vec![APP.into()]);
     })
     .await;
     for path in [

@@ -47,7 +47,7 @@ async fn cc_client(server: &TestServer, client_id: &str, lifetime: Option<u32>) 
 /// surface, and twenty of them leave the breaker closed: sign-in and tokens still work.
 #[tokio::test]
 async fn control_characters_are_the_clients_error_and_never_open_the_circuit() {
-    let server = TestServer::start_with(|config| config.circuit_failures = 2).await;
+    let server = TestServer::start_with(|config| config.circuit.failures = 2).await;
     server.user("ada").await;
     let secret = server.web_client("webapp").await;
     let cc = cc_client(&server, "cc", None).await;
@@ -360,7 +360,7 @@ async fn slow_and_idle_connections_are_closed() {
 #[tokio::test]
 async fn token_lifetimes_follow_the_configuration_and_the_client() {
     let server = TestServer::start_with(|config| {
-        config.access_token_ttl = Duration::from_secs(120);
+        config.lifetimes.access_token = Duration::from_secs(120);
     })
     .await;
     for (client_id, seconds, expected) in [("server-default", None, 120), ("short", Some(60), 60)] {
@@ -485,10 +485,10 @@ async fn user_names_that_look_alike_are_one_account() {
 #[tokio::test]
 async fn a_soak_with_short_lifetimes_leaves_no_rows_behind() {
     let server = TestServer::start_with(|config| {
-        config.access_token_ttl = Duration::from_secs(1);
-        config.interaction_ttl = Duration::from_secs(1);
-        config.purge_interval = Duration::from_secs(1);
-        config.purge_batch = 7;
+        config.lifetimes.access_token = Duration::from_secs(1);
+        config.lifetimes.interaction = Duration::from_secs(1);
+        config.purge.interval = Duration::from_secs(1);
+        config.purge.batch = 7;
         config.limits.sign_in_starts.max_failures = 120;
     })
     .await;

@@ -79,7 +79,10 @@ impl TestServer {
             .expect("bind");
         let mut config = Config {
             issuer: format!("http://{}", listener.local_addr().unwrap()),
-            database_url: database_url.clone(),
+            store: tessera::config::StoreSettings {
+                database_url: database_url.clone(),
+                ..Default::default()
+            },
             ..Config::default()
         };
         adjust(&mut config);

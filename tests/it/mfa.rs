@@ -463,7 +463,7 @@ async fn parallel_wrong_codes_are_checked_at_most_the_limit_times() {
 #[tokio::test]
 async fn a_hundred_wrong_codes_in_a_row_lock_the_second_factor_until_a_reset() {
     let server = TestServer::start_with(|config| {
-        config.mfa_max_failures = 100;
+        config.mfa.max_failures = 100;
         config.limits.ip.max_failures = 1000;
     })
     .await;

@@ -107,10 +107,10 @@ async fn the_circuit_breaker_fails_fast_while_the_database_is_down_and_closes_by
     let postgres = OwnedPostgres::new();
     let database_url = postgres.database();
     let server = TestServer::start_with(|config| {
-        config.database_url = database_url.clone();
-        config.pool.acquire_timeout = Duration::from_secs(2);
-        config.circuit_failures = 2;
-        config.circuit_open = Duration::from_secs(1);
+        config.store.database_url = database_url.clone();
+        config.store.pool.acquire_timeout = Duration::from_secs(2);
+        config.circuit.failures = 2;
+        config.circuit.open = Duration::from_secs(1);
     })
     .await;
     let secret = server

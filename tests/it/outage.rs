@@ -26,9 +26,9 @@ async fn a_postgres_outage_fails_closed_and_recovers_by_itself() {
     let postgres = OwnedPostgres::new();
     let database_url = postgres.database();
     let server = TestServer::start_with(|config| {
-        config.database_url = database_url.clone();
+        config.store.database_url = database_url.clone();
         // A request waits at most this long for the database before it fails.
-        config.pool.acquire_timeout = Duration::from_secs(2);
+        config.store.pool.acquire_timeout = Duration::from_secs(2);
     })
     .await;
     fails_closed_while_down(&server, || postgres.stop(), || postgres.start()).await;
@@ -38,8 +38,8 @@ async fn a_postgres_outage_fails_closed_and_recovers_by_itself() {
 async fn a_redis_outage_on_the_hybrid_backend_fails_closed_and_recovers_by_itself() {
     let redis = Redis::new();
     let server = TestServer::start_with(|config| {
-        config.store_backend = StoreBackend::Hybrid;
-        config.redis_url = Some(redis.url());
+        config.store.backend = StoreBackend::Hybrid;
+        config.store.redis_url = Some(redis.url());
     })
     .await;
     fails_closed_while_down(&server, || redis.stop(), || redis.start()).await;
@@ -102,7 +102,7 @@ async fn fails_closed_while_down(server: &TestServer, stop: impl FnOnce(), start
 async fn without_its_redis_the_sql_backend_keeps_serving_from_the_database() {
     let redis = Redis::new();
     let server = TestServer::start_with(|config| {
-        config.redis_url = Some(redis.url());
+        config.store.redis_url = Some(redis.url());
         config.limits.account = rule(2, 60);
     })
     .await;

@@ -101,7 +101,10 @@ async fn a_bad_seed_file_stops_the_start_with_a_clear_message() {
     ] {
         let path = seed_file(dir.path(), text);
         let mut config = tessera::Config {
-            database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+            store: tessera::config::StoreSettings {
+                database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+                ..Default::default()
+            },
             seed_file: Some(path),
             ..tessera::Config::default()
         };

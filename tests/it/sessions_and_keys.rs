@@ -197,11 +197,11 @@ async fn rotated_keys_sign_new_tokens_while_old_tokens_still_verify_until_they_e
     // Long enough that the old token is still valid when it is checked on a loaded machine.
     let ttl = Duration::from_secs(6);
     let server = TestServer::start_with(|c| {
-        c.access_token_ttl = ttl;
-        c.id_token_ttl = ttl;
-        c.key_reload_interval = Duration::from_millis(300);
-        c.purge_interval = Duration::from_millis(300);
-        c.key_publish_ahead = Duration::from_secs(3);
+        c.lifetimes.access_token = ttl;
+        c.lifetimes.id_token = ttl;
+        c.keys.reload_interval = Duration::from_millis(300);
+        c.purge.interval = Duration::from_millis(300);
+        c.keys.publish_ahead = Duration::from_secs(3);
     })
     .await;
     server.user("ada").await;
@@ -259,12 +259,12 @@ async fn rotated_keys_sign_new_tokens_while_old_tokens_still_verify_until_they_e
 async fn expired_codes_tokens_and_sessions_are_purged() {
     let short = Duration::from_secs(1);
     let server = TestServer::start_with(|c| {
-        c.access_token_ttl = short;
-        c.code_ttl = short;
-        c.session_ttl = short;
-        c.interaction_ttl = short;
-        c.refresh_token_ttl = short;
-        c.purge_interval = Duration::from_millis(300);
+        c.lifetimes.access_token = short;
+        c.lifetimes.code = short;
+        c.lifetimes.session = short;
+        c.lifetimes.interaction = short;
+        c.lifetimes.refresh_token = short;
+        c.purge.interval = Duration::from_millis(300);
     })
     .await;
     server.user("ada").await;

@@ -172,7 +172,7 @@ async fn instances_sharing_redis_share_the_lockout() {
     let start = || {
         TestServer::start_with(|c| {
             c.limits.account = rule(3, 60);
-            c.redis_url = Some(redis.url());
+            c.store.redis_url = Some(redis.url());
         })
     };
     let (a, b) = (start().await, start().await);

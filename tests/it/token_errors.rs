@@ -154,7 +154,7 @@ async fn a_code_is_bound_to_its_client_and_redirect_uri() {
 
 #[tokio::test]
 async fn an_expired_code_is_invalid_grant() {
-    let s = setup_with(|config| config.code_ttl = std::time::Duration::from_secs(1)).await;
+    let s = setup_with(|config| config.lifetimes.code = std::time::Duration::from_secs(1)).await;
     let (code, verifier) = fresh_code(&s.server, &s.rp, &s.browser).await;
     wait_past(1).await;
     let (status, headers, body) = post_token(

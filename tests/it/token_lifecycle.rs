@@ -155,7 +155,8 @@ async fn reuse_of_a_rotated_refresh_token_revokes_the_whole_family() {
 #[tokio::test]
 async fn within_the_grace_window_a_lost_response_may_be_retried_once() {
     let (server, _, secret, tokens) =
-        signed_in(|c| c.refresh_reuse_grace = Some(std::time::Duration::from_secs(30))).await;
+        signed_in(|c| c.lifetimes.refresh_reuse_grace = Some(std::time::Duration::from_secs(30)))
+            .await;
     let first = field(&tokens, "refresh_token");
     let (_, lost) = refresh(&server, ("app", &secret), &first, &[]).await;
     let (status, retried) = refresh(&server, ("app", &secret), &first, &[]).await;
@@ -194,7 +195,8 @@ async fn within_the_grace_window_a_lost_response_may_be_retried_once() {
 #[tokio::test]
 async fn a_thief_retrying_in_the_grace_window_is_caught_when_the_client_comes_back() {
     let (server, _, secret, tokens) =
-        signed_in(|c| c.refresh_reuse_grace = Some(std::time::Duration::from_secs(30))).await;
+        signed_in(|c| c.lifetimes.refresh_reuse_grace = Some(std::time::Duration::from_secs(30)))
+            .await;
     let stolen = field(&tokens, "refresh_token");
     // The client rotates normally; the thief then presents the old token inside the window.
     let (_, clients) = refresh(&server, ("app", &secret), &stolen, &[]).await;

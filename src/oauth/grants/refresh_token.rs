@@ -52,7 +52,7 @@ impl RefreshTokenGrant {
             store: services.store.clone(),
             tokens: services.tokens.clone(),
             metrics: services.metrics.clone(),
-            reuse_grace: services.config.refresh_reuse_grace,
+            reuse_grace: services.config.lifetimes.refresh_reuse_grace,
         })
     }
 
