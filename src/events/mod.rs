@@ -136,7 +136,7 @@ async fn deliver(
             .post(url)
             .header("content-type", "application/json")
             .header("tessera-event-id", &claimed.event.id)
-            .header("tessera-event-type", claimed.event.kind)
+            .header("tessera-event-type", claimed.event.kind.name())
             .header(SIGNATURE_HEADER, &signature)
             .body(body.clone())
             .send()

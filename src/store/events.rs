@@ -11,34 +11,67 @@ use super::{Group, UnixTime, User};
 pub struct NewEvent {
     /// A UUID: what receivers deduplicate redeliveries by.
     pub id: String,
-    /// `user.created`, `user.updated`, `user.deleted`, `user.logged_out`, `group.created`,
-    /// `group.updated`, `group.deleted`, `token.reuse_detected`, `mfa.enrolled` or `mfa.locked`.
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub data: Value,
     pub occurred_at: UnixTime,
 }
 
-/// Every event type, so a stored name reads back as one of them.
-const KINDS: [&str; 10] = [
-    "user.created",
-    "user.updated",
-    "user.deleted",
-    "user.logged_out",
-    "group.created",
-    "group.updated",
-    "group.deleted",
-    "token.reuse_detected",
-    "mfa.enrolled",
-    "mfa.locked",
-];
+/// What happened: the `type` of the webhook body and its `Tessera-Event-Type` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+    /// A session ended by its user (logout, or signed out from the account page).
+    UserLoggedOut,
+    GroupCreated,
+    GroupUpdated,
+    GroupDeleted,
+    /// A rotated refresh token came back: its family is revoked.
+    TokenReuseDetected,
+    MfaEnrolled,
+    /// A second factor locked after too many wrong codes in a row.
+    MfaLocked,
+}
 
-/// The event type named `name`, if it is one.
-pub fn kind_named(name: &str) -> Option<&'static str> {
-    KINDS.iter().copied().find(|kind| *kind == name)
+impl EventKind {
+    pub const ALL: [EventKind; 10] = [
+        EventKind::UserCreated,
+        EventKind::UserUpdated,
+        EventKind::UserDeleted,
+        EventKind::UserLoggedOut,
+        EventKind::GroupCreated,
+        EventKind::GroupUpdated,
+        EventKind::GroupDeleted,
+        EventKind::TokenReuseDetected,
+        EventKind::MfaEnrolled,
+        EventKind::MfaLocked,
+    ];
+
+    /// The name receivers see, and the store keeps.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::UserCreated => "user.created",
+            EventKind::UserUpdated => "user.updated",
+            EventKind::UserDeleted => "user.deleted",
+            EventKind::UserLoggedOut => "user.logged_out",
+            EventKind::GroupCreated => "group.created",
+            EventKind::GroupUpdated => "group.updated",
+            EventKind::GroupDeleted => "group.deleted",
+            EventKind::TokenReuseDetected => "token.reuse_detected",
+            EventKind::MfaEnrolled => "mfa.enrolled",
+            EventKind::MfaLocked => "mfa.locked",
+        }
+    }
+
+    /// The kind a stored name reads back as, if it is one.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
 }
 
 impl NewEvent {
-    fn new(kind: &'static str, data: Value, occurred_at: UnixTime) -> Self {
+    fn new(kind: EventKind, data: Value, occurred_at: UnixTime) -> Self {
         NewEvent {
             id: uuid::Uuid::new_v4().to_string(),
             kind,
@@ -51,7 +84,7 @@ impl NewEvent {
     pub fn body(&self) -> Value {
         json!({
             "id": self.id,
-            "type": self.kind,
+            "type": self.kind.name(),
             "time": self.occurred_at,
             "data": self.data,
         })
@@ -72,20 +105,23 @@ fn user_data(user: &User) -> Value {
 }
 
 pub fn user_created(user: &User) -> NewEvent {
-    NewEvent::new("user.created", user_data(user), user.created_at)
+    NewEvent::new(EventKind::UserCreated, user_data(user), user.created_at)
 }
 
 pub fn user_updated(user: &User, now: UnixTime) -> NewEvent {
-    NewEvent::new("user.updated", user_data(user), now)
+    NewEvent::new(EventKind::UserUpdated, user_data(user), now)
 }
 
 pub fn user_deleted(user_id: &str, now: UnixTime) -> NewEvent {
-    NewEvent::new("user.deleted", json!({"id": user_id}), now)
+    NewEvent::new(EventKind::UserDeleted, json!({"id": user_id}), now)
 }
 
-/// A session ended by its user (logout, or signed out from the account page).
 pub fn user_logged_out(user_id: &str, sid: &str, now: UnixTime) -> NewEvent {
-    NewEvent::new("user.logged_out", json!({"id": user_id, "sid": sid}), now)
+    NewEvent::new(
+        EventKind::UserLoggedOut,
+        json!({"id": user_id, "sid": sid}),
+        now,
+    )
 }
 
 fn group_data(group: &Group) -> Value {
@@ -94,25 +130,25 @@ fn group_data(group: &Group) -> Value {
 }
 
 pub fn group_created(group: &Group) -> NewEvent {
-    NewEvent::new("group.created", group_data(group), group.created_at)
+    NewEvent::new(EventKind::GroupCreated, group_data(group), group.created_at)
 }
 
 pub fn group_updated(group: &Group, now: UnixTime) -> NewEvent {
-    NewEvent::new("group.updated", group_data(group), now)
+    NewEvent::new(EventKind::GroupUpdated, group_data(group), now)
 }
 
 pub fn group_deleted(group_id: &str, now: UnixTime) -> NewEvent {
-    NewEvent::new("group.deleted", json!({"id": group_id}), now)
+    NewEvent::new(EventKind::GroupDeleted, json!({"id": group_id}), now)
 }
 
 pub fn reuse_detected(family_id: &str, client_id: &str, user_id: &str, now: UnixTime) -> NewEvent {
     let data = json!({"grant_id": family_id, "client_id": client_id, "user_id": user_id});
-    NewEvent::new("token.reuse_detected", data, now)
+    NewEvent::new(EventKind::TokenReuseDetected, data, now)
 }
 
 pub fn mfa_enrolled(user_id: &str, now: UnixTime) -> NewEvent {
     NewEvent::new(
-        "mfa.enrolled",
+        EventKind::MfaEnrolled,
         json!({"user_id": user_id, "method": "totp"}),
         now,
     )
@@ -122,7 +158,7 @@ pub fn mfa_enrolled(user_id: &str, now: UnixTime) -> NewEvent {
 /// it.
 pub fn mfa_locked(user_id: &str, now: UnixTime) -> NewEvent {
     NewEvent::new(
-        "mfa.locked",
+        EventKind::MfaLocked,
         json!({"user_id": user_id, "method": "totp"}),
         now,
     )

@@ -199,7 +199,7 @@ async fn two_hybrid_instances_share_one_directory() {
     let kinds = |events: Vec<events::OutboxEvent>| {
         events
             .into_iter()
-            .map(|e| e.event.kind.to_string())
+            .map(|e| e.event.kind.name().to_string())
             .collect::<Vec<_>>()
     };
     let on_c = kinds(c.claim_events(NOW + 10, NOW + 20, 100).await.unwrap());
@@ -1732,7 +1732,7 @@ async fn outbox_records_each_change_with_its_event(store: Arc<dyn Store>) {
             let claimed = store.claim_events(NOW + 10, NOW + 20, 100).await.unwrap();
             claimed
                 .into_iter()
-                .map(|e| (e.event.kind, e.event.data))
+                .map(|e| (e.event.kind.name(), e.event.data))
                 .collect::<Vec<_>>()
         }
     };

@@ -24,7 +24,7 @@ impl SqlStore {
          VALUES ($1, $2, $3, $4, $4)",
         )
         .bind(&event.id)
-        .bind(event.kind)
+        .bind(event.kind.name())
         .bind(event.data.to_string())
         .bind(event.occurred_at)
         .execute(executor)
@@ -48,7 +48,7 @@ fn event_from_row(row: &AnyRow) -> StoreResult<OutboxEvent> {
     Ok(OutboxEvent {
         event: NewEvent {
             id: row.get("id"),
-            kind: events::kind_named(&kind).ok_or_else(|| corrupt("event type"))?,
+            kind: events::EventKind::named(&kind).ok_or_else(|| corrupt("event type"))?,
             data: serde_json::from_str(&data).map_err(|_| corrupt("event data"))?,
             occurred_at: row.get("occurred_at"),
         },
