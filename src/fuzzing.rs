@@ -41,10 +41,7 @@ pub fn scim_filter(data: &[u8]) {
     };
     for rt in [&schema::USER_TYPE, &schema::GROUP_TYPE] {
         if let Ok(resolved) = query::resolve_filter(rt, parsed.clone()) {
-            patch::matches(
-                &resolved,
-                &json!({"value": "a@example.com", "type": "work"}),
-            );
+            resolved.matches(&json!({"value": "a@example.com", "type": "work"}));
         }
     }
 }

@@ -2,7 +2,7 @@
 //! Cheat Sheet, "Account Lockout"; RFC 6749 §10.10): refused unchecked while the user name or the
 //! client IP is locked (no hashing, nothing recorded), counted as a failure when wrong, and
 //! refused even when right if guesses sent in parallel locked the name meanwhile, so a burst
-//! gets no more answers than the limit.
+//! gets no more answers than the limit. A right password clears the name's failures.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -38,8 +38,12 @@ pub async fn check_throttled<T>(
         let lockout = throttle.record_failure(&keys).await;
         return Ok(PasswordCheck::Wrong { lockout });
     };
-    Ok(match throttle.locked(&keys).await {
-        Some(wait) => PasswordCheck::Locked(wait),
-        None => PasswordCheck::Accepted(found),
-    })
+    if let Some(wait) = throttle.locked(&keys).await {
+        return Ok(PasswordCheck::Locked(wait));
+    }
+    // A right password forgives the name's failures; the address's stay counted, so one
+    // address guessing many names is still held back.
+    let [account, _] = &keys;
+    throttle.clear(account).await;
+    Ok(PasswordCheck::Accepted(found))
 }

@@ -123,10 +123,6 @@ async fn login(
             });
         }
     };
-    state
-        .throttle
-        .clear(&state.throttle.account(&username))
-        .await;
     record(&state, &username, ip, LoginOutcome::Success).await;
     interaction::after_password(&state, jar, &id, interaction, client, &user.id).await
 }

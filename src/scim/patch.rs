@@ -368,9 +368,9 @@ fn filtered(
     let list = elements(container, def.name);
     if op == Op::Remove {
         match sub {
-            None => list.retain(|e| !matches(filter, e)),
+            None => list.retain(|e| !filter.matches(e)),
             Some(sub) => {
-                for element in list.iter_mut().filter(|e| matches(filter, e)) {
+                for element in list.iter_mut().filter(|e| filter.matches(e)) {
                     set_sub(element, sub, Op::Remove, None)?;
                 }
             }
@@ -378,7 +378,7 @@ fn filtered(
         return Ok(());
     }
     let matching: Vec<usize> = (0..list.len())
-        .filter(|&i| matches(filter, &list[i]))
+        .filter(|&i| filter.matches(&list[i]))
         .collect();
     let nothing_matches = || no_target(format!("no {} value matches the filter", def.name));
     if matching.is_empty() && op == Op::Replace {
@@ -450,65 +450,5 @@ fn seed(filter: &Filter<Attr>) -> Option<Map<String, Value>> {
             Some(both)
         }
         _ => None,
-    }
-}
-
-/// Whether one element of a list satisfies a value filter, with `caseExact` semantics.
-pub fn matches(filter: &Filter<Attr>, element: &Value) -> bool {
-    // A missing sub-attribute is null: `type pr` is false and `type eq null` true for it.
-    let field = |attr: &Attr| match attr.sub {
-        Some(sub) => element.get(sub).unwrap_or(&Value::Null),
-        None => element,
-    };
-    match filter {
-        Filter::And(a, b) => matches(a, element) && matches(b, element),
-        Filter::Or(a, b) => matches(a, element) || matches(b, element),
-        Filter::Not(inner) => !matches(inner, element),
-        Filter::Present(attr) => {
-            !matches!(field(attr), Value::Null) && field(attr) != &Value::String(String::new())
-        }
-        Filter::Compare { attr, op, value } => compare(attr, field(attr), *op, value),
-        Filter::ValuePath { .. } => false,
-    }
-}
-
-fn compare(attr: &Attr, actual: &Value, op: CompareOp, expected: &CompValue) -> bool {
-    use std::cmp::Ordering;
-    let ordering = match (actual, expected) {
-        (Value::Null, CompValue::Null) => Some(Ordering::Equal),
-        (Value::Bool(a), CompValue::Bool(b)) => Some(a.cmp(b)),
-        (Value::Number(a), CompValue::Number(b)) => a
-            .as_f64()
-            .zip(b.as_f64())
-            .and_then(|(a, b)| a.partial_cmp(&b)),
-        (Value::String(a), CompValue::String(b)) => {
-            let (a, b) = if attr.case_exact {
-                (a.clone(), b.clone())
-            } else {
-                (a.to_lowercase(), b.to_lowercase())
-            };
-            return match op {
-                CompareOp::Co => a.contains(&b),
-                CompareOp::Sw => a.starts_with(&b),
-                CompareOp::Ew => a.ends_with(&b),
-                _ => ordered(op, Some(a.cmp(&b))),
-            };
-        }
-        _ => None,
-    };
-    ordered(op, ordering)
-}
-
-fn ordered(op: CompareOp, ordering: Option<std::cmp::Ordering>) -> bool {
-    use std::cmp::Ordering::*;
-    match (op, ordering) {
-        (CompareOp::Ne, ordering) => ordering != Some(Equal),
-        (_, None) => false,
-        (CompareOp::Eq, Some(o)) => o == Equal,
-        (CompareOp::Gt, Some(o)) => o == Greater,
-        (CompareOp::Ge, Some(o)) => o != Less,
-        (CompareOp::Lt, Some(o)) => o == Less,
-        (CompareOp::Le, Some(o)) => o != Greater,
-        (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, _) => false,
     }
 }

@@ -1,9 +1,13 @@
 //! The query model the SCIM layer hands to a store: a filter tree in the shape of RFC 7644
 //! §3.4.2.2, generic over how an attribute is named. The SCIM parser builds `Filter<AttrPath>`
 //! from text; the SCIM schema resolves it to `Filter<Attr>`, which a backend translates to its own
-//! query language (SQL `WHERE` clauses for [`super::SqlStore`]).
+//! query language (SQL `WHERE` clauses for [`super::SqlStore`]). [`Filter::matches`] is the
+//! filter's meaning on one value in memory, the one PATCH applies to list elements; the SQL
+//! translation must agree with it (a backend-suite property test compares the two).
 
-use serde_json::Number;
+use std::cmp::Ordering;
+
+use serde_json::{Number, Value};
 
 /// A filter expression (RFC 7644 §3.4.2.2).
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +30,86 @@ pub enum Filter<A> {
         attr: A,
         filter: Box<Filter<A>>,
     },
+}
+
+impl Filter<Attr> {
+    /// Whether one element of a multi-valued attribute (`{"value": …, "type": …}`) satisfies
+    /// this value filter, its attributes naming the element's sub-attributes.
+    pub fn matches(&self, element: &Value) -> bool {
+        // A missing sub-attribute is null: `type pr` is false and `type eq null` true for it.
+        let field = |attr: &Attr| match attr.sub {
+            Some(sub) => element.get(sub).unwrap_or(&Value::Null),
+            None => element,
+        };
+        match self {
+            Filter::And(a, b) => a.matches(element) && b.matches(element),
+            Filter::Or(a, b) => a.matches(element) || b.matches(element),
+            Filter::Not(inner) => !inner.matches(element),
+            Filter::Present(attr) => is_present(field(attr)),
+            Filter::Compare { attr, op, value } => compare(attr, field(attr), *op, value),
+            // Value paths do not nest (RFC 7644 §3.4.2.2 `valFilter`); the parser refuses them.
+            Filter::ValuePath { .. } => false,
+        }
+    }
+}
+
+/// §3.4.2.2 `pr`: a value that is not null, nor an empty string, object or list.
+fn is_present(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(map) => !map.is_empty(),
+        Value::Bool(_) | Value::Number(_) => true,
+    }
+}
+
+fn compare(attr: &Attr, actual: &Value, op: CompareOp, expected: &CompValue) -> bool {
+    let ordering = match (actual, expected) {
+        (Value::Null, CompValue::Null) => Some(Ordering::Equal),
+        (Value::Bool(a), CompValue::Bool(b)) => Some(a.cmp(b)),
+        (Value::Number(a), CompValue::Number(b)) => a
+            .as_f64()
+            .zip(b.as_f64())
+            .and_then(|(a, b)| a.partial_cmp(&b)),
+        (Value::String(a), CompValue::String(b)) => {
+            let (a, b) = if attr.case_exact {
+                (a.clone(), b.clone())
+            } else {
+                (fold_case(a), fold_case(b))
+            };
+            return match op {
+                CompareOp::Co => a.contains(&b),
+                CompareOp::Sw => a.starts_with(&b),
+                CompareOp::Ew => a.ends_with(&b),
+                _ => ordered(op, Some(a.cmp(&b))),
+            };
+        }
+        _ => None,
+    };
+    ordered(op, ordering)
+}
+
+/// Whether `ordering` (`None`: the values do not compare) satisfies `op`.
+fn ordered(op: CompareOp, ordering: Option<Ordering>) -> bool {
+    match (op, ordering) {
+        (CompareOp::Ne, ordering) => ordering != Some(Ordering::Equal),
+        (_, None) => false,
+        (CompareOp::Eq, Some(o)) => o == Ordering::Equal,
+        (CompareOp::Gt, Some(o)) => o == Ordering::Greater,
+        (CompareOp::Ge, Some(o)) => o != Ordering::Less,
+        (CompareOp::Lt, Some(o)) => o == Ordering::Less,
+        (CompareOp::Le, Some(o)) => o != Ordering::Greater,
+        (CompareOp::Co | CompareOp::Sw | CompareOp::Ew, _) => false,
+    }
+}
+
+/// How text of a `caseExact: false` attribute (RFC 7643 §2.2) is compared: ASCII letters folded
+/// to lower case, the rest as written. This is what SQLite's `lower()` does, and what
+/// PostgreSQL's does under the "C" collation the SQL dialect asks for, so every backend and
+/// PATCH agree; RFC 7643 leaves the folding of other scripts unspecified.
+pub fn fold_case(text: &str) -> String {
+    text.to_ascii_lowercase()
 }
 
 /// Comparison operators of RFC 7644 §3.4.2.2, Table 3.

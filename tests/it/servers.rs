@@ -58,7 +58,9 @@ impl Postgres {
             .arg("--pgdata")
             .arg(tmp.path().join("data"))
             .args(["--username=postgres", "--auth=trust", "--encoding=UTF8"])
-            .args(["--no-locale", "--no-sync", "--no-instructions"]));
+            // A UTF-8 locale as production servers have, under which `lower()` and `<` follow
+            // the locale unless the SQL says otherwise.
+            .args(["--locale=C.UTF-8", "--no-sync", "--no-instructions"]));
         let postgres = Postgres {
             instance: Instance::new(tmp),
         };

@@ -139,6 +139,16 @@ impl Dialect {
         }
     }
 
+    /// `text` with ASCII letters lower-cased and nothing else, as
+    /// [`crate::store::query::fold_case`] does: PostgreSQL's `lower()` would otherwise fold by
+    /// the database's locale, and SQLite's folds ASCII only.
+    pub fn fold_case(self, text: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("lower({text})"),
+            Dialect::Postgres => format!("lower(({text}) COLLATE \"C\")"),
+        }
+    }
+
     /// Text ordered by code point, as SQLite's default BINARY collation does; PostgreSQL would
     /// otherwise sort by the database's locale and page SCIM results differently.
     pub fn binary_order(self, text: &str) -> String {

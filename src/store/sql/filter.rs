@@ -272,11 +272,12 @@ impl<L: Layout> Compiler<L> {
 
     /// String comparison, folded to lower case unless the attribute is `caseExact` (RFC 7643 §2.2).
     fn compare_text(&mut self, expr: &str, attr: &Attr, op: CompareOp, value: &str) -> String {
+        let dialect = self.dialect;
         let fold = |e: &str| {
             if attr.case_exact {
                 e.to_string()
             } else {
-                format!("lower({e})")
+                dialect.fold_case(e)
             }
         };
         let (x, v) = (fold(expr), fold("?"));
@@ -365,7 +366,7 @@ pub(super) fn order_by<L: Layout>(
     };
     let key = match sort.attr.kind {
         AttrKind::String | AttrKind::Reference if !sort.attr.case_exact => {
-            dialect.binary_order(&format!("lower({expr})"))
+            dialect.binary_order(&dialect.fold_case(&expr))
         }
         AttrKind::String | AttrKind::Reference => dialect.binary_order(&expr),
         AttrKind::Boolean => format!("CAST({expr} AS BOOLEAN)"),
