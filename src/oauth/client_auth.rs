@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 use crate::input;
 use crate::oauth::params::Params;
 use crate::secret;
-use crate::state::AppState;
-use crate::store::Client;
+use crate::store::{Client, Store};
+use crate::throttle::Throttle;
 
 struct Presented {
     client_id: String,
@@ -80,7 +80,8 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented> {
 
 /// The authenticated client, or `invalid_client` (401) for anything short of a clear success.
 pub async fn authenticate(
-    state: &AppState,
+    store: &dyn Store,
+    throttle: &Throttle,
     ip: IpAddr,
     headers: &HeaderMap,
     params: &Params,
@@ -89,7 +90,7 @@ pub async fn authenticate(
     let refused = Error::InvalidClient {
         basic: presented.basic,
     };
-    let client = state.store.client(&presented.client_id).await?;
+    let client = store.client(&presented.client_id).await?;
     let authenticated = client.filter(|client| {
         match (&client.secret_hash, &presented.secret) {
             (Some(stored), Some(secret)) => secret::matches_hash(secret, stored),
@@ -101,8 +102,8 @@ pub async fn authenticate(
     if let Some(client) = authenticated {
         return Ok(client);
     }
-    let key = state.throttle.client_ip(ip);
-    match state.throttle.record_failure(&[key]).await {
+    let key = throttle.client_ip(ip);
+    match throttle.record_failure(&[key]).await {
         Some(retry_after) => Err(Error::Throttled { retry_after }),
         None => Err(refused),
     }

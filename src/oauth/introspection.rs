@@ -65,7 +65,9 @@ async fn describe(
     body: &str,
 ) -> Result<serde_json::Value> {
     let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, ip, headers, &params).await?;
+    let client =
+        client_auth::authenticate(state.store.as_ref(), &state.throttle, ip, headers, &params)
+            .await?;
     if client.is_public() {
         // A public client has no credentials to prove it is a resource server.
         return Err(Error::InvalidClient { basic: false });
@@ -73,10 +75,11 @@ async fn describe(
     let token = params
         .get("token")
         .ok_or_else(|| Error::invalid_request("token is required"))?;
-    let found = presented_token::find(state, token, params.get("token_type_hint")).await?;
+    let found =
+        presented_token::find(state.store.as_ref(), token, params.get("token_type_hint")).await?;
     let active = found
         .filter(|found| may_introspect(&client, found))
-        .and_then(|found| active(state, found, clock::now()));
+        .and_then(|found| active(&state.config.issuer, found, clock::now()));
     // §2.2: anything not active is exactly {"active": false}, with no hint as to why.
     Ok(active.unwrap_or_else(|| serde_json::json!({ "active": false })))
 }
@@ -88,8 +91,7 @@ fn may_introspect(caller: &Client, found: &KnownToken) -> bool {
     }
 }
 
-fn active(state: &AppState, found: KnownToken, now: UnixTime) -> Option<serde_json::Value> {
-    let iss = &state.config.issuer;
+fn active(iss: &str, found: KnownToken, now: UnixTime) -> Option<serde_json::Value> {
     let answer = match found {
         KnownToken::Access(t) if t.is_active(now) => Active {
             active: true,

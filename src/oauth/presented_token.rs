@@ -2,8 +2,7 @@
 
 use crate::error::Result;
 use crate::secret;
-use crate::state::AppState;
-use crate::store::{RefreshTokenRecord, TokenRecord};
+use crate::store::{RefreshTokenRecord, Store, TokenRecord};
 
 pub enum KnownToken {
     Access(TokenRecord),
@@ -21,25 +20,17 @@ impl KnownToken {
 
 /// Looks the token up, trying the kind named by `token_type_hint` first (RFC 7009 §2.1: the hint
 /// only speeds up the search; an unknown or wrong hint still finds the token).
-pub async fn find(state: &AppState, token: &str, hint: Option<&str>) -> Result<Option<KnownToken>> {
+pub async fn find(
+    store: &dyn Store,
+    token: &str,
+    hint: Option<&str>,
+) -> Result<Option<KnownToken>> {
     let hash = secret::hash(token);
     let access = async {
-        Ok::<_, crate::error::Error>(
-            state
-                .store
-                .token_by_hash(&hash)
-                .await?
-                .map(KnownToken::Access),
-        )
+        Ok::<_, crate::error::Error>(store.token_by_hash(&hash).await?.map(KnownToken::Access))
     };
     let refresh = async {
-        Ok::<_, crate::error::Error>(
-            state
-                .store
-                .refresh_token(&hash)
-                .await?
-                .map(KnownToken::Refresh),
-        )
+        Ok::<_, crate::error::Error>(store.refresh_token(&hash).await?.map(KnownToken::Refresh))
     };
     if hint == Some("refresh_token") {
         if let Some(found) = refresh.await? {

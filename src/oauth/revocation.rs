@@ -28,12 +28,15 @@ pub async fn revoke(
 
 async fn revoke_token(state: &AppState, ip: IpAddr, headers: &HeaderMap, body: &str) -> Result<()> {
     let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, ip, headers, &params).await?;
+    let client =
+        client_auth::authenticate(state.store.as_ref(), &state.throttle, ip, headers, &params)
+            .await?;
     let token = params
         .get("token")
         .ok_or_else(|| Error::invalid_request("token is required"))?;
     // §2.2: an unknown, expired or already revoked token is not an error.
-    let Some(found) = presented_token::find(state, token, params.get("token_type_hint")).await?
+    let Some(found) =
+        presented_token::find(state.store.as_ref(), token, params.get("token_type_hint")).await?
     else {
         return Ok(());
     };

@@ -165,7 +165,9 @@ async fn exchange(
 ) -> Result<TokenResponse> {
     let state = &endpoint.state;
     let params = Params::from_form(headers, body)?;
-    let client = client_auth::authenticate(state, ip, headers, &params).await?;
+    let client =
+        client_auth::authenticate(state.store.as_ref(), &state.throttle, ip, headers, &params)
+            .await?;
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| Error::invalid_request("grant_type is required"))?;

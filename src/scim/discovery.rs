@@ -10,7 +10,7 @@ use super::error::ScimError;
 use super::query::{list_response, MAX_RESULTS};
 use super::representation::kind_name;
 use super::schema::{AttrDef, Mutability, ResourceType, Returned, Schema, RESOURCE_TYPES, SCHEMAS};
-use super::{json_response, location};
+use super::{json_response, Directory};
 use crate::state::AppState;
 
 const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
@@ -20,6 +20,7 @@ const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
 /// §5: honest about what is built — PATCH, filters, sorting, ETags and password changes; no
 /// bulk operations.
 pub async fn service_provider_config(State(state): State<AppState>) -> Response {
+    let directory = Directory::of(&state);
     let body = json!({
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://datatracker.ietf.org/doc/html/rfc7644",
@@ -38,13 +39,13 @@ pub async fn service_provider_config(State(state): State<AppState>) -> Response 
         }],
         "meta": {
             "resourceType": "ServiceProviderConfig",
-            "location": location(&state, "/ServiceProviderConfig"),
+            "location": directory.location("/ServiceProviderConfig"),
         },
     });
     json_response(StatusCode::OK, &body)
 }
 
-fn resource_type_json(state: &AppState, rt: &ResourceType) -> Value {
+fn resource_type_json(directory: &Directory<'_>, rt: &ResourceType) -> Value {
     let extensions: Vec<Value> = rt
         .extensions
         .iter()
@@ -60,22 +61,24 @@ fn resource_type_json(state: &AppState, rt: &ResourceType) -> Value {
         "schemaExtensions": extensions,
         "meta": {
             "resourceType": "ResourceType",
-            "location": location(state, &format!("/ResourceTypes/{}", rt.name)),
+            "location": directory.location(&format!("/ResourceTypes/{}", rt.name)),
         },
     })
 }
 
 pub async fn resource_types(State(state): State<AppState>) -> Response {
+    let directory = Directory::of(&state);
     let all: Vec<Value> = RESOURCE_TYPES
         .iter()
-        .map(|rt| resource_type_json(&state, rt))
+        .map(|rt| resource_type_json(&directory, rt))
         .collect();
     json_response(StatusCode::OK, &list_response(all.len() as u64, 1, all))
 }
 
 pub async fn resource_type(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let directory = Directory::of(&state);
     match RESOURCE_TYPES.iter().find(|rt| rt.name == id) {
-        Some(rt) => json_response(StatusCode::OK, &resource_type_json(&state, rt)),
+        Some(rt) => json_response(StatusCode::OK, &resource_type_json(&directory, rt)),
         None => ScimError::not_found(format!("no resource type {id}")).into_response(),
     }
 }
@@ -115,7 +118,7 @@ fn attribute_json(def: &AttrDef) -> Value {
     attribute
 }
 
-fn schema_json(state: &AppState, schema: &Schema) -> Value {
+fn schema_json(directory: &Directory<'_>, schema: &Schema) -> Value {
     let attributes: Vec<Value> = schema.attributes.iter().map(attribute_json).collect();
     json!({
         "schemas": [SCHEMA_SCHEMA],
@@ -125,19 +128,21 @@ fn schema_json(state: &AppState, schema: &Schema) -> Value {
         "attributes": attributes,
         "meta": {
             "resourceType": "Schema",
-            "location": location(state, &format!("/Schemas/{}", schema.id)),
+            "location": directory.location(&format!("/Schemas/{}", schema.id)),
         },
     })
 }
 
 pub async fn schemas(State(state): State<AppState>) -> Response {
-    let all: Vec<Value> = SCHEMAS.iter().map(|s| schema_json(&state, s)).collect();
+    let directory = Directory::of(&state);
+    let all: Vec<Value> = SCHEMAS.iter().map(|s| schema_json(&directory, s)).collect();
     json_response(StatusCode::OK, &list_response(all.len() as u64, 1, all))
 }
 
 pub async fn schema(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let directory = Directory::of(&state);
     match SCHEMAS.iter().find(|s| s.id == id) {
-        Some(schema) => json_response(StatusCode::OK, &schema_json(&state, schema)),
+        Some(schema) => json_response(StatusCode::OK, &schema_json(&directory, schema)),
         None => ScimError::not_found(format!("no schema {id}")).into_response(),
     }
 }

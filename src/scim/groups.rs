@@ -4,11 +4,10 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::error::{ScimError, ScimResult, ScimType};
-use super::location;
 use super::operations::{Basis, ResourceKind};
 use super::representation::{meta, Projection};
 use super::schema::{ResourceType, GROUP_SCHEMA, GROUP_TYPE};
-use crate::state::AppState;
+use super::Directory;
 use crate::store::query::{ListQuery, Page};
 use crate::store::{Attributes, Group, Member, StoreResult, UnixTime, Update};
 
@@ -46,14 +45,14 @@ fn members(value: Option<Value>) -> ScimResult<Vec<Member>> {
 }
 
 /// Members as responses show them; `display` is returned on request only (see the schema).
-fn member_values(state: &AppState, group: &Group) -> Vec<Value> {
+fn member_values(directory: &Directory<'_>, group: &Group) -> Vec<Value> {
     group
         .members
         .iter()
         .map(|m| {
             json!({
                 "value": m.user_id,
-                "$ref": location(state, &format!("/Users/{}", m.user_id)),
+                "$ref": directory.location(&format!("/Users/{}", m.user_id)),
                 "type": "User",
                 "display": m.display,
             })
@@ -74,42 +73,45 @@ impl ResourceKind for Groups {
         group.version
     }
 
-    async fn load(state: &AppState, id: &str) -> StoreResult<Option<Group>> {
-        state.store.group(id).await
+    async fn load(directory: &Directory<'_>, id: &str) -> StoreResult<Option<Group>> {
+        directory.store.group(id).await
     }
 
     /// Members are loaded only when the response shows them (`excludedAttributes=members` is
     /// how provisioning clients look groups up cheaply).
     async fn list(
-        state: &AppState,
+        directory: &Directory<'_>,
         query: &ListQuery,
         projection: &Projection,
     ) -> StoreResult<Page<Group>> {
-        state
+        directory
             .store
             .list_groups(query, projection.wants("members"))
             .await
     }
 
-    async fn insert(state: &AppState, group: &Group) -> StoreResult<()> {
-        state.store.insert_group(group).await
+    async fn insert(directory: &Directory<'_>, group: &Group) -> StoreResult<()> {
+        directory.store.insert_group(group).await
     }
 
     async fn update(
-        state: &AppState,
+        directory: &Directory<'_>,
         group: &Group,
         expected_version: i64,
         now: UnixTime,
     ) -> StoreResult<Update> {
-        state.store.update_group(group, expected_version, now).await
+        directory
+            .store
+            .update_group(group, expected_version, now)
+            .await
     }
 
-    async fn delete(state: &AppState, id: &str, now: UnixTime) -> StoreResult<bool> {
-        state.store.delete_group(id, now).await
+    async fn delete(directory: &Directory<'_>, id: &str, now: UnixTime) -> StoreResult<bool> {
+        directory.store.delete_group(id, now).await
     }
 
     async fn build(
-        _: &AppState,
+        _: &Directory<'_>,
         mut attributes: Attributes,
         existing: Option<&Group>,
         _: Basis,
@@ -139,7 +141,10 @@ impl ResourceKind for Groups {
         doc
     }
 
-    async fn render(state: &AppState, groups: &[Group]) -> ScimResult<Vec<Map<String, Value>>> {
+    async fn render(
+        directory: &Directory<'_>,
+        groups: &[Group],
+    ) -> ScimResult<Vec<Map<String, Value>>> {
         Ok(groups
             .iter()
             .map(|group| {
@@ -148,10 +153,10 @@ impl ResourceKind for Groups {
                 resource.insert("id".into(), json!(group.id));
                 resource.insert("displayName".into(), json!(group.display_name));
                 if !group.members.is_empty() {
-                    let members = member_values(state, group);
+                    let members = member_values(directory, group);
                     resource.insert("members".into(), members.into());
                 }
-                let here = location(state, &format!("/Groups/{}", group.id));
+                let here = directory.location(&format!("/Groups/{}", group.id));
                 resource.insert(
                     "meta".into(),
                     meta(

@@ -21,7 +21,10 @@ use axum::routing::{any, get, post};
 use axum::Router;
 use serde_json::{Map, Value};
 
+use crate::account::password::PasswordHasher;
 use crate::state::AppState;
+use crate::store::Store;
+use crate::tokens::issuer::TokenIssuer;
 use crate::tokens::scope;
 use crate::web::bearer;
 use error::{ScimError, ScimResult, ScimType};
@@ -95,15 +98,15 @@ async fn require_scim_token(
     request: Request,
     next: Next,
 ) -> Response {
-    match check_token(&state, request.headers()).await {
+    match check_token(&state.tokens, request.headers()).await {
         Ok(()) => next.run(request).await,
         Err(err) => err.into_response(),
     }
 }
 
-async fn check_token(state: &AppState, headers: &HeaderMap) -> ScimResult<()> {
+async fn check_token(tokens: &TokenIssuer, headers: &HeaderMap) -> ScimResult<()> {
     let token = bearer::from_header(headers).ok_or(crate::error::Error::MissingBearerToken)?;
-    let (_, record) = state.tokens.validate_access_token(token).await?;
+    let (_, record) = tokens.validate_access_token(token).await?;
     if record.user_id.is_some() || !scope::has(&record.scope, SCOPE) {
         return Err(crate::error::Error::oauth(
             crate::error::ErrorCode::InsufficientScope,
@@ -124,12 +127,27 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-/// The absolute URL of a SCIM endpoint path (`/Users/…`).
-pub fn location(state: &AppState, path: &str) -> String {
-    format!(
-        "{}{BASE_PATH}{path}",
-        state.config.issuer.trim_end_matches('/')
-    )
+/// What the SCIM operations touch: the directory in the store, the hasher for `password`
+/// writes, and the issuer every `Location` and `$ref` starts from.
+pub struct Directory<'a> {
+    store: &'a dyn Store,
+    passwords: &'a PasswordHasher,
+    issuer: &'a str,
+}
+
+impl<'a> Directory<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        Directory {
+            store: state.store.as_ref(),
+            passwords: &state.passwords,
+            issuer: state.config.issuer.trim_end_matches('/'),
+        }
+    }
+
+    /// The absolute URL of a SCIM endpoint path (`/Users/…`).
+    pub fn location(&self, path: &str) -> String {
+        format!("{}{BASE_PATH}{path}", self.issuer)
+    }
 }
 
 /// A request body that must be a JSON object, with no U+0000 in any name or string (no stored

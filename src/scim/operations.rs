@@ -17,7 +17,7 @@ use super::query::{list_response, ListParams, Listing};
 use super::representation::{etag, validate, Projection};
 use super::schema::ResourceType;
 use super::users::Users;
-use super::{json_object, json_response, location};
+use super::{json_object, json_response, Directory};
 use crate::clock;
 use crate::state::AppState;
 use crate::store::query::{ListQuery, Page};
@@ -46,24 +46,24 @@ pub trait ResourceKind: Send + Sync + 'static {
 
     fn id(record: &Self::Record) -> &str;
     fn version(record: &Self::Record) -> i64;
-    async fn load(state: &AppState, id: &str) -> StoreResult<Option<Self::Record>>;
+    async fn load(directory: &Directory<'_>, id: &str) -> StoreResult<Option<Self::Record>>;
     async fn list(
-        state: &AppState,
+        directory: &Directory<'_>,
         query: &ListQuery,
         projection: &Projection,
     ) -> StoreResult<Page<Self::Record>>;
-    async fn insert(state: &AppState, record: &Self::Record) -> StoreResult<()>;
+    async fn insert(directory: &Directory<'_>, record: &Self::Record) -> StoreResult<()>;
     async fn update(
-        state: &AppState,
+        directory: &Directory<'_>,
         record: &Self::Record,
         expected_version: i64,
         now: UnixTime,
     ) -> StoreResult<Update>;
-    async fn delete(state: &AppState, id: &str, now: UnixTime) -> StoreResult<bool>;
+    async fn delete(directory: &Directory<'_>, id: &str, now: UnixTime) -> StoreResult<bool>;
     /// The new record for validated attributes: a new resource, or the next version of
     /// `existing` (`None` exactly when `basis` is [`Basis::Created`]).
     async fn build(
-        state: &AppState,
+        directory: &Directory<'_>,
         attributes: Attributes,
         existing: Option<&Self::Record>,
         basis: Basis,
@@ -72,7 +72,7 @@ pub trait ResourceKind: Send + Sync + 'static {
     /// What follows a stored update beyond the record itself (a user's password reset ends
     /// their sessions).
     async fn after_update(
-        _state: &AppState,
+        _directory: &Directory<'_>,
         _before: &Self::Record,
         _after: &Self::Record,
     ) -> ScimResult<()> {
@@ -82,23 +82,23 @@ pub trait ResourceKind: Send + Sync + 'static {
     fn writable(record: &Self::Record) -> Map<String, Value>;
     /// Full representations, before projection.
     async fn render(
-        state: &AppState,
+        directory: &Directory<'_>,
         records: &[Self::Record],
     ) -> ScimResult<Vec<Map<String, Value>>>;
 }
 
-fn resource_location<K: ResourceKind>(state: &AppState, id: &str) -> String {
-    location(state, &format!("{}/{id}", K::TYPE.endpoint))
+fn resource_location<K: ResourceKind>(directory: &Directory<'_>, id: &str) -> String {
+    directory.location(&format!("{}/{id}", K::TYPE.endpoint))
 }
 
 /// One resource with its `ETag` (and `Location`, for a creation) headers.
 async fn respond_one<K: ResourceKind>(
-    state: &AppState,
+    directory: &Directory<'_>,
     status: StatusCode,
     record: &K::Record,
     projection: &Projection,
 ) -> ScimResult<Response> {
-    let mut rendered = K::render(state, std::slice::from_ref(record)).await?;
+    let mut rendered = K::render(directory, std::slice::from_ref(record)).await?;
     let mut body = rendered.pop().unwrap_or_default();
     projection.apply(K::TYPE, &mut body);
     let mut response = json_response(status, &Value::Object(body));
@@ -107,7 +107,8 @@ async fn respond_one<K: ResourceKind>(
         headers.insert(header::ETAG, value);
     }
     if status == StatusCode::CREATED {
-        if let Ok(value) = HeaderValue::from_str(&resource_location::<K>(state, K::id(record))) {
+        if let Ok(value) = HeaderValue::from_str(&resource_location::<K>(directory, K::id(record)))
+        {
             headers.insert(header::LOCATION, value);
         }
     }
@@ -137,9 +138,14 @@ fn not_found<K: ResourceKind>(id: &str) -> ScimError {
     ScimError::not_found(format!("{} {id} not found", K::TYPE.name))
 }
 
-async fn load_or_404<K: ResourceKind>(state: &AppState, id: &str) -> ScimResult<K::Record> {
+async fn load_or_404<K: ResourceKind>(
+    directory: &Directory<'_>,
+    id: &str,
+) -> ScimResult<K::Record> {
     refuse_impossible_id::<K>(id)?;
-    K::load(state, id).await?.ok_or_else(|| not_found::<K>(id))
+    K::load(directory, id)
+        .await?
+        .ok_or_else(|| not_found::<K>(id))
 }
 
 /// No resource has an id with a control character: such an id is not asked of the store.
@@ -169,10 +175,11 @@ pub async fn get<K: ResourceKind>(
     headers: HeaderMap,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Response {
+    let directory = Directory::of(&state);
     into_response(
         async {
             let projection = projection_only::<K>(params)?;
-            let record = load_or_404::<K>(&state, &id).await?;
+            let record = load_or_404::<K>(&directory, &id).await?;
             if names_version(&headers, header::IF_NONE_MATCH, K::version(&record)) == Some(true) {
                 let mut response = StatusCode::NOT_MODIFIED.into_response();
                 if let Ok(value) = HeaderValue::from_str(&etag(K::version(&record))) {
@@ -180,7 +187,7 @@ pub async fn get<K: ResourceKind>(
                 }
                 return Ok(response);
             }
-            respond_one::<K>(&state, StatusCode::OK, &record, &projection).await
+            respond_one::<K>(&directory, StatusCode::OK, &record, &projection).await
         }
         .await,
     )
@@ -191,13 +198,15 @@ pub async fn create<K: ResourceKind>(
     params: Result<Query<ListParams>, QueryRejection>,
     body: Bytes,
 ) -> Response {
+    let directory = Directory::of(&state);
     into_response(
         async {
             let projection = projection_only::<K>(params)?;
             let attributes = validate(K::TYPE, &json_object(&body)?)?;
-            let record = K::build(&state, attributes, None, Basis::Created, clock::now()).await?;
-            K::insert(&state, &record).await?;
-            respond_one::<K>(&state, StatusCode::CREATED, &record, &projection).await
+            let record =
+                K::build(&directory, attributes, None, Basis::Created, clock::now()).await?;
+            K::insert(&directory, &record).await?;
+            respond_one::<K>(&directory, StatusCode::CREATED, &record, &projection).await
         }
         .await,
     )
@@ -210,14 +219,15 @@ pub async fn replace<K: ResourceKind>(
     params: Result<Query<ListParams>, QueryRejection>,
     body: Bytes,
 ) -> Response {
+    let directory = Directory::of(&state);
     into_response(
         async {
             let projection = projection_only::<K>(params)?;
             let body = json_object(&body)?;
             let attributes = validate(K::TYPE, &body)?;
             let replace = |_: &K::Record| Ok(attributes.clone());
-            let record = write::<K>(&state, &id, &headers, Basis::Replaced, replace).await?;
-            respond_one::<K>(&state, StatusCode::OK, &record, &projection).await
+            let record = write::<K>(&directory, &id, &headers, Basis::Replaced, replace).await?;
+            respond_one::<K>(&directory, StatusCode::OK, &record, &projection).await
         }
         .await,
     )
@@ -230,17 +240,18 @@ pub async fn patch<K: ResourceKind>(
     params: Result<Query<ListParams>, QueryRejection>,
     body: Bytes,
 ) -> Response {
+    let directory = Directory::of(&state);
     into_response(
         async {
             let projection = projection_only::<K>(params)?;
             let operations = patch::operations(&Value::Object(json_object(&body)?))?;
-            let record = write::<K>(&state, &id, &headers, Basis::Patched, |existing| {
+            let record = write::<K>(&directory, &id, &headers, Basis::Patched, |existing| {
                 let mut doc = K::writable(existing);
                 patch::apply(K::TYPE, &mut doc, &operations)?;
                 validate(K::TYPE, &doc)
             })
             .await?;
-            respond_one::<K>(&state, StatusCode::OK, &record, &projection).await
+            respond_one::<K>(&directory, StatusCode::OK, &record, &projection).await
         }
         .await,
     )
@@ -249,24 +260,24 @@ pub async fn patch<K: ResourceKind>(
 /// Read, change, and store with a version check; a lost race is retried unless the client
 /// named the version it expects (`If-Match`), which then fails with 412 (§3.14).
 async fn write<K: ResourceKind>(
-    state: &AppState,
+    directory: &Directory<'_>,
     id: &str,
     headers: &HeaderMap,
     basis: Basis,
     change: impl Fn(&K::Record) -> ScimResult<Attributes>,
 ) -> ScimResult<K::Record> {
     for _ in 0..WRITE_ATTEMPTS {
-        let existing = load_or_404::<K>(state, id).await?;
+        let existing = load_or_404::<K>(directory, id).await?;
         let version = K::version(&existing);
         if names_version(headers, header::IF_MATCH, version) == Some(false) {
             return Err(ScimError::precondition_failed());
         }
         let now = clock::now();
         let attributes = change(&existing)?;
-        let record = K::build(state, attributes, Some(&existing), basis, now).await?;
-        match K::update(state, &record, version, now).await? {
+        let record = K::build(directory, attributes, Some(&existing), basis, now).await?;
+        match K::update(directory, &record, version, now).await? {
             Update::Done => {
-                K::after_update(state, &existing, &record).await?;
+                K::after_update(directory, &existing, &record).await?;
                 return Ok(record);
             }
             Update::NotFound => return Err(not_found::<K>(id)),
@@ -287,16 +298,17 @@ pub async fn delete<K: ResourceKind>(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    let directory = Directory::of(&state);
     into_response(
         async {
             refuse_impossible_id::<K>(&id)?;
             if headers.contains_key(header::IF_MATCH) {
-                let existing = load_or_404::<K>(&state, &id).await?;
+                let existing = load_or_404::<K>(&directory, &id).await?;
                 if names_version(&headers, header::IF_MATCH, K::version(&existing)) == Some(false) {
                     return Err(ScimError::precondition_failed());
                 }
             }
-            if K::delete(&state, &id, clock::now()).await? {
+            if K::delete(&directory, &id, clock::now()).await? {
                 Ok(StatusCode::NO_CONTENT.into_response())
             } else {
                 Err(not_found::<K>(&id))
@@ -308,11 +320,11 @@ pub async fn delete<K: ResourceKind>(
 
 /// One page of one resource type, rendered and projected.
 async fn page_of<K: ResourceKind>(
-    state: &AppState,
+    directory: &Directory<'_>,
     listing: &Listing,
 ) -> ScimResult<(u64, Vec<Value>)> {
-    let page = K::list(state, &listing.query, &listing.projection).await?;
-    let rendered = K::render(state, &page.items).await?;
+    let page = K::list(directory, &listing.query, &listing.projection).await?;
+    let rendered = K::render(directory, &page.items).await?;
     let resources = rendered
         .into_iter()
         .map(|mut resource| {
@@ -323,9 +335,12 @@ async fn page_of<K: ResourceKind>(
     Ok((page.total, resources))
 }
 
-async fn list_with<K: ResourceKind>(state: &AppState, params: &ListParams) -> ScimResult<Response> {
+async fn list_with<K: ResourceKind>(
+    directory: &Directory<'_>,
+    params: &ListParams,
+) -> ScimResult<Response> {
     let listing = params.listing(K::TYPE)?;
-    let (total, resources) = page_of::<K>(state, &listing).await?;
+    let (total, resources) = page_of::<K>(directory, &listing).await?;
     let body = list_response(total, listing.query.start_index, resources);
     Ok(json_response(StatusCode::OK, &body))
 }
@@ -334,10 +349,11 @@ pub async fn list<K: ResourceKind>(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Response {
+    let directory = Directory::of(&state);
     into_response(
         async {
             let Query(params) = params.map_err(bad_query)?;
-            list_with::<K>(&state, &params).await
+            list_with::<K>(&directory, &params).await
         }
         .await,
     )
@@ -350,12 +366,14 @@ fn search_params(body: &Bytes) -> ScimResult<ListParams> {
 
 /// `POST /{type}/.search` (§3.4.3): the query parameters in a SearchRequest body.
 pub async fn search<K: ResourceKind>(State(state): State<AppState>, body: Bytes) -> Response {
-    into_response(async { list_with::<K>(&state, &search_params(&body)?).await }.await)
+    let directory = Directory::of(&state);
+    into_response(async { list_with::<K>(&directory, &search_params(&body)?).await }.await)
 }
 
 /// `POST /.search` (§3.4.3) at the root: users, then groups, paged as one list. A filter that
 /// names attributes only one type has searches that type only.
 pub async fn search_all(State(state): State<AppState>, body: Bytes) -> Response {
+    let directory = Directory::of(&state);
     into_response(
         async {
             let params = search_params(&body)?;
@@ -369,7 +387,7 @@ pub async fn search_all(State(state): State<AppState>, body: Bytes) -> Response 
             let mut resources = Vec::new();
             let mut start_index = 1;
             if let Some(listing) = &users {
-                let (found, page) = page_of::<Users>(&state, listing).await?;
+                let (found, page) = page_of::<Users>(&directory, listing).await?;
                 total += found;
                 start_index = listing.query.start_index;
                 resources.extend(page);
@@ -379,7 +397,7 @@ pub async fn search_all(State(state): State<AppState>, body: Bytes) -> Response 
                 start_index = listing.query.start_index.max(1);
                 listing.query.start_index = start_index.saturating_sub(skipped).max(1);
                 listing.query.count = listing.query.count.saturating_sub(resources.len() as u64);
-                let (found, page) = page_of::<Groups>(&state, &listing).await?;
+                let (found, page) = page_of::<Groups>(&directory, &listing).await?;
                 total += found;
                 resources.extend(page);
             }

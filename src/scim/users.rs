@@ -4,12 +4,11 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::error::{ScimError, ScimResult, ScimType};
-use super::location;
 use super::operations::{Basis, ResourceKind};
 use super::representation::{meta, Projection};
 use super::schema::{ResourceType, ENTERPRISE_USER_SCHEMA, USER_SCHEMA, USER_TYPE};
+use super::Directory;
 use crate::account::{self_service, users};
-use crate::state::AppState;
 use crate::store::query::{ListQuery, Page};
 use crate::store::{Attributes, GroupRef, StoreResult, UnixTime, Update, User};
 
@@ -19,7 +18,7 @@ fn invalid(detail: impl Into<String>) -> ScimError {
     ScimError::bad_request(ScimType::InvalidValue, detail)
 }
 
-fn render_user(state: &AppState, user: &User, groups: &[&GroupRef]) -> Map<String, Value> {
+fn render_user(directory: &Directory<'_>, user: &User, groups: &[&GroupRef]) -> Map<String, Value> {
     let mut resource = user.attributes.clone();
     let mut schemas = vec![USER_SCHEMA];
     if resource.contains_key(ENTERPRISE_USER_SCHEMA) {
@@ -35,7 +34,7 @@ fn render_user(state: &AppState, user: &User, groups: &[&GroupRef]) -> Map<Strin
             .map(|g| {
                 json!({
                     "value": g.group_id,
-                    "$ref": location(state, &format!("/Groups/{}", g.group_id)),
+                    "$ref": directory.location(&format!("/Groups/{}", g.group_id)),
                     "display": g.display_name,
                     "type": "direct",
                 })
@@ -43,7 +42,7 @@ fn render_user(state: &AppState, user: &User, groups: &[&GroupRef]) -> Map<Strin
             .collect();
         resource.insert("groups".into(), groups.into());
     }
-    let here = location(state, &format!("/Users/{}", user.id));
+    let here = directory.location(&format!("/Users/{}", user.id));
     resource.insert(
         "meta".into(),
         meta(
@@ -79,29 +78,36 @@ impl ResourceKind for Users {
         user.version
     }
 
-    async fn load(state: &AppState, id: &str) -> StoreResult<Option<User>> {
-        state.store.user(id).await
+    async fn load(directory: &Directory<'_>, id: &str) -> StoreResult<Option<User>> {
+        directory.store.user(id).await
     }
 
-    async fn list(state: &AppState, query: &ListQuery, _: &Projection) -> StoreResult<Page<User>> {
-        state.store.list_users(query).await
+    async fn list(
+        directory: &Directory<'_>,
+        query: &ListQuery,
+        _: &Projection,
+    ) -> StoreResult<Page<User>> {
+        directory.store.list_users(query).await
     }
 
-    async fn insert(state: &AppState, user: &User) -> StoreResult<()> {
-        state.store.insert_user(user).await
+    async fn insert(directory: &Directory<'_>, user: &User) -> StoreResult<()> {
+        directory.store.insert_user(user).await
     }
 
     async fn update(
-        state: &AppState,
+        directory: &Directory<'_>,
         user: &User,
         expected_version: i64,
         now: UnixTime,
     ) -> StoreResult<Update> {
-        state.store.update_user(user, expected_version, now).await
+        directory
+            .store
+            .update_user(user, expected_version, now)
+            .await
     }
 
-    async fn delete(state: &AppState, id: &str, now: UnixTime) -> StoreResult<bool> {
-        state.store.delete_user(id, now).await
+    async fn delete(directory: &Directory<'_>, id: &str, now: UnixTime) -> StoreResult<bool> {
+        directory.store.delete_user(id, now).await
     }
 
     /// `password` is hashed with argon2id and kept out of the attributes; a write without one
@@ -109,7 +115,7 @@ impl ResourceKind for Users {
     /// sets the account's state; a PUT that does not name it keeps the state, a PATCH that
     /// removes it opens the account (unassigned, as a new user is).
     async fn build(
-        state: &AppState,
+        directory: &Directory<'_>,
         mut attributes: Attributes,
         existing: Option<&User>,
         basis: Basis,
@@ -125,7 +131,7 @@ impl ResourceKind for Users {
         }
         let password_hash = match attributes.remove("password") {
             Some(Value::String(password)) if !password.is_empty() => {
-                Some(state.passwords.hash(password).await?)
+                Some(directory.passwords.hash(password).await?)
             }
             Some(_) => return Err(invalid("password must be a non-empty string")),
             None => existing.and_then(|u| u.password_hash.clone()),
@@ -151,9 +157,13 @@ impl ResourceKind for Users {
 
     /// A new password set over SCIM is an administrator's reset: it ends the user's sessions
     /// and refresh-token grants.
-    async fn after_update(state: &AppState, before: &User, after: &User) -> ScimResult<()> {
+    async fn after_update(
+        directory: &Directory<'_>,
+        before: &User,
+        after: &User,
+    ) -> ScimResult<()> {
         if before.password_hash != after.password_hash {
-            self_service::end_access_after_password_reset(state.store.as_ref(), &after.id).await?;
+            self_service::end_access_after_password_reset(directory.store, &after.id).await?;
         }
         Ok(())
     }
@@ -166,12 +176,15 @@ impl ResourceKind for Users {
         doc
     }
 
-    async fn render(state: &AppState, users: &[User]) -> ScimResult<Vec<Map<String, Value>>> {
+    async fn render(
+        directory: &Directory<'_>,
+        users: &[User],
+    ) -> ScimResult<Vec<Map<String, Value>>> {
         let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
         let memberships = if ids.is_empty() {
             Vec::new()
         } else {
-            state.store.memberships(&ids).await?
+            directory.store.memberships(&ids).await?
         };
         Ok(users
             .iter()
@@ -180,7 +193,7 @@ impl ResourceKind for Users {
                     .iter()
                     .filter(|m| m.user_id == user.id)
                     .collect();
-                render_user(state, user, &groups)
+                render_user(directory, user, &groups)
             })
             .collect())
     }
