@@ -20,7 +20,17 @@
 
 use serde_json::Number;
 
-use crate::store::query::{AttrPath, CompValue, CompareOp, Filter};
+use crate::store::query::{CompValue, CompareOp, Filter};
+
+/// An attribute as written in a filter or PATCH path, before the schema is consulted:
+/// `[schemaURI ":"] attr ["." subAttr]` (RFC 7644 §3.10). Names keep the case they were written in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttrPath {
+    /// The schema URI prefix, e.g. `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`.
+    pub schema: Option<String>,
+    pub attr: String,
+    pub sub: Option<String>,
+}
 
 /// Longest filter or path accepted, in bytes.
 pub const MAX_INPUT_LEN: usize = 4096;

@@ -8,10 +8,11 @@ use serde_json::{Map, Value};
 
 use super::error::{ScimError, ScimResult, ScimType};
 use super::filter::parse_path;
+use super::filter::AttrPath;
 use super::query::resolve_filter;
 use super::representation::{check_attribute, distinct, object_entry};
 use super::schema::{AttrDef, Mutability, ResourceType};
-use crate::store::query::{Attr, AttrPath, CompValue, CompareOp, Filter};
+use crate::store::query::{Attr, CompValue, CompareOp, Filter};
 
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 

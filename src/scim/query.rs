@@ -5,12 +5,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ScimError, ScimResult, ScimType};
-use super::filter::parse_filter;
+use super::filter::{parse_filter, AttrPath};
 use super::representation::{parse_date_time, Projection};
 use super::schema::{Mutability, Resolved, ResourceType, Returned};
-use crate::store::query::{
-    Attr, AttrKind, AttrPath, CompValue, CompareOp, Filter, ListQuery, Sort,
-};
+use crate::store::query::{Attr, AttrKind, CompValue, CompareOp, Filter, ListQuery, Sort};
 
 pub const LIST_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const SEARCH_REQUEST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";

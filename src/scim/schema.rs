@@ -2,7 +2,8 @@
 //! `/Schemas` documents, name resolution in filters, PATCH paths and `attributes` lists, and the
 //! validation of what clients write.
 
-use crate::store::query::{Attr, AttrKind, AttrPath};
+use super::filter::AttrPath;
+use crate::store::query::{Attr, AttrKind};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ENTERPRISE_USER_SCHEMA: &str =

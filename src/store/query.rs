@@ -1,6 +1,6 @@
 //! The query model the SCIM layer hands to a store: a filter tree in the shape of RFC 7644
-//! §3.4.2.2, generic over how an attribute is named. The SCIM parser builds `Filter<AttrPath>`
-//! from text; the SCIM schema resolves it to `Filter<Attr>`, which a backend translates to its own
+//! §3.4.2.2, generic over how an attribute is named. The SCIM parser builds a filter of names as
+//! written; the SCIM schema resolves it to `Filter<Attr>`, which a backend translates to its own
 //! query language (SQL `WHERE` clauses for [`super::SqlStore`]). [`Filter::matches`] is the
 //! filter's meaning on one value in memory, the one PATCH applies to list elements; the SQL
 //! translation must agree with it (a backend-suite property test compares the two).
@@ -157,16 +157,6 @@ pub enum CompValue {
     Bool(bool),
     Number(Number),
     String(String),
-}
-
-/// An attribute as written in a filter or PATCH path, before the schema is consulted:
-/// `[schemaURI ":"] attr ["." subAttr]` (RFC 7644 §3.10). Names keep the case they were written in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttrPath {
-    /// The schema URI prefix, e.g. `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User`.
-    pub schema: Option<String>,
-    pub attr: String,
-    pub sub: Option<String>,
 }
 
 /// An attribute resolved against the SCIM schema: canonical names plus what a backend needs to
