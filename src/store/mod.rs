@@ -638,7 +638,7 @@ pub trait OutboxStore {
 
 /// Removal of what has expired, in bounded batches so no statement holds the database for long.
 #[async_trait]
-pub trait Purge {
+pub trait PurgeStore {
     /// Deletes up to `batch` expired rows of each table: codes that expired before
     /// `codes_expired_before` (kept a while longer so a replay can still revoke what they issued),
     /// login attempts [`LOGIN_ATTEMPT_RETENTION`] after they were made, events
@@ -667,7 +667,7 @@ pub trait Store:
     + MfaStore
     + LoginAttemptStore
     + OutboxStore
-    + Purge
+    + PurgeStore
     + Send
     + Sync
 {

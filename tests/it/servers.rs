@@ -58,8 +58,8 @@ impl Postgres {
             .arg("--pgdata")
             .arg(tmp.path().join("data"))
             .args(["--username=postgres", "--auth=trust", "--encoding=UTF8"])
-            // A UTF-8 locale as production servers have, under which `lower()` and `<` follow
-            // the locale unless the SQL says otherwise.
+            // A UTF-8 locale, as production servers have: under it `lower()` folds non-ASCII
+            // letters too, unless the SQL asks for the C collation.
             .args(["--locale=C.UTF-8", "--no-sync", "--no-instructions"]));
         let postgres = Postgres {
             instance: Instance::new(tmp),

@@ -511,7 +511,7 @@ impl KeyStore for HybridStore {
     }
 }
 #[async_trait]
-impl Purge for HybridStore {
+impl PurgeStore for HybridStore {
     async fn purge_expired(
         &self,
         now: UnixTime,

@@ -31,7 +31,7 @@ use ::redis::{FromRedisValue, Script, ScriptInvocation};
 use async_trait::async_trait;
 
 use super::{
-    ArtifactKind, ArtifactStore, AuthCode, CodeRedemption, CodeStore, KeyStore, Purge,
+    ArtifactKind, ArtifactStore, AuthCode, CodeRedemption, CodeStore, KeyStore, PurgeStore,
     RefreshTokenRecord, RefreshTokenStore, Rotation, SigningKeyRecord, StoreError, StoreResult,
     TokenRecord, TokenStore, UnixTime,
 };
@@ -108,15 +108,15 @@ fn retain_until(expires_at: UnixTime) -> UnixTime {
 }
 
 /// A record to store: its id and fields, in the layout the scripts' `insert` expects.
-struct NewRecord {
+struct RecordToInsert {
     id: String,
     expires_at: UnixTime,
     fields: Vec<(&'static str, String)>,
 }
 
-impl NewRecord {
+impl RecordToInsert {
     fn new(id: impl Into<String>, expires_at: UnixTime) -> Self {
-        NewRecord {
+        RecordToInsert {
             id: id.into(),
             expires_at,
             fields: vec![("expires_at", expires_at.to_string())],
@@ -154,8 +154,8 @@ impl NewRecord {
     }
 }
 
-fn code_record(code_hash: &str, code: &AuthCode) -> NewRecord {
-    NewRecord::new(code_hash, code.expires_at)
+fn code_record(code_hash: &str, code: &AuthCode) -> RecordToInsert {
+    RecordToInsert::new(code_hash, code.expires_at)
         .put("grant_id", &code.grant_id)
         .put("client_id", &code.client_id)
         .put("user_id", &code.user_id)
@@ -170,8 +170,8 @@ fn code_record(code_hash: &str, code: &AuthCode) -> NewRecord {
 }
 
 /// As SQL's insert, the record's `revoked` flag is not stored: a new token is live.
-fn token_record(token: &TokenRecord) -> NewRecord {
-    NewRecord::new(&token.token_hash, token.expires_at)
+fn token_record(token: &TokenRecord) -> RecordToInsert {
+    RecordToInsert::new(&token.token_hash, token.expires_at)
         .put("jti", &token.jti)
         .put("grant_id", &token.grant_id)
         .put("client_id", &token.client_id)
@@ -185,8 +185,8 @@ fn token_record(token: &TokenRecord) -> NewRecord {
 }
 
 /// As SQL's insert, rotation and revocation state is not stored: a new refresh token is fresh.
-fn refresh_record(token: &RefreshTokenRecord) -> NewRecord {
-    NewRecord::new(&token.token_hash, token.expires_at)
+fn refresh_record(token: &RefreshTokenRecord) -> RecordToInsert {
+    RecordToInsert::new(&token.token_hash, token.expires_at)
         .put("family_id", &token.family_id)
         .put("client_id", &token.client_id)
         .put("user_id", &token.user_id)
@@ -401,7 +401,7 @@ impl RedisStore {
         Ok((!fields.is_empty()).then_some(RedisHash(fields)))
     }
 
-    async fn insert(&self, kind: &str, record: &NewRecord) -> StoreResult<()> {
+    async fn insert(&self, kind: &str, record: &RecordToInsert) -> StoreResult<()> {
         let mut call = self.call(&scripts::INSERT);
         call.arg(kind);
         record.push_args(&mut call);
@@ -571,7 +571,7 @@ impl ArtifactStore for RedisStore {
         payload: &str,
         expires_at: UnixTime,
     ) -> StoreResult<()> {
-        let record = NewRecord::new(artifact_id(kind, id_hash), expires_at)
+        let record = RecordToInsert::new(artifact_id(kind, id_hash), expires_at)
             .put("payload", payload)
             .put_opt("user_id", user_id);
         let mut call = self.call(&scripts::PUT_ARTIFACT);
@@ -655,7 +655,7 @@ impl KeyStore for RedisStore {
 }
 
 #[async_trait]
-impl Purge for RedisStore {
+impl PurgeStore for RedisStore {
     async fn purge_expired(
         &self,
         now: UnixTime,

@@ -1120,7 +1120,7 @@ impl LoginAttemptStore for SqlStore {
 }
 
 #[async_trait]
-impl Purge for SqlStore {
+impl PurgeStore for SqlStore {
     async fn purge_expired(
         &self,
         now: UnixTime,
