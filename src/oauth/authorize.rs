@@ -16,7 +16,7 @@ use crate::account::session::{self, Session};
 use crate::clock;
 use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::flow::{self, Step, UserFacts};
-use crate::oauth::interaction::{self, Interaction, Purpose};
+use crate::oauth::interaction::{Interaction, Interactions, Purpose};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::Challenge;
 use crate::oauth::redirect_uri;
@@ -429,7 +429,7 @@ async fn begin(
             _ => interaction.sid = Some(session.sid),
         }
     }
-    let id = interaction::save_new(state, &interaction).await?;
+    let id = Interactions::of(state).save_new(&interaction).await?;
     Ok((jar, Redirect::to(&paths::for_interaction(page, &id))).into_response())
 }
 

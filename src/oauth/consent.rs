@@ -11,7 +11,7 @@ use crate::clock;
 use crate::error::{Error, ErrorCode};
 use crate::oauth::authorize::{self, AuthorizationRequest, Reply};
 use crate::oauth::interaction::{
-    self, check_csrf, Interaction, InteractionQuery, InteractionRefusal,
+    self, check_csrf, Interaction, InteractionQuery, InteractionRefusal, Interactions,
 };
 use crate::state::AppState;
 use crate::store::Client;
@@ -27,7 +27,7 @@ async fn consenting_session(
     jar: &CookieJar,
     id: &str,
 ) -> Result<Result<(Interaction, Client, Session), Response>, InteractionRefusal> {
-    let (interaction, client) = interaction::load(state, jar, id).await?;
+    let (interaction, client) = Interactions::of(state).load(jar, id).await?;
     let client = client.ok_or(InteractionRefusal::Expired)?;
     let session = authorize::current_session(state, jar, clock::now()).await?;
     match (session, &interaction.sid) {
@@ -119,7 +119,7 @@ async fn decide(
             Ok(interaction::complete(&state, &id, &client, request, &session).await?)
         }
         Some("deny") => {
-            interaction::finish(&state, &id).await?;
+            Interactions::of(&state).finish(&id).await?;
             let denied = Error::oauth(ErrorCode::AccessDenied, "the user denied the request");
             Ok(Reply::to(request, &state.config.issuer).error(denied))
         }

@@ -6,6 +6,8 @@
 //! password step but still owes the second factor, and the session that finally signed in, so
 //! consent is always given by the user who just authenticated.
 
+use std::time::Duration;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -18,7 +20,7 @@ use crate::oauth::authorize::{self, AuthorizationRequest};
 use crate::oauth::flow::{self, Step};
 use crate::secret;
 use crate::state::AppState;
-use crate::store::{ArtifactKind, Client, UnixTime};
+use crate::store::{ArtifactKind, Client, Store, UnixTime};
 use crate::ui;
 use crate::web::paths;
 use crate::web::{cookies, csrf};
@@ -66,35 +68,89 @@ impl Interaction {
 /// id of its own if it must be parked for the second factor.
 pub const ACCOUNT_SIGN_IN: &str = "account";
 
-/// Parks a new interaction; returns its id.
-pub async fn save_new(state: &AppState, interaction: &Interaction) -> Result<String> {
-    let id = secret::generate();
-    save(state, &id, interaction).await?;
-    Ok(id)
+/// Where interactions are parked: artifacts in the store, kept for the interaction lifetime,
+/// each bound to the browser that started it by its CSRF cookie (named after `https`).
+pub struct Interactions<'a> {
+    store: &'a dyn Store,
+    lifetime: Duration,
+    https: bool,
 }
 
-pub async fn save(state: &AppState, id: &str, interaction: &Interaction) -> Result<()> {
-    let payload = serde_json::to_string(interaction).map_err(Error::internal)?;
-    let expires_at = clock::now() + state.config.lifetimes.interaction.as_secs() as UnixTime;
-    state
-        .store
-        .put_artifact(
-            ArtifactKind::Interaction,
-            &secret::hash(id),
-            None,
-            &payload,
-            expires_at,
-        )
-        .await?;
-    Ok(())
-}
+impl<'a> Interactions<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        Interactions {
+            store: state.store.as_ref(),
+            lifetime: state.config.lifetimes.interaction,
+            https: state.config.is_https(),
+        }
+    }
 
-/// Ends the interaction; `false` if another request ended it first.
-pub async fn finish(state: &AppState, id: &str) -> Result<bool> {
-    Ok(state
-        .store
-        .delete_artifact(ArtifactKind::Interaction, &secret::hash(id))
-        .await?)
+    /// Parks a new interaction; returns its id.
+    pub async fn save_new(&self, interaction: &Interaction) -> Result<String> {
+        let id = secret::generate();
+        self.save(&id, interaction).await?;
+        Ok(id)
+    }
+
+    pub async fn save(&self, id: &str, interaction: &Interaction) -> Result<()> {
+        let payload = serde_json::to_string(interaction).map_err(Error::internal)?;
+        let expires_at = clock::now() + self.lifetime.as_secs() as UnixTime;
+        self.store
+            .put_artifact(
+                ArtifactKind::Interaction,
+                &secret::hash(id),
+                None,
+                &payload,
+                expires_at,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Ends the interaction; `false` if another request ended it first.
+    pub async fn finish(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .delete_artifact(ArtifactKind::Interaction, &secret::hash(id))
+            .await?)
+    }
+
+    /// The interaction `id` if it exists and belongs to this browser, with its client (if any).
+    pub async fn load(
+        &self,
+        jar: &CookieJar,
+        id: &str,
+    ) -> Result<(Interaction, Option<Client>), InteractionRefusal> {
+        if id == ACCOUNT_SIGN_IN {
+            let token = csrf::browser_token(jar, self.https).ok_or(InteractionRefusal::Expired)?;
+            return Ok((Interaction::new(Purpose::Account, token), None));
+        }
+        let payload = self
+            .store
+            .artifact(ArtifactKind::Interaction, &secret::hash(id), clock::now())
+            .await?
+            .ok_or(InteractionRefusal::Expired)?;
+        let interaction: Interaction = serde_json::from_str(&payload).map_err(Error::internal)?;
+        let same_browser = csrf::browser_token(jar, self.https).is_some_and(|token| {
+            secret::constant_time_eq(
+                secret::hash(token).as_bytes(),
+                interaction.browser.as_bytes(),
+            )
+        });
+        if !same_browser {
+            return Err(InteractionRefusal::Expired);
+        }
+        let client = match interaction.request() {
+            Some(request) => Some(
+                self.store
+                    .client(&request.client_id)
+                    .await?
+                    .ok_or(InteractionRefusal::Expired)?,
+            ),
+            None => None,
+        };
+        Ok((interaction, client))
+    }
 }
 
 /// `?interaction=ID` on the pages of an interaction.
@@ -140,45 +196,6 @@ impl IntoResponse for InteractionRefusal {
     }
 }
 
-/// The interaction `id` if it exists and belongs to this browser, with its client (if any).
-pub async fn load(
-    state: &AppState,
-    jar: &CookieJar,
-    id: &str,
-) -> Result<(Interaction, Option<Client>), InteractionRefusal> {
-    if id == ACCOUNT_SIGN_IN {
-        let token =
-            csrf::browser_token(jar, state.config.is_https()).ok_or(InteractionRefusal::Expired)?;
-        return Ok((Interaction::new(Purpose::Account, token), None));
-    }
-    let payload = state
-        .store
-        .artifact(ArtifactKind::Interaction, &secret::hash(id), clock::now())
-        .await?
-        .ok_or(InteractionRefusal::Expired)?;
-    let interaction: Interaction = serde_json::from_str(&payload).map_err(Error::internal)?;
-    let same_browser = csrf::browser_token(jar, state.config.is_https()).is_some_and(|token| {
-        secret::constant_time_eq(
-            secret::hash(token).as_bytes(),
-            interaction.browser.as_bytes(),
-        )
-    });
-    if !same_browser {
-        return Err(InteractionRefusal::Expired);
-    }
-    let client = match interaction.request() {
-        Some(request) => Some(
-            state
-                .store
-                .client(&request.client_id)
-                .await?
-                .ok_or(InteractionRefusal::Expired)?,
-        ),
-        None => None,
-    };
-    Ok((interaction, client))
-}
-
 /// A POSTed form is ours only if it carries this browser's CSRF token (`secure`: the issuer is
 /// https).
 pub fn check_csrf(
@@ -208,15 +225,15 @@ pub async fn after_password(
         Step::SecondFactor => {
             interaction.pending_mfa = Some(user_id.to_string());
             let id = if id == ACCOUNT_SIGN_IN {
-                save_new(state, &interaction).await?
+                Interactions::of(state).save_new(&interaction).await?
             } else {
-                save(state, id, &interaction).await?;
+                Interactions::of(state).save(id, &interaction).await?;
                 id.to_string()
             };
             Ok(Redirect::to(&paths::for_interaction(paths::LOGIN_MFA, &id)).into_response())
         }
         Step::Refuse(code) => {
-            finish(state, id).await?;
+            Interactions::of(state).finish(id).await?;
             let request = interaction.request().ok_or(InteractionRefusal::Expired)?;
             Ok(authorize::Reply::to(request, &state.config.issuer).error(authorize::refusal(code)))
         }
@@ -309,14 +326,14 @@ async fn complete_authentication(
     interaction.pending_mfa = None;
     let next = match (step, &interaction.purpose, client) {
         (Step::Consent, Purpose::Authorize(_), Some(_)) => {
-            save(state, id, &interaction).await?;
+            Interactions::of(state).save(id, &interaction).await?;
             Redirect::to(&paths::for_interaction(paths::CONSENT, id)).into_response()
         }
         (Step::IssueCode, Purpose::Authorize(request), Some(client)) => {
             complete(state, id, &client, request, &session).await?
         }
         _ => {
-            finish(state, id).await?;
+            Interactions::of(state).finish(id).await?;
             Redirect::to(paths::ACCOUNT).into_response()
         }
     };
@@ -332,7 +349,7 @@ pub async fn complete(
     request: &AuthorizationRequest,
     session: &Session,
 ) -> Result<Response> {
-    if !finish(state, id).await? {
+    if !Interactions::of(state).finish(id).await? {
         return Err(Error::invalid_request(
             "this sign-in request was already completed",
         ));

@@ -19,7 +19,7 @@ use crate::account::password_check::{check_throttled, PasswordCheck};
 use crate::account::users;
 use crate::clock;
 use crate::oauth::interaction::{
-    self, check_csrf, Interaction, InteractionQuery, InteractionRefusal,
+    self, check_csrf, Interaction, InteractionQuery, InteractionRefusal, Interactions,
 };
 use crate::state::AppState;
 use crate::store::{Client, LoginAttempt, LoginOutcome};
@@ -41,7 +41,7 @@ pub async fn login_page(
     Query(query): Query<InteractionQuery>,
 ) -> Response {
     let id = query.interaction.unwrap_or_default();
-    let (interaction, client) = match interaction::load(&state, &jar, &id).await {
+    let (interaction, client) = match Interactions::of(&state).load(&jar, &id).await {
         Ok(found) => found,
         Err(refusal) => return refusal.into_response(),
     };
@@ -85,7 +85,7 @@ async fn login(
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
-    let (interaction, client) = interaction::load(&state, &jar, &id).await?;
+    let (interaction, client) = Interactions::of(&state).load(&jar, &id).await?;
     let username = form.username.unwrap_or_default();
     let password = form.password.unwrap_or_default();
     let login_page = |status, error| {
@@ -160,7 +160,7 @@ async fn pending(
     jar: &CookieJar,
     id: &str,
 ) -> Result<(Interaction, Option<Client>, String), InteractionRefusal> {
-    let (interaction, client) = interaction::load(state, jar, id).await?;
+    let (interaction, client) = Interactions::of(state).load(jar, id).await?;
     let user_id = interaction
         .pending_mfa
         .clone()
