@@ -140,7 +140,8 @@ impl<'a> Directory<'a> {
         Directory {
             store: state.store.as_ref(),
             passwords: &state.passwords,
-            issuer: state.config.issuer.trim_end_matches('/'),
+            // `Config::validate` already dropped any trailing `/`.
+            issuer: &state.config.issuer,
         }
     }
 
