@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
+use axum::extract::FromRef;
 use bytes::Bytes;
 
 use crate::account::mfa::Mfa;
@@ -68,8 +69,51 @@ impl Deref for AppState {
     }
 }
 
-impl axum::extract::FromRef<AppState> for TrustedProxies {
+impl FromRef<AppState> for TrustedProxies {
     fn from_ref(state: &AppState) -> Self {
         TrustedProxies(state.config.web.trusted_proxies)
+    }
+}
+
+/// One router's state: the server's, and a service built from it once at start-up (the token
+/// endpoint's grants, the sign-in pages' steps). A handler extracts either half.
+pub struct WithService<T> {
+    pub server: AppState,
+    pub service: Arc<T>,
+}
+
+impl<T> WithService<T> {
+    pub fn new(server: &AppState, service: T) -> Self {
+        WithService {
+            server: server.clone(),
+            service: Arc::new(service),
+        }
+    }
+}
+
+impl<T> Clone for WithService<T> {
+    fn clone(&self) -> Self {
+        WithService {
+            server: self.server.clone(),
+            service: self.service.clone(),
+        }
+    }
+}
+
+impl<T> FromRef<WithService<T>> for AppState {
+    fn from_ref(state: &WithService<T>) -> Self {
+        state.server.clone()
+    }
+}
+
+impl<T> FromRef<WithService<T>> for Arc<T> {
+    fn from_ref(state: &WithService<T>) -> Self {
+        state.service.clone()
+    }
+}
+
+impl<T> FromRef<WithService<T>> for TrustedProxies {
+    fn from_ref(state: &WithService<T>) -> Self {
+        TrustedProxies::from_ref(&state.server)
     }
 }

@@ -2,43 +2,54 @@
 //! store), purging expired rows in bounded batches, and delivering audit events to webhooks.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use crate::clock;
+use crate::config::Config;
 use crate::keys::{self, KeyRing};
 use crate::state::AppState;
-use crate::store::UnixTime;
+use crate::store::{Store, UnixTime};
 
-/// Starts both loops on the current runtime; they end with it.
+/// Starts the loops on the current runtime, each with what it touches; they end with it.
 pub fn spawn(state: &AppState) {
-    tokio::spawn(reload_keys_forever(state.clone()));
-    tokio::spawn(purge_forever(state.clone()));
-    crate::events::spawn(state);
+    let config = &state.config;
+    tokio::spawn(reload_keys_forever(
+        state.store.clone(),
+        state.keys.clone(),
+        keys::Lifetimes::of(config),
+        config.keys.reload_interval,
+    ));
+    tokio::spawn(purge_forever(state.store.clone(), config.clone()));
+    crate::events::spawn(state.store.clone(), &config.webhooks);
 }
 
-async fn reload_keys_forever(state: AppState) {
-    let mut ticks = tokio::time::interval(state.config.keys.reload_interval);
+/// Re-reads the published keys every `interval` and swaps them in whole.
+async fn reload_keys_forever(
+    store: Arc<dyn Store>,
+    ring: Arc<ArcSwap<KeyRing>>,
+    lifetimes: keys::Lifetimes,
+    interval: Duration,
+) {
+    let mut ticks = tokio::time::interval(interval);
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        if let Err(err) = reload_keys(&state).await {
-            tracing::warn!(error = %err, "reloading signing keys failed; keeping the current ones");
+        match KeyRing::load_or_generate(store.as_ref(), lifetimes).await {
+            Ok(reloaded) => ring.store(Arc::new(reloaded)),
+            Err(err) => {
+                tracing::warn!(error = %err, "reloading signing keys failed; keeping the current ones")
+            }
         }
     }
 }
 
-/// Re-reads the published keys and swaps them in.
-pub async fn reload_keys(state: &AppState) -> Result<(), keys::KeyError> {
-    let lifetimes = keys::Lifetimes::of(&state.config);
-    let ring = KeyRing::load_or_generate(state.store.as_ref(), lifetimes).await?;
-    state.keys.store(Arc::new(ring));
-    Ok(())
-}
-
-async fn purge_forever(state: AppState) {
-    let mut ticks = tokio::time::interval(state.config.purge.interval);
+async fn purge_forever(store: Arc<dyn Store>, config: Config) {
+    let mut ticks = tokio::time::interval(config.purge.interval);
     loop {
         ticks.tick().await;
-        match purge(&state).await {
+        match purge(store.as_ref(), &config).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged expired rows"),
             Err(err) => tracing::warn!(error = %err, "purging expired rows failed"),
@@ -48,20 +59,21 @@ async fn purge_forever(state: AppState) {
 
 /// The pause between two purge batches, so a long purge never holds the SQLite writer for
 /// long: token writes queued meanwhile go first.
-const PURGE_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+const PURGE_PAUSE: Duration = Duration::from_millis(20);
 
 /// One purge round: expired codes (kept one access-token lifetime longer, so a late replay still
 /// revokes what they issued), tokens, refresh tokens, artifacts, and retired signing keys. It
 /// deletes batch after batch until a batch finds nothing left, so purging keeps up with any rate
 /// of expiry (security review finding 8).
-pub async fn purge(state: &AppState) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+async fn purge(
+    store: &dyn Store,
+    config: &Config,
+) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
     let now = clock::now();
-    let config = &state.config;
     let codes_before = now - config.lifetimes.access_token.as_secs() as UnixTime;
     let mut purged = 0;
     loop {
-        let batch = state
-            .store
+        let batch = store
             .purge_expired(now, codes_before, config.purge.batch)
             .await?;
         if batch == 0 {
@@ -71,9 +83,9 @@ pub async fn purge(state: &AppState) -> Result<u64, Box<dyn std::error::Error + 
         tokio::time::sleep(PURGE_PAUSE).await;
     }
     let lifetimes = keys::Lifetimes::of(config);
-    let (_, retired) = keys::partition(state.store.signing_keys().await?, now, lifetimes);
+    let (_, retired) = keys::partition(store.signing_keys().await?, now, lifetimes);
     for key in retired {
-        state.store.delete_signing_key(&key.kid).await?;
+        store.delete_signing_key(&key.kid).await?;
         tracing::info!(kid = %key.kid, alg = %key.alg, "retired signing key removed");
         purged += 1;
     }

@@ -41,6 +41,7 @@ pub const CONSECUTIVE_FAILURES_LOCK: u32 = 100;
 
 /// The second factor: where enrollments and attempts are kept, what seals the seeds, and how many
 /// wrong codes an account may send.
+#[derive(Clone)]
 pub struct Mfa {
     store: Arc<dyn MfaStore + Send + Sync>,
     sealer: Sealer,

@@ -1,6 +1,7 @@
 //! Signed-in (SSO) browser sessions. The cookie carries a random id; the store keeps only its hash
 //! with the session payload, so a leaked database holds no usable session.
 
+use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -78,6 +79,14 @@ pub async fn load(store: &dyn Store, cookie_value: &str, now: UnixTime) -> Resul
     payload
         .map(|p| serde_json::from_str(&p).map_err(Error::internal))
         .transpose()
+}
+
+/// The browser's live session, if its cookie names one.
+pub async fn current(store: &dyn Store, jar: &CookieJar, now: UnixTime) -> Result<Option<Session>> {
+    match jar.get(COOKIE) {
+        Some(cookie) => load(store, cookie.value(), now).await,
+        None => Ok(None),
+    }
 }
 
 /// A user's live sessions, each with the hash that names it in the store.

@@ -10,12 +10,13 @@
 
 mod signature;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock;
-use crate::state::AppState;
+use crate::config::Webhooks;
 use crate::store::events::OutboxEvent;
-use crate::store::{StoreResult, UnixTime};
+use crate::store::{OutboxStore, StoreResult, UnixTime};
 
 pub use signature::{sign, SIGNATURE_HEADER};
 
@@ -31,13 +32,20 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: UnixTime = 3600;
 
 /// Starts the delivery task when webhooks are configured.
-pub fn spawn(state: &AppState) {
-    if !state.config.webhooks.urls.is_empty() {
-        tokio::spawn(deliver_forever(state.clone()));
+pub fn spawn(outbox: Arc<dyn OutboxStore + Send + Sync>, webhooks: &Webhooks) {
+    if !webhooks.urls.is_empty() {
+        tokio::spawn(deliver_forever(outbox, webhooks.clone()));
     }
 }
 
-async fn deliver_forever(state: AppState) {
+/// The delivery task's view: the outbox, the receivers and the HTTP client that calls them.
+struct Delivery {
+    outbox: Arc<dyn OutboxStore + Send + Sync>,
+    webhooks: Webhooks,
+    client: reqwest::Client,
+}
+
+async fn deliver_forever(outbox: Arc<dyn OutboxStore + Send + Sync>, webhooks: Webhooks) {
     // A redirect is a failure: following one would turn the POST into a GET whose 2xx proves
     // nothing about the event.
     let client = reqwest::Client::builder()
@@ -51,8 +59,13 @@ async fn deliver_forever(state: AppState) {
             return;
         }
     };
+    let delivery = Delivery {
+        outbox,
+        webhooks,
+        client,
+    };
     loop {
-        match deliver_due(&state, &client).await {
+        match delivery.deliver_due().await {
             Ok(0) => tokio::time::sleep(POLL).await,
             Ok(_) => {}
             Err(err) => {
@@ -63,49 +76,78 @@ async fn deliver_forever(state: AppState) {
     }
 }
 
-/// One round: claims the due events, delivers each, records the outcome; returns how many.
-async fn deliver_due(state: &AppState, client: &reqwest::Client) -> StoreResult<usize> {
-    let webhooks = &state.config.webhooks;
-    let now = clock::now();
-    // Long enough for every request of every claimed event to time out, and some.
-    let requests = u64::from(BATCH) * webhooks.urls.len() as u64;
-    let lease = REQUEST_TIMEOUT.as_secs() * requests + LEASE_SLACK.as_secs();
-    let claimed_until = now + lease as UnixTime;
-    let events = state.store.claim_events(now, claimed_until, BATCH).await?;
-    for claimed in &events {
-        let id = &claimed.event.id;
-        // The claim counted this attempt already: more than the maximum means earlier attempts
-        // never reported (the process died while sending), so it is not tried again.
-        let outcome = if claimed.attempts > webhooks.max_attempts {
-            Err("earlier attempts never finished".to_string())
-        } else {
-            deliver(state, client, claimed).await
-        };
-        match outcome {
-            Ok(()) => {
-                let delivered_at = clock::now();
-                state
-                    .store
-                    .event_delivered(id, claimed_until, delivered_at)
-                    .await?;
-            }
-            Err(error) => {
-                let retry_at = (claimed.attempts < webhooks.max_attempts).then(|| {
-                    clock::now() + jittered(backoff(webhooks.retry_base, claimed.attempts))
-                });
-                if retry_at.is_none() {
-                    tracing::warn!(event_id = %id, %error, "webhook event is dead after its last attempt");
+impl Delivery {
+    /// One round: claims the due events, delivers each, records the outcome; returns how many.
+    async fn deliver_due(&self) -> StoreResult<usize> {
+        let webhooks = &self.webhooks;
+        let now = clock::now();
+        // Long enough for every request of every claimed event to time out, and some.
+        let requests = u64::from(BATCH) * webhooks.urls.len() as u64;
+        let lease = REQUEST_TIMEOUT.as_secs() * requests + LEASE_SLACK.as_secs();
+        let claimed_until = now + lease as UnixTime;
+        let events = self.outbox.claim_events(now, claimed_until, BATCH).await?;
+        for claimed in &events {
+            let id = &claimed.event.id;
+            // The claim counted this attempt already: more than the maximum means earlier attempts
+            // never reported (the process died while sending), so it is not tried again.
+            let outcome = if claimed.attempts > webhooks.max_attempts {
+                Err("earlier attempts never finished".to_string())
+            } else {
+                self.deliver(claimed).await
+            };
+            match outcome {
+                Ok(()) => {
+                    let delivered_at = clock::now();
+                    self.outbox
+                        .event_delivered(id, claimed_until, delivered_at)
+                        .await?;
                 }
-                state
-                    .store
-                    .event_failed(id, claimed_until, &error, retry_at, clock::now())
-                    .await?;
+                Err(error) => {
+                    let retry_at = (claimed.attempts < webhooks.max_attempts).then(|| {
+                        clock::now() + jittered(backoff(webhooks.retry_base, claimed.attempts))
+                    });
+                    if retry_at.is_none() {
+                        tracing::warn!(event_id = %id, %error, "webhook event is dead after its last attempt");
+                    }
+                    self.outbox
+                        .event_failed(id, claimed_until, &error, retry_at, clock::now())
+                        .await?;
+                }
             }
         }
+        Ok(events.len())
     }
-    Ok(events.len())
-}
 
+    /// POSTs the event to every URL; the error names the first endpoint that did not accept it, by
+    /// its origin only: a URL's path, query or user part may hold a credential, which must not end
+    /// up in logs or in the stored error.
+    async fn deliver(&self, claimed: &OutboxEvent) -> Result<(), String> {
+        let webhooks = &self.webhooks;
+        let body = claimed.event.body().to_string();
+        let signature = sign(&webhooks.secret, clock::now(), &body);
+        for url in &webhooks.urls {
+            let response = self
+                .client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("tessera-event-id", &claimed.event.id)
+                .header("tessera-event-type", claimed.event.kind.name())
+                .header(SIGNATURE_HEADER, &signature)
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|err| format!("{}: {}", origin(url), failure(&err)))?;
+            if !response.status().is_success() {
+                return Err(format!(
+                    "{}: HTTP {}",
+                    origin(url),
+                    response.status().as_u16()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 /// `base`, doubled for every attempt after the first, at most an hour.
 fn backoff(base: Duration, attempts: u32) -> UnixTime {
     let factor = 1u64 << attempts.saturating_sub(1).min(20);
@@ -118,39 +160,6 @@ fn backoff(base: Duration, attempts: u32) -> UnixTime {
 fn jittered(wait: UnixTime) -> UnixTime {
     use rand::Rng;
     wait + rand::thread_rng().gen_range(0..=wait / 5)
-}
-
-/// POSTs the event to every URL; the error names the first endpoint that did not accept it, by
-/// its origin only: a URL's path, query or user part may hold a credential, which must not end
-/// up in logs or in the stored error.
-async fn deliver(
-    state: &AppState,
-    client: &reqwest::Client,
-    claimed: &OutboxEvent,
-) -> Result<(), String> {
-    let webhooks = &state.config.webhooks;
-    let body = claimed.event.body().to_string();
-    let signature = sign(&webhooks.secret, clock::now(), &body);
-    for url in &webhooks.urls {
-        let response = client
-            .post(url)
-            .header("content-type", "application/json")
-            .header("tessera-event-id", &claimed.event.id)
-            .header("tessera-event-type", claimed.event.kind.name())
-            .header(SIGNATURE_HEADER, &signature)
-            .body(body.clone())
-            .send()
-            .await
-            .map_err(|err| format!("{}: {}", origin(url), failure(&err)))?;
-        if !response.status().is_success() {
-            return Err(format!(
-                "{}: HTTP {}",
-                origin(url),
-                response.status().as_u16()
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// `scheme://host:port` of a webhook URL.

@@ -5,6 +5,7 @@
 //! client's redirect URI with `error`, `state` and `iss` (RFC 9207).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -12,18 +13,20 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 
-use crate::account::session::{self, Session};
+use crate::account::session;
 use crate::clock;
 use crate::error::{Error, ErrorCode, Result};
-use crate::oauth::flow::{self, Step, UserFacts};
-use crate::oauth::interaction::{Interaction, Interactions, Purpose};
+use crate::oauth::flow::{self, Step};
+use crate::oauth::interaction::{Interaction, Purpose};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::Challenge;
 use crate::oauth::redirect_uri;
-use crate::secret;
+use crate::oauth::sign_in::{refusal, SignIn};
 use crate::state::AppState;
-use crate::store::{AuthCode, Client, UnixTime};
-use crate::tokens::hint::{self, HintCheck};
+use crate::store::{Client, Store, UnixTime};
+use crate::throttle::Throttle;
+use crate::tokens::hint::HintCheck;
+use crate::tokens::issuer::TokenIssuer;
 use crate::tokens::scope;
 use crate::ui;
 use crate::web::client_ip::ClientIp;
@@ -116,31 +119,39 @@ impl Reply {
 
 pub async fn get(
     State(state): State<AppState>,
+    State(sign_in): State<Arc<SignIn>>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     RawQuery(query): RawQuery,
 ) -> Response {
-    authorize(state, ip, jar, &query.unwrap_or_default()).await
+    authorize(&state, &sign_in, ip, jar, &query.unwrap_or_default()).await
 }
 
 /// OIDC Core §3.1.2.1: the endpoint accepts POST with a form body too.
 pub async fn post(
     State(state): State<AppState>,
+    State(sign_in): State<Arc<SignIn>>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     body: String,
 ) -> Response {
-    authorize(state, ip, jar, &body).await
+    authorize(&state, &sign_in, ip, jar, &body).await
 }
 
-async fn authorize(state: AppState, ip: IpAddr, jar: CookieJar, encoded: &str) -> Response {
+async fn authorize(
+    state: &AppState,
+    sign_in: &SignIn,
+    ip: IpAddr,
+    jar: CookieJar,
+    encoded: &str,
+) -> Response {
     let params = match Params::parse(encoded) {
         Ok(params) => params,
         Err(message) => {
             return ui::error_page(StatusCode::BAD_REQUEST, "invalid_request", &message)
         }
     };
-    let client = match registered_client(&state, &params).await {
+    let client = match registered_client(state.store.as_ref(), &params).await {
         Ok(client) => client,
         Err(page) => return page,
     };
@@ -151,24 +162,23 @@ async fn authorize(state: AppState, ip: IpAddr, jar: CookieJar, encoded: &str) -
         issuer: state.config.issuer.clone(),
     };
     let request = validate(&client, &params).and_then(|mut request| {
-        request.hinted_user = hinted_user(&state, &client, &params)?;
+        request.hinted_user = hinted_user(&state.tokens, &client, &params)?;
         Ok(request)
     });
     let outcome = match request {
-        Ok(request) => begin(&state, ip, jar, &client, request).await,
+        Ok(request) => begin(sign_in, &state.throttle, ip, jar, &client, request).await,
         Err(err) => Err(err),
     };
     outcome.unwrap_or_else(|err| reply.error(err))
 }
 
 /// The client and its registered redirect URI, or the HTML error page that must replace a redirect.
-async fn registered_client(state: &AppState, params: &Params) -> Result<Client, Response> {
+async fn registered_client(store: &dyn Store, params: &Params) -> Result<Client, Response> {
     let bad = |message: &str| ui::error_page(StatusCode::BAD_REQUEST, "invalid_request", message);
     let client_id = params
         .get("client_id")
         .ok_or_else(|| bad("The request names no client (client_id)."))?;
-    let client = state
-        .store
+    let client = store
         .client(client_id)
         .await
         .map_err(|err| ui::error_response(err.into()))?
@@ -302,12 +312,11 @@ pub fn validate(client: &Client, params: &Params) -> Result<AuthorizationRequest
 /// another user then does not count, so the user signs in again, and under `prompt=none` the
 /// answer is `login_required` (security review finding 18). Hints signed by a since retired key
 /// are used too: they can only ask for a sign-in, never skip one.
-fn hinted_user(state: &AppState, client: &Client, params: &Params) -> Result<Option<String>> {
+fn hinted_user(tokens: &TokenIssuer, client: &Client, params: &Params) -> Result<Option<String>> {
     let Some(token) = params.get("id_token_hint") else {
         return Ok(None);
     };
-    let (HintCheck::Verified(hint) | HintCheck::RetiredKey(hint)) =
-        hint::verify(&state.keys(), &state.config.issuer, token)?;
+    let (HintCheck::Verified(hint) | HintCheck::RetiredKey(hint)) = tokens.check_hint(token)?;
     if hint.aud != client.client_id {
         return Err(Error::invalid_request(
             "id_token_hint was issued to another client",
@@ -316,92 +325,33 @@ fn hinted_user(state: &AppState, client: &Client, params: &Params) -> Result<Opt
     Ok(Some(hint.sub))
 }
 
-/// Whether the user must (again) approve this client's scopes.
-pub async fn consent_needed(
-    state: &AppState,
-    client: &Client,
-    request: &AuthorizationRequest,
-    user_id: &str,
-) -> Result<bool> {
-    if request.prompt.consent {
-        return Ok(true);
-    }
-    if client.skip_consent {
-        return Ok(false);
-    }
-    let granted = state
-        .store
-        .granted_scope(user_id, &client.client_id)
-        .await?;
-    Ok(match granted {
-        Some(granted) => {
-            !scope::is_within(&scope::parse(&request.scope)?, &scope::parse(&granted)?)
-        }
-        None => true,
-    })
-}
-
-/// The browser's current session, if its cookie names a live one.
-pub async fn current_session(
-    state: &AppState,
-    jar: &CookieJar,
-    now: UnixTime,
-) -> Result<Option<Session>> {
-    match jar.get(session::COOKIE) {
-        Some(cookie) => session::load(state.store.as_ref(), cookie.value(), now).await,
-        None => Ok(None),
-    }
-}
-
-/// What [`flow::next_step`] needs to know of a signed-in user: whether they are enrolled in a
-/// second factor (read only when it can matter) and whether they must approve `request`'s
-/// scopes for `client` (`false` without a request: the account page asks for none).
-pub async fn user_facts(
-    state: &AppState,
-    sign_in: Option<(&Client, &AuthorizationRequest)>,
-    user_id: &str,
-    mfa: bool,
-    fresh: bool,
-) -> Result<UserFacts> {
-    let request = sign_in.map(|(_, request)| request);
-    let enrolled =
-        flow::enrollment_matters(request, mfa, fresh) && state.mfa.is_enrolled(user_id).await?;
-    let consent_needed = match sign_in {
-        Some((client, request)) => consent_needed(state, client, request, user_id).await?,
-        None => false,
-    };
-    Ok(UserFacts {
-        mfa,
-        fresh,
-        enrolled,
-        consent_needed,
-    })
-}
-
 /// Starts a sign-in for a valid request, or answers it at once from the browser's session: a
 /// code, or (with `prompt=none`, or MFA the user cannot give) an error redirect.
 async fn begin(
-    state: &AppState,
+    sign_in: &SignIn,
+    throttle: &Throttle,
     ip: IpAddr,
     jar: CookieJar,
     client: &Client,
     request: AuthorizationRequest,
 ) -> Result<Response> {
     let now = clock::now();
-    let session = current_session(state, &jar, now)
+    let session = sign_in
+        .current_session(&jar, now)
         .await?
         .filter(|s| flow::session_counts(&request, &s.user_id, s.authentication.auth_time, now));
     let user = match &session {
         Some(s) => {
             let mfa = session::is_mfa(&s.authentication.amr);
-            Some(user_facts(state, Some((client, &request)), &s.user_id, mfa, false).await?)
+            let facts = sign_in.user_facts(Some((client, &request)), &s.user_id, mfa, false);
+            Some(facts.await?)
         }
         None => None,
     };
     let step = flow::next_step(Some(&request), user);
     let page = match (step, &session) {
         (Step::IssueCode, Some(session)) => {
-            return issue_code(state, client, &request, session).await
+            return sign_in.issue_code(client, &request, session).await
         }
         (Step::Refuse(code), _) => return Err(refusal(code)),
         (Step::Login, _) => paths::LOGIN,
@@ -417,11 +367,11 @@ async fn begin(
     // address may start only so many in a window; the client is told to come back later
     // (`temporarily_unavailable`, RFC 6749 §4.1.2.1). The throttle counts each start as it
     // counts a failure elsewhere.
-    let starts = [state.throttle.sign_in_starts(ip)];
-    if let Some(retry_after) = state.throttle.record_failure(&starts).await {
+    let starts = [throttle.sign_in_starts(ip)];
+    if let Some(retry_after) = throttle.record_failure(&starts).await {
         return Err(Error::Throttled { retry_after });
     }
-    let (jar, csrf_token) = csrf::ensure_token(jar, state.config.is_https());
+    let (jar, csrf_token) = csrf::ensure_token(jar, sign_in.https());
     let mut interaction = Interaction::new(Purpose::Authorize(request), &csrf_token);
     if let Some(session) = session {
         match step {
@@ -429,57 +379,8 @@ async fn begin(
             _ => interaction.sid = Some(session.sid),
         }
     }
-    let id = Interactions::of(state).save_new(&interaction).await?;
+    let id = sign_in.interactions.save_new(&interaction).await?;
     Ok((jar, Redirect::to(&paths::for_interaction(page, &id))).into_response())
-}
-
-/// The error a sign-in step refuses with (sent back to the client's redirect URI).
-pub fn refusal(code: ErrorCode) -> Error {
-    let description = match code {
-        ErrorCode::UnmetAuthenticationRequirements => {
-            "this request requires multi-factor authentication, which the user has not set up"
-        }
-        _ => "the user must interact with the server",
-    };
-    Error::oauth(code, description)
-}
-
-/// Issues a single-use authorization code (RFC 6749 §4.1.2) and redirects back to the client.
-pub async fn issue_code(
-    state: &AppState,
-    client: &Client,
-    request: &AuthorizationRequest,
-    session: &Session,
-) -> Result<Response> {
-    // The last line of defence, whatever led here: never a code claiming less than the
-    // request demanded.
-    if (request.require_mfa || client.require_mfa) && !session::is_mfa(&session.authentication.amr)
-    {
-        let unmet = refusal(ErrorCode::UnmetAuthenticationRequirements);
-        return Ok(Reply::to(request, &state.config.issuer).error(unmet));
-    }
-    let reply = Reply::to(request, &state.config.issuer);
-    let code = secret::generate();
-    let auth = &session.authentication;
-    let record = AuthCode {
-        grant_id: uuid::Uuid::now_v7().to_string(),
-        client_id: request.client_id.clone(),
-        user_id: session.user_id.clone(),
-        redirect_uri: request.redirect_uri.clone(),
-        scope: request.scope.clone(),
-        nonce: request.nonce.clone(),
-        code_challenge: request.code_challenge.clone(),
-        session_id: session.sid.clone(),
-        auth_time: auth.auth_time,
-        acr: auth.acr.clone(),
-        amr: auth.amr.clone(),
-        expires_at: clock::now() + state.config.lifetimes.code.as_secs() as UnixTime,
-    };
-    state
-        .store
-        .insert_code(&secret::hash(&code), &record)
-        .await?;
-    Ok(reply.code(&code))
 }
 
 #[cfg(test)]

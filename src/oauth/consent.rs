@@ -1,5 +1,7 @@
 //! The consent step of an authorization interaction.
 
+use std::sync::Arc;
+
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -9,10 +11,9 @@ use serde::Deserialize;
 use crate::account::session::Session;
 use crate::clock;
 use crate::error::{Error, ErrorCode};
-use crate::oauth::authorize::{self, AuthorizationRequest, Reply};
-use crate::oauth::interaction::{
-    self, check_csrf, Interaction, InteractionQuery, InteractionRefusal, Interactions,
-};
+use crate::oauth::authorize::AuthorizationRequest;
+use crate::oauth::interaction::{check_csrf, Interaction, InteractionQuery, InteractionRefusal};
+use crate::oauth::sign_in::SignIn;
 use crate::state::AppState;
 use crate::store::Client;
 use crate::tokens::scope;
@@ -23,13 +24,13 @@ use crate::web::paths;
 /// The authorization interaction `id` with its client and the session that signed in for it.
 /// Without that session the user is sent to the login page.
 async fn consenting_session(
-    state: &AppState,
+    sign_in: &SignIn,
     jar: &CookieJar,
     id: &str,
 ) -> Result<Result<(Interaction, Client, Session), Response>, InteractionRefusal> {
-    let (interaction, client) = Interactions::of(state).load(jar, id).await?;
+    let (interaction, client) = sign_in.interactions.load(jar, id).await?;
     let client = client.ok_or(InteractionRefusal::Expired)?;
-    let session = authorize::current_session(state, jar, clock::now()).await?;
+    let session = sign_in.current_session(jar, clock::now()).await?;
     match (session, &interaction.sid) {
         (Some(session), Some(sid)) if session.sid == *sid => Ok(Ok((interaction, client, session))),
         _ => Ok(Err(
@@ -44,16 +45,22 @@ fn request(interaction: &Interaction) -> Result<&AuthorizationRequest, Interacti
 
 pub async fn consent_page(
     State(state): State<AppState>,
+    State(sign_in): State<Arc<SignIn>>,
     jar: CookieJar,
     Query(query): Query<InteractionQuery>,
 ) -> Response {
-    view(state, jar, query.interaction.unwrap_or_default())
+    view(&state, &sign_in, jar, query.interaction.unwrap_or_default())
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn view(state: AppState, jar: CookieJar, id: String) -> Result<Response, InteractionRefusal> {
-    let (interaction, client, session) = match consenting_session(&state, &jar, &id).await? {
+async fn view(
+    state: &AppState,
+    sign_in: &SignIn,
+    jar: CookieJar,
+    id: String,
+) -> Result<Response, InteractionRefusal> {
+    let (interaction, client, session) = match consenting_session(sign_in, &jar, &id).await? {
         Ok(found) => found,
         Err(to_login) => return Ok(to_login),
     };
@@ -72,7 +79,7 @@ async fn view(state: AppState, jar: CookieJar, id: String) -> Result<Response, I
         username: &user.username,
         scopes,
         interaction: &id,
-        csrf_token: csrf::form_token(&jar, state.config.is_https()).unwrap_or_default(),
+        csrf_token: csrf::form_token(&jar, sign_in.https()).unwrap_or_default(),
     };
     Ok(ui::render(StatusCode::OK, &page))
 }
@@ -86,22 +93,24 @@ pub struct ConsentForm {
 
 pub async fn consent_submit(
     State(state): State<AppState>,
+    State(sign_in): State<Arc<SignIn>>,
     jar: CookieJar,
     Form(form): Form<ConsentForm>,
 ) -> Response {
-    decide(state, jar, form)
+    decide(&state, &sign_in, jar, form)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn decide(
-    state: AppState,
+    state: &AppState,
+    sign_in: &SignIn,
     jar: CookieJar,
     form: ConsentForm,
 ) -> Result<Response, InteractionRefusal> {
-    check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
+    check_csrf(&jar, sign_in.https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
-    let (interaction, client, session) = match consenting_session(&state, &jar, &id).await? {
+    let (interaction, client, session) = match consenting_session(sign_in, &jar, &id).await? {
         Ok(found) => found,
         Err(to_login) => return Ok(to_login),
     };
@@ -116,12 +125,12 @@ async fn decide(
             store
                 .record_consent(&session.user_id, &client.client_id, &granted, clock::now())
                 .await?;
-            Ok(interaction::complete(&state, &id, &client, request, &session).await?)
+            Ok(sign_in.complete(&id, &client, request, &session).await?)
         }
         Some("deny") => {
-            Interactions::of(&state).finish(&id).await?;
+            sign_in.interactions.finish(&id).await?;
             let denied = Error::oauth(ErrorCode::AccessDenied, "the user denied the request");
-            Ok(Reply::to(request, &state.config.issuer).error(denied))
+            Ok(sign_in.reply(request).error(denied))
         }
         _ => Err(Error::invalid_request("decision must be allow or deny").into()),
     }

@@ -6,24 +6,22 @@
 //! password step but still owes the second factor, and the session that finally signed in, so
 //! consent is always given by the user who just authenticated.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 
-use crate::account::session::{self, Authentication, Session};
 use crate::clock;
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::oauth::authorize::{self, AuthorizationRequest};
-use crate::oauth::flow::{self, Step};
+use crate::oauth::authorize::AuthorizationRequest;
 use crate::secret;
-use crate::state::AppState;
 use crate::store::{ArtifactKind, Client, Store, UnixTime};
 use crate::ui;
-use crate::web::paths;
-use crate::web::{cookies, csrf};
+use crate::web::csrf;
 
 /// What the sign-in is for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,18 +68,18 @@ pub const ACCOUNT_SIGN_IN: &str = "account";
 
 /// Where interactions are parked: artifacts in the store, kept for the interaction lifetime,
 /// each bound to the browser that started it by its CSRF cookie (named after `https`).
-pub struct Interactions<'a> {
-    store: &'a dyn Store,
+pub struct Interactions {
+    store: Arc<dyn Store>,
     lifetime: Duration,
     https: bool,
 }
 
-impl<'a> Interactions<'a> {
-    pub fn of(state: &'a AppState) -> Self {
+impl Interactions {
+    pub fn new(config: &Config, store: Arc<dyn Store>) -> Self {
         Interactions {
-            store: state.store.as_ref(),
-            lifetime: state.config.lifetimes.interaction,
-            https: state.config.is_https(),
+            store,
+            lifetime: config.lifetimes.interaction,
+            https: config.is_https(),
         }
     }
 
@@ -208,151 +206,4 @@ pub fn check_csrf(
     } else {
         Err(InteractionRefusal::Forged)
     }
-}
-
-/// After the password: the next step of the sign-in ([`flow::next_step`]): the second factor
-/// when the user has one, an error redirect when the request demands MFA the user cannot give,
-/// else signed in.
-pub async fn after_password(
-    state: &AppState,
-    jar: CookieJar,
-    id: &str,
-    mut interaction: Interaction,
-    client: Option<Client>,
-    user_id: &str,
-) -> Result<Response, InteractionRefusal> {
-    match next_step(state, &interaction, client.as_ref(), user_id, false).await? {
-        Step::SecondFactor => {
-            interaction.pending_mfa = Some(user_id.to_string());
-            let id = if id == ACCOUNT_SIGN_IN {
-                Interactions::of(state).save_new(&interaction).await?
-            } else {
-                Interactions::of(state).save(id, &interaction).await?;
-                id.to_string()
-            };
-            Ok(Redirect::to(&paths::for_interaction(paths::LOGIN_MFA, &id)).into_response())
-        }
-        Step::Refuse(code) => {
-            Interactions::of(state).finish(id).await?;
-            let request = interaction.request().ok_or(InteractionRefusal::Expired)?;
-            Ok(authorize::Reply::to(request, &state.config.issuer).error(authorize::refusal(code)))
-        }
-        step => {
-            let authentication = Authentication::password(clock::now());
-            let signed = SignedIn {
-                user_id,
-                authentication,
-                step,
-            };
-            complete_authentication(state, jar, id, interaction, client, signed).await
-        }
-    }
-}
-
-/// After the second factor: the rest of the sign-in, as [`flow::next_step`] decides it.
-pub async fn after_second_factor(
-    state: &AppState,
-    jar: CookieJar,
-    id: &str,
-    interaction: Interaction,
-    client: Option<Client>,
-    user_id: &str,
-) -> Result<Response, InteractionRefusal> {
-    let signed = SignedIn {
-        user_id,
-        authentication: Authentication::multi_factor(clock::now()),
-        step: next_step(state, &interaction, client.as_ref(), user_id, true).await?,
-    };
-    complete_authentication(state, jar, id, interaction, client, signed).await
-}
-
-/// What comes after `user_id` proved a password (and, with `mfa`, a second factor) just now.
-async fn next_step(
-    state: &AppState,
-    interaction: &Interaction,
-    client: Option<&Client>,
-    user_id: &str,
-    mfa: bool,
-) -> Result<Step> {
-    let request = interaction.request();
-    let sign_in = client.zip(request);
-    let facts = authorize::user_facts(state, sign_in, user_id, mfa, true).await?;
-    Ok(flow::next_step(request, Some(facts)))
-}
-
-/// A user whose authentication is complete, and the step the sign-in goes on with.
-struct SignedIn<'a> {
-    user_id: &'a str,
-    authentication: Authentication,
-    step: Step,
-}
-
-/// Authentication is complete: a fresh session (a new id at every login, so a planted one is
-/// worthless), then consent, a code, or the account page.
-async fn complete_authentication(
-    state: &AppState,
-    jar: CookieJar,
-    id: &str,
-    mut interaction: Interaction,
-    client: Option<Client>,
-    signed: SignedIn<'_>,
-) -> Result<Response, InteractionRefusal> {
-    let SignedIn {
-        user_id,
-        authentication,
-        step,
-    } = signed;
-    let session_expiry = clock::now() + state.config.lifetimes.session.as_secs() as UnixTime;
-    let (cookie_value, session) = session::start(
-        state.store.as_ref(),
-        user_id,
-        authentication,
-        session_expiry,
-    )
-    .await?;
-    if let Some(old) = jar.get(session::COOKIE) {
-        state
-            .store
-            .delete_artifact(ArtifactKind::Session, &secret::hash(old.value()))
-            .await?;
-    }
-    tracing::info!(%user_id, acr = %session.authentication.acr, "signed in");
-    let jar = jar.add(cookies::build(
-        session::COOKIE,
-        cookie_value,
-        state.config.is_https(),
-    ));
-    interaction.sid = Some(session.sid.clone());
-    interaction.pending_mfa = None;
-    let next = match (step, &interaction.purpose, client) {
-        (Step::Consent, Purpose::Authorize(_), Some(_)) => {
-            Interactions::of(state).save(id, &interaction).await?;
-            Redirect::to(&paths::for_interaction(paths::CONSENT, id)).into_response()
-        }
-        (Step::IssueCode, Purpose::Authorize(request), Some(client)) => {
-            complete(state, id, &client, request, &session).await?
-        }
-        _ => {
-            Interactions::of(state).finish(id).await?;
-            Redirect::to(paths::ACCOUNT).into_response()
-        }
-    };
-    Ok((jar, next).into_response())
-}
-
-/// Ends the interaction and issues its code: one code per interaction, even when a form is
-/// submitted twice at once.
-pub async fn complete(
-    state: &AppState,
-    id: &str,
-    client: &Client,
-    request: &AuthorizationRequest,
-    session: &Session,
-) -> Result<Response> {
-    if !Interactions::of(state).finish(id).await? {
-        return Err(Error::invalid_request(
-            "this sign-in request was already completed",
-        ));
-    }
-    authorize::issue_code(state, client, request, session).await
 }

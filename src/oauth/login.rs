@@ -7,6 +7,7 @@
 
 use axum::extract::{Form, Query, State};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, StatusCode};
@@ -18,9 +19,8 @@ use crate::account::mfa::Verdict;
 use crate::account::password_check::{check_throttled, PasswordCheck};
 use crate::account::users;
 use crate::clock;
-use crate::oauth::interaction::{
-    self, check_csrf, Interaction, InteractionQuery, InteractionRefusal, Interactions,
-};
+use crate::oauth::interaction::{check_csrf, Interaction, InteractionQuery, InteractionRefusal};
+use crate::oauth::sign_in::SignIn;
 use crate::state::AppState;
 use crate::store::{Client, LoginAttempt, LoginOutcome};
 use crate::ui::{self, LoginPage, MfaPage};
@@ -36,12 +36,12 @@ fn audience(client: &Option<Client>) -> &str {
 }
 
 pub async fn login_page(
-    State(state): State<AppState>,
+    State(sign_in): State<Arc<SignIn>>,
     jar: CookieJar,
     Query(query): Query<InteractionQuery>,
 ) -> Response {
     let id = query.interaction.unwrap_or_default();
-    let (interaction, client) = match Interactions::of(&state).load(&jar, &id).await {
+    let (interaction, client) = match sign_in.interactions.load(&jar, &id).await {
         Ok(found) => found,
         Err(refusal) => return refusal.into_response(),
     };
@@ -51,7 +51,7 @@ pub async fn login_page(
     let page = LoginPage {
         client_id: audience(&client),
         interaction: &id,
-        csrf_token: csrf::form_token(&jar, state.config.is_https()).unwrap_or_default(),
+        csrf_token: csrf::form_token(&jar, sign_in.https()).unwrap_or_default(),
         username: "",
         error: None,
     };
@@ -68,24 +68,26 @@ pub struct LoginForm {
 
 pub async fn login_submit(
     State(state): State<AppState>,
+    State(sign_in): State<Arc<SignIn>>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    login(state, ip, jar, form)
+    login(&state, &sign_in, ip, jar, form)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn login(
-    state: AppState,
+    state: &AppState,
+    sign_in: &SignIn,
     ip: IpAddr,
     jar: CookieJar,
     form: LoginForm,
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
-    let (interaction, client) = Interactions::of(&state).load(&jar, &id).await?;
+    let (interaction, client) = sign_in.interactions.load(&jar, &id).await?;
     let username = form.username.unwrap_or_default();
     let password = form.password.unwrap_or_default();
     let login_page = |status, error| {
@@ -116,15 +118,17 @@ async fn login(
         PasswordCheck::Wrong { lockout } => {
             // One message for unknown users, wrong passwords and disabled accounts.
             tracing::info!("login failed");
-            record(&state, &username, ip, LoginOutcome::Failure).await;
+            record(state, &username, ip, LoginOutcome::Failure).await;
             return Ok(match lockout {
                 Some(wait) => locked(login_page, wait),
                 None => login_page(StatusCode::UNAUTHORIZED, "Incorrect username or password."),
             });
         }
     };
-    record(&state, &username, ip, LoginOutcome::Success).await;
-    interaction::after_password(&state, jar, &id, interaction, client, &user.id).await
+    record(state, &username, ip, LoginOutcome::Success).await;
+    sign_in
+        .after_password(jar, &id, interaction, client, &user.id)
+        .await
 }
 
 /// Counts the attempt in the metrics and keeps it in `login_attempts`. The audit row is best
@@ -156,11 +160,11 @@ fn locked(page: impl FnOnce(StatusCode, &'static str) -> Response, wait: Duratio
 
 /// The TOTP step's interaction, provided someone passed the password step for it.
 async fn pending(
-    state: &AppState,
+    sign_in: &SignIn,
     jar: &CookieJar,
     id: &str,
 ) -> Result<(Interaction, Option<Client>, String), InteractionRefusal> {
-    let (interaction, client) = Interactions::of(state).load(jar, id).await?;
+    let (interaction, client) = sign_in.interactions.load(jar, id).await?;
     let user_id = interaction
         .pending_mfa
         .clone()
@@ -186,20 +190,13 @@ fn mfa_page(
 }
 
 pub async fn mfa_step_page(
-    State(state): State<AppState>,
+    State(sign_in): State<Arc<SignIn>>,
     jar: CookieJar,
     Query(query): Query<InteractionQuery>,
 ) -> Response {
     let id = query.interaction.unwrap_or_default();
-    match pending(&state, &jar, &id).await {
-        Ok((_, client, _)) => mfa_page(
-            &jar,
-            state.config.is_https(),
-            &id,
-            &client,
-            StatusCode::OK,
-            None,
-        ),
+    match pending(&sign_in, &jar, &id).await {
+        Ok((_, client, _)) => mfa_page(&jar, sign_in.https(), &id, &client, StatusCode::OK, None),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -213,24 +210,26 @@ pub struct MfaForm {
 
 pub async fn mfa_step_submit(
     State(state): State<AppState>,
+    State(sign_in): State<Arc<SignIn>>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     Form(form): Form<MfaForm>,
 ) -> Response {
-    mfa_step(state, ip, jar, form)
+    mfa_step(&state, &sign_in, ip, jar, form)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn mfa_step(
-    state: AppState,
+    state: &AppState,
+    sign_in: &SignIn,
     ip: IpAddr,
     jar: CookieJar,
     form: MfaForm,
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
-    let (interaction, client, user_id) = pending(&state, &jar, &id).await?;
+    let (interaction, client, user_id) = pending(sign_in, &jar, &id).await?;
     let page = |status, error| {
         mfa_page(
             &jar,
@@ -262,7 +261,9 @@ async fn mfa_step(
     }
     match verdict {
         Verdict::Accepted => {
-            interaction::after_second_factor(&state, jar, &id, interaction, client, &user.id).await
+            sign_in
+                .after_second_factor(jar, &id, interaction, client, &user.id)
+                .await
         }
         Verdict::Rejected => Ok(match state.throttle.record_failure(&ip_key).await {
             Some(wait) => locked(page, wait),

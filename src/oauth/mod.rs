@@ -15,4 +15,5 @@ pub mod pkce;
 pub mod presented_token;
 pub mod redirect_uri;
 pub mod revocation;
+pub mod sign_in;
 pub mod token;

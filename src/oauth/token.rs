@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{FromRef, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,7 +21,7 @@ use crate::tokens::access_token::{Grant, Issued};
 use crate::tokens::id_token::IdTokenFacts;
 use crate::tokens::issuer::TokenIssuer;
 use crate::tokens::scope;
-use crate::web::client_ip::{ClientIp, TrustedProxies};
+use crate::web::client_ip::ClientIp;
 
 /// RFC 6749 §5.1 (with OIDC Core §3.1.3.3's `id_token`).
 #[derive(Debug, Serialize)]
@@ -109,41 +109,25 @@ pub async fn mint_user_tokens(
     Ok((response, record))
 }
 
-/// The token endpoint's state: the server's, and the grant handlers built from it at start-up.
-#[derive(Clone)]
-pub struct TokenEndpoint {
-    state: AppState,
-    grants: Arc<Grants>,
-}
-
-impl TokenEndpoint {
-    pub fn new(state: AppState) -> Self {
-        let grants = Grants::new(&GrantServices {
-            config: &state.config,
-            store: &state.store,
-            tokens: &state.tokens,
-            metrics: &state.metrics,
-        });
-        TokenEndpoint {
-            state,
-            grants: Arc::new(grants),
-        }
-    }
-}
-
-impl FromRef<TokenEndpoint> for TrustedProxies {
-    fn from_ref(endpoint: &TokenEndpoint) -> Self {
-        TrustedProxies::from_ref(&endpoint.state)
-    }
+/// The grant handlers, built once at start-up from the server's services; the token endpoint's
+/// router state holds them ([`crate::state::WithService`]).
+pub fn grants(state: &AppState) -> Grants {
+    Grants::new(&GrantServices {
+        config: &state.config,
+        store: &state.store,
+        tokens: &state.tokens,
+        metrics: &state.metrics,
+    })
 }
 
 pub async fn token(
-    State(endpoint): State<TokenEndpoint>,
+    State(state): State<AppState>,
+    State(grants): State<Arc<Grants>>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    match exchange(&endpoint, ip, &headers, &body).await {
+    match exchange(&state, &grants, ip, &headers, &body).await {
         // §5.1: token responses must not be cached.
         Ok(response) => (
             [
@@ -158,12 +142,12 @@ pub async fn token(
 }
 
 async fn exchange(
-    endpoint: &TokenEndpoint,
+    state: &AppState,
+    grants: &Grants,
     ip: IpAddr,
     headers: &HeaderMap,
     body: &str,
 ) -> Result<TokenResponse> {
-    let state = &endpoint.state;
     let params = Params::from_form(headers, body)?;
     let client =
         client_auth::authenticate(state.store.as_ref(), &state.throttle, ip, headers, &params)
@@ -171,7 +155,7 @@ async fn exchange(
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| Error::invalid_request("grant_type is required"))?;
-    let handler = endpoint.grants.named(grant_type).ok_or_else(|| {
+    let handler = grants.named(grant_type).ok_or_else(|| {
         Error::oauth(
             ErrorCode::UnsupportedGrantType,
             format!("grant_type {grant_type:?} is not supported"),

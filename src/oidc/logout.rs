@@ -14,10 +14,11 @@ use serde::Deserialize;
 use crate::account::session;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::oauth::authorize;
 use crate::oauth::params::Params;
 use crate::state::AppState;
-use crate::tokens::hint::{self, Hint, HintCheck};
+use crate::store::Store;
+use crate::tokens::hint::{Hint, HintCheck};
+use crate::tokens::issuer::TokenIssuer;
 use crate::ui::{self, LogoutPage, NoticePage};
 use crate::web::csrf;
 
@@ -30,10 +31,10 @@ struct Request {
     hint: Option<Hint>,
 }
 
-async fn check(state: &AppState, params: &Params) -> Result<Request> {
+async fn check(tokens: &TokenIssuer, store: &dyn Store, params: &Params) -> Result<Request> {
     let checked = params
         .get("id_token_hint")
-        .map(|t| hint::verify(&state.keys(), &state.config.issuer, t))
+        .map(|t| tokens.check_hint(t))
         .transpose()?;
     let (hint, named) = match checked {
         Some(HintCheck::Verified(hint)) => (Some(hint), None),
@@ -54,7 +55,7 @@ async fn check(state: &AppState, params: &Params) -> Result<Request> {
         None => None,
         Some(uri) => {
             let client = match &client_id {
-                Some(id) => state.store.client(id).await?,
+                Some(id) => store.client(id).await?,
                 None => None,
             };
             // §3: never redirect to a URI not registered for the identified client.
@@ -88,7 +89,7 @@ pub async fn post(State(state): State<AppState>, jar: CookieJar, body: String) -
 
 async fn logout(state: AppState, jar: CookieJar, encoded: &str) -> Response {
     let request = match Params::parse(encoded).map_err(Error::invalid_request) {
-        Ok(params) => check(&state, &params).await,
+        Ok(params) => check(&state.tokens, state.store.as_ref(), &params).await,
         Err(err) => Err(err),
     };
     let request = match request {
@@ -96,7 +97,7 @@ async fn logout(state: AppState, jar: CookieJar, encoded: &str) -> Response {
         Err(err) => return ui::error_response(err),
     };
     let now = clock::now();
-    let session = match authorize::current_session(&state, &jar, now).await {
+    let session = match session::current(state.store.as_ref(), &jar, now).await {
         Ok(session) => session,
         Err(err) => return ui::error_response(err),
     };
@@ -106,7 +107,7 @@ async fn logout(state: AppState, jar: CookieJar, encoded: &str) -> Response {
         (None, Some(_)) => false,
     };
     if confirmed_by_hint {
-        return finish(&state, jar, &request)
+        return finish(state.store.as_ref(), jar, &request)
             .await
             .unwrap_or_else(ui::error_response);
     }
@@ -174,11 +175,11 @@ pub async fn confirm(
         encoded.finish()
     };
     let request = match Params::parse(&encoded).map_err(Error::invalid_request) {
-        Ok(params) => check(&state, &params).await,
+        Ok(params) => check(&state.tokens, state.store.as_ref(), &params).await,
         Err(err) => Err(err),
     };
     match request {
-        Ok(request) => finish(&state, jar, &request)
+        Ok(request) => finish(state.store.as_ref(), jar, &request)
             .await
             .unwrap_or_else(ui::error_response),
         Err(err) => ui::error_response(err),
@@ -187,12 +188,10 @@ pub async fn confirm(
 
 /// Ends the SSO session (a later `prompt=none` gets `login_required`), revokes the refresh tokens
 /// issued in it, and sends the browser back or shows that it is signed out.
-async fn finish(state: &AppState, jar: CookieJar, request: &Request) -> Result<Response> {
+async fn finish(store: &dyn Store, jar: CookieJar, request: &Request) -> Result<Response> {
     if let Some(cookie) = jar.get(session::COOKIE) {
-        if let Some(ended) =
-            session::end(state.store.as_ref(), cookie.value(), clock::now()).await?
-        {
-            session::revoke_grants(state.store.as_ref(), &ended, clock::now()).await?;
+        if let Some(ended) = session::end(store, cookie.value(), clock::now()).await? {
+            session::revoke_grants(store, &ended, clock::now()).await?;
             tracing::info!(user_id = %ended.user_id, "signed out");
         }
     }

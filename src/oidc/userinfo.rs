@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::params::Params;
 use crate::state::AppState;
-use crate::store::User;
+use crate::store::{User, UserStore};
+use crate::tokens::issuer::TokenIssuer;
 use crate::tokens::scope;
 use crate::web::bearer;
 
@@ -94,19 +95,20 @@ pub async fn post(state: State<AppState>, headers: HeaderMap, body: String) -> R
 }
 
 async fn respond(state: &AppState, headers: &HeaderMap, form: &Params) -> Response {
-    match userinfo(state, headers, form).await {
+    match userinfo(&state.tokens, state.store.as_ref(), headers, form).await {
         Ok(body) => ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response(),
         Err(err) => err.into_response(),
     }
 }
 
 async fn userinfo(
-    state: &AppState,
+    tokens: &TokenIssuer,
+    users: &(dyn UserStore + Send + Sync),
     headers: &HeaderMap,
     form: &Params,
 ) -> Result<serde_json::Value> {
     let token = bearer_token(headers, form)?;
-    let (_, record) = state.tokens.validate_access_token(token).await?;
+    let (_, record) = tokens.validate_access_token(token).await?;
     if !scope::has(&record.scope, scope::OPENID) {
         return Err(Error::oauth(
             ErrorCode::InsufficientScope,
@@ -114,7 +116,7 @@ async fn userinfo(
         ));
     }
     let user = match &record.user_id {
-        Some(id) => state.store.user(id).await?.filter(|u| u.active),
+        Some(id) => users.user(id).await?.filter(|u| u.active),
         None => None,
     }
     .ok_or_else(|| Error::oauth(ErrorCode::InvalidToken, "the token's user is gone"))?;
@@ -128,7 +130,7 @@ async fn userinfo(
         email_verified: email
             .filter(|_| scope::releases(&record.scope, "email_verified"))
             .map(|_| false),
-        groups: state.tokens.groups_claim(&user.id, &record.scope).await?,
+        groups: tokens.groups_claim(&user.id, &record.scope).await?,
     };
     serde_json::to_value(info).map_err(Error::internal)
 }

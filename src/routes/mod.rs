@@ -15,11 +15,11 @@ use tower_http::cors::CorsLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
-use crate::oauth::token::{self, TokenEndpoint};
-use crate::oauth::{authorize, consent, introspection, login, revocation};
+use crate::oauth::sign_in::SignIn;
+use crate::oauth::{authorize, consent, introspection, login, revocation, token};
 use crate::oidc::{discovery, jwks, logout, userinfo};
 use crate::pages::account;
-use crate::state::AppState;
+use crate::state::{AppState, WithService};
 use crate::web::{cors, paths, request_id};
 use store_guard::Surface;
 
@@ -28,7 +28,7 @@ pub fn router(state: AppState) -> Router {
     let cors = cors::layer(&state.config.web.cors_origins);
     let routes = Router::new()
         .merge(storeless_routes(&cors))
-        .merge(guarded(pages(), &state, Surface::Page))
+        .merge(guarded(pages(&state), &state, Surface::Page))
         .merge(guarded(apis(&cors, &state), &state, Surface::Api))
         .nest(
             crate::scim::BASE_PATH,
@@ -77,21 +77,9 @@ fn storeless_routes(cors: &Option<CorsLayer>) -> Router<AppState> {
 }
 
 /// The pages a browser shows: sign-in, consent, the account, logout.
-fn pages() -> Router<AppState> {
+fn pages(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route(paths::AUTHORIZE, get(authorize::get).post(authorize::post))
-        .route(
-            paths::LOGIN,
-            get(login::login_page).post(login::login_submit),
-        )
-        .route(
-            paths::LOGIN_MFA,
-            get(login::mfa_step_page).post(login::mfa_step_submit),
-        )
-        .route(
-            paths::CONSENT,
-            get(consent::consent_page).post(consent::consent_submit),
-        )
+        .merge(sign_in_pages(state))
         .route(paths::ACCOUNT, get(account::overview))
         .route(
             paths::ACCOUNT_TOTP,
@@ -110,13 +98,33 @@ fn pages() -> Router<AppState> {
         .route(paths::LOGOUT_CONFIRM, post(logout::confirm))
 }
 
+/// The sign-in, from the authorization request to its code, with its steps built once.
+fn sign_in_pages(state: &AppState) -> Router<AppState> {
+    let sign_in = SignIn::new(&state.config, state.store.clone(), state.mfa.clone());
+    Router::new()
+        .route(paths::AUTHORIZE, get(authorize::get).post(authorize::post))
+        .route(
+            paths::LOGIN,
+            get(login::login_page).post(login::login_submit),
+        )
+        .route(
+            paths::LOGIN_MFA,
+            get(login::mfa_step_page).post(login::mfa_step_submit),
+        )
+        .route(
+            paths::CONSENT,
+            get(consent::consent_page).post(consent::consent_submit),
+        )
+        .with_state(WithService::new(state, sign_in))
+}
+
 /// The JSON endpoints of relying parties and resource servers, and readiness.
 fn apis(cors: &Option<CorsLayer>, state: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             paths::TOKEN,
             cors::allow(
-                post(token::token).with_state(TokenEndpoint::new(state.clone())),
+                post(token::token).with_state(WithService::new(state, token::grants(state))),
                 cors,
             ),
         )

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::keys::{KeyRing, SigningAlg};
+use crate::tokens::issuer::TokenIssuer;
 
 /// The claims of an `id_token_hint` that Tessera uses.
 #[derive(Debug, Deserialize)]
@@ -50,6 +51,13 @@ pub fn verify(keys: &KeyRing, issuer: &str, token: &str) -> Result<HintCheck> {
         ));
     }
     Ok(check(hint))
+}
+
+impl TokenIssuer {
+    /// [`verify`] against this server's keys and name.
+    pub fn check_hint(&self, token: &str) -> Result<HintCheck> {
+        verify(&self.keys(), &self.issuer, token)
+    }
 }
 
 /// The `kid` and the payload of a compact JWS, read without checking its signature.
