@@ -48,19 +48,9 @@ pub async fn consent_page(
     State(sign_in): State<Arc<SignIn>>,
     jar: CookieJar,
     Query(query): Query<InteractionQuery>,
-) -> Response {
-    view(&state, &sign_in, jar, query.interaction.unwrap_or_default())
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn view(
-    state: &AppState,
-    sign_in: &SignIn,
-    jar: CookieJar,
-    id: String,
 ) -> Result<Response, InteractionRefusal> {
-    let (interaction, client, session) = match consenting_session(sign_in, &jar, &id).await? {
+    let id = query.interaction.unwrap_or_default();
+    let (interaction, client, session) = match consenting_session(&sign_in, &jar, &id).await? {
         Ok(found) => found,
         Err(to_login) => return Ok(to_login),
     };
@@ -96,21 +86,10 @@ pub async fn consent_submit(
     State(sign_in): State<Arc<SignIn>>,
     jar: CookieJar,
     Form(form): Form<ConsentForm>,
-) -> Response {
-    decide(&state, &sign_in, jar, form)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn decide(
-    state: &AppState,
-    sign_in: &SignIn,
-    jar: CookieJar,
-    form: ConsentForm,
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, sign_in.https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
-    let (interaction, client, session) = match consenting_session(sign_in, &jar, &id).await? {
+    let (interaction, client, session) = match consenting_session(&sign_in, &jar, &id).await? {
         Ok(found) => found,
         Err(to_login) => return Ok(to_login),
     };

@@ -72,18 +72,6 @@ pub async fn login_submit(
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
-) -> Response {
-    login(&state, &sign_in, ip, jar, form)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn login(
-    state: &AppState,
-    sign_in: &SignIn,
-    ip: IpAddr,
-    jar: CookieJar,
-    form: LoginForm,
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
@@ -118,14 +106,14 @@ async fn login(
         PasswordCheck::Wrong { lockout } => {
             // One message for unknown users, wrong passwords and disabled accounts.
             tracing::info!("login failed");
-            record(state, &username, ip, LoginOutcome::Failure).await;
+            record(&state, &username, ip, LoginOutcome::Failure).await;
             return Ok(match lockout {
                 Some(wait) => locked(login_page, wait),
                 None => login_page(StatusCode::UNAUTHORIZED, "Incorrect username or password."),
             });
         }
     };
-    record(state, &username, ip, LoginOutcome::Success).await;
+    record(&state, &username, ip, LoginOutcome::Success).await;
     sign_in
         .after_password(jar, &id, interaction, client, &user.id)
         .await
@@ -214,22 +202,10 @@ pub async fn mfa_step_submit(
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     Form(form): Form<MfaForm>,
-) -> Response {
-    mfa_step(&state, &sign_in, ip, jar, form)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn mfa_step(
-    state: &AppState,
-    sign_in: &SignIn,
-    ip: IpAddr,
-    jar: CookieJar,
-    form: MfaForm,
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
-    let (interaction, client, user_id) = pending(sign_in, &jar, &id).await?;
+    let (interaction, client, user_id) = pending(&sign_in, &jar, &id).await?;
     let page = |status, error| {
         mfa_page(
             &jar,

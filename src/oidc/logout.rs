@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::account::session;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::oauth::interaction::{check_csrf, InteractionRefusal};
 use crate::oauth::params::Params;
 use crate::state::AppState;
 use crate::store::Store;
@@ -31,7 +32,9 @@ struct Request {
     hint: Option<Hint>,
 }
 
-async fn check(tokens: &TokenIssuer, store: &dyn Store, params: &Params) -> Result<Request> {
+/// The logout request form-encoded in `encoded`, checked (§2).
+async fn check(tokens: &TokenIssuer, store: &dyn Store, encoded: &str) -> Result<Request> {
+    let params = Params::parse(encoded).map_err(Error::invalid_request)?;
     let checked = params
         .get("id_token_hint")
         .map(|t| tokens.check_hint(t))
@@ -80,36 +83,28 @@ pub async fn get(
     jar: CookieJar,
     RawQuery(query): RawQuery,
 ) -> Response {
-    logout(state, jar, &query.unwrap_or_default()).await
+    logout(&state, jar, &query.unwrap_or_default())
+        .await
+        .unwrap_or_else(ui::error_response)
 }
 
 pub async fn post(State(state): State<AppState>, jar: CookieJar, body: String) -> Response {
-    logout(state, jar, &body).await
+    logout(&state, jar, &body)
+        .await
+        .unwrap_or_else(ui::error_response)
 }
 
-async fn logout(state: AppState, jar: CookieJar, encoded: &str) -> Response {
-    let request = match Params::parse(encoded).map_err(Error::invalid_request) {
-        Ok(params) => check(&state.tokens, state.store.as_ref(), &params).await,
-        Err(err) => Err(err),
-    };
-    let request = match request {
-        Ok(request) => request,
-        Err(err) => return ui::error_response(err),
-    };
-    let now = clock::now();
-    let session = match session::current(state.store.as_ref(), &jar, now).await {
-        Ok(session) => session,
-        Err(err) => return ui::error_response(err),
-    };
+async fn logout(state: &AppState, jar: CookieJar, encoded: &str) -> Result<Response> {
+    let store = state.store.as_ref();
+    let request = check(&state.tokens, store, encoded).await?;
+    let session = session::current(store, &jar, clock::now()).await?;
     let confirmed_by_hint = match (&request.hint, &session) {
         (Some(hint), Some(session)) => hint.sub == session.user_id,
         (_, None) => true,
         (None, Some(_)) => false,
     };
     if confirmed_by_hint {
-        return finish(state.store.as_ref(), jar, &request)
-            .await
-            .unwrap_or_else(ui::error_response);
+        return finish(store, jar, &request).await;
     }
     let secure = state.config.is_https();
     let (jar, _) = csrf::ensure_token(jar, secure);
@@ -123,7 +118,7 @@ async fn logout(state: AppState, jar: CookieJar, encoded: &str) -> Response {
             csrf_token,
         },
     );
-    (jar, page).into_response()
+    Ok((jar, page).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,26 +134,16 @@ pub async fn confirm(
     State(state): State<AppState>,
     jar: CookieJar,
     Form(form): Form<ConfirmForm>,
-) -> Response {
-    if !form
-        .csrf_token
-        .as_deref()
-        .is_some_and(|token| csrf::verify(&jar, state.config.is_https(), token))
-    {
-        return ui::error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "The form could not be verified.",
-        );
-    }
+) -> Result<Response, InteractionRefusal> {
+    check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     if form.decision.as_deref() != Some("allow") {
-        return ui::render(
+        return Ok(ui::render(
             StatusCode::OK,
             &NoticePage {
                 title: "Still signed in",
                 message: "You stay signed in.",
             },
-        );
+        ));
     }
     // The hidden fields are re-checked exactly as if they came in the original request.
     let encoded = {
@@ -174,16 +159,9 @@ pub async fn confirm(
         }
         encoded.finish()
     };
-    let request = match Params::parse(&encoded).map_err(Error::invalid_request) {
-        Ok(params) => check(&state.tokens, state.store.as_ref(), &params).await,
-        Err(err) => Err(err),
-    };
-    match request {
-        Ok(request) => finish(state.store.as_ref(), jar, &request)
-            .await
-            .unwrap_or_else(ui::error_response),
-        Err(err) => ui::error_response(err),
-    }
+    let store = state.store.as_ref();
+    let request = check(&state.tokens, store, &encoded).await?;
+    Ok(finish(store, jar, &request).await?)
 }
 
 /// Ends the SSO session (a later `prompt=none` gets `login_required`), revokes the refresh tokens

@@ -3,7 +3,6 @@
 //! on the user of the browser's session only.
 
 use std::future::Future;
-use std::net::IpAddr;
 
 use axum::extract::{Form, State};
 use axum::http::{header, StatusCode};
@@ -400,17 +399,6 @@ pub async fn enroll_confirm(
     ClientIp(ip): ClientIp,
     jar: CookieJar,
     Form(form): Form<EnrollForm>,
-) -> Response {
-    confirm(state, ip, jar, form)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn confirm(
-    state: AppState,
-    ip: IpAddr,
-    jar: CookieJar,
-    form: EnrollForm,
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let Some((user, current)) = current_user(&state, &jar).await? else {
@@ -460,16 +448,6 @@ pub async fn disable_totp(
     State(state): State<AppState>,
     jar: CookieJar,
     Form(form): Form<CodeForm>,
-) -> Response {
-    disable(state, jar, form)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn disable(
-    state: AppState,
-    jar: CookieJar,
-    form: CodeForm,
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let Some((user, current)) = current_user(&state, &jar).await? else {
