@@ -10,6 +10,7 @@ mod hybrid;
 pub mod query;
 mod redis;
 mod sql;
+pub mod token_cache;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

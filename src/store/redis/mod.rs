@@ -43,7 +43,7 @@ mod scripts;
 mod token_cache;
 
 pub use directory::LogReply;
-pub use token_cache::{Revocation, TokenCache};
+pub use token_cache::TokenCache;
 #[cfg(test)]
 mod tests;
 

@@ -17,8 +17,10 @@ use std::time::Duration;
 
 use ::redis::aio::ConnectionManager;
 use ::redis::Script;
+use async_trait::async_trait;
 
 use super::{backend, connection, token_record, RedisHash};
+use crate::store::token_cache::{Revocation, TokenRecordCache};
 use crate::store::{StoreResult, TokenRecord, UnixTime};
 
 /// ARGV: prefix, token hash. Returns the cached record's field/value pairs, or nothing when it is
@@ -42,15 +44,6 @@ return fields
     )
 });
 
-/// What a revocation covers, named by the marker written for it.
-#[derive(Debug, Clone, Copy)]
-pub enum Revocation<'a> {
-    Token(&'a str),
-    Grant(&'a str),
-    /// A user deactivated or deleted.
-    User(&'a str),
-}
-
 #[derive(Clone)]
 pub struct TokenCache {
     conn: ConnectionManager,
@@ -67,9 +60,12 @@ impl TokenCache {
             ttl,
         })
     }
+}
 
+#[async_trait]
+impl TokenRecordCache for TokenCache {
     /// The cached record of a live token, unless a revocation marker covers it.
-    pub async fn get(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
+    async fn get(&self, token_hash: &str) -> StoreResult<Option<TokenRecord>> {
         let mut conn = self.conn.clone();
         let pairs: Vec<String> = LOOKUP
             .prepare_invoke()
@@ -84,8 +80,7 @@ impl TokenCache {
         RedisHash::from_pairs(&pairs).token(token_hash).map(Some)
     }
 
-    /// Caches an active token's record until it expires, at most for the cache lifetime.
-    pub async fn put(&self, token: &TokenRecord, now: UnixTime) -> StoreResult<()> {
+    async fn put(&self, token: &TokenRecord, now: UnixTime) -> StoreResult<()> {
         let left = token.expires_at.saturating_sub(now);
         if !token.is_active(now) || left <= 0 {
             return Ok(());
@@ -103,8 +98,7 @@ impl TokenCache {
             .map_err(backend)
     }
 
-    /// Drops the entries of these tokens.
-    pub async fn evict(&self, token_hashes: &[String]) -> StoreResult<()> {
+    async fn evict(&self, token_hashes: &[String]) -> StoreResult<()> {
         if token_hashes.is_empty() {
             return Ok(());
         }
@@ -120,8 +114,8 @@ impl TokenCache {
             .map_err(backend)
     }
 
-    /// Writes the marker of `revocation`; call it before the database revokes.
-    pub async fn revoke(&self, revocation: Revocation<'_>) -> StoreResult<()> {
+    /// Writes the marker `revocation` is named by.
+    async fn revoke(&self, revocation: Revocation<'_>) -> StoreResult<()> {
         let (kind, id) = match revocation {
             Revocation::Token(hash) => ("token", hash),
             Revocation::Grant(id) => ("grant", id),

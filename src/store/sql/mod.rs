@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Executor, Row};
 
-use super::redis::{Revocation, TokenCache};
+use super::token_cache::{Revocation, TokenRecordCache};
 use super::*;
 use crate::clock;
 use crate::config::PoolSettings;
@@ -38,7 +38,7 @@ pub struct SqlStore {
     group_commit: Option<GroupCommit>,
     dialect: Dialect,
     /// Access-token records cached in Redis, when configured.
-    token_cache: Option<TokenCache>,
+    token_cache: Option<Arc<dyn TokenRecordCache>>,
     /// Clients read recently (see [`CLIENT_CACHE_TTL`]).
     clients: mini_moka::sync::Cache<String, Client>,
     /// False on a [`SqlStore::replica`]: its changes are another instance's, so are their events.
@@ -268,9 +268,9 @@ impl SqlStore {
         }
     }
 
-    /// Serves access-token lookups from `cache` when it can (see [`TokenCache`]).
-    pub fn with_token_cache(mut self, cache: TokenCache) -> Self {
-        self.token_cache = Some(cache);
+    /// Serves access-token lookups from `cache` when it can (see [`TokenRecordCache`]).
+    pub fn with_token_cache(mut self, cache: impl TokenRecordCache + 'static) -> Self {
+        self.token_cache = Some(Arc::new(cache));
         self
     }
 

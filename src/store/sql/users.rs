@@ -10,7 +10,7 @@ use super::filter::{common_location, Elements, Layout, Location, Scalar, Table};
 use super::{backend, conflict_or_backend, flag, SqlStore};
 use crate::store::events;
 use crate::store::query::{Attr, ListQuery, Page};
-use crate::store::redis::Revocation;
+use crate::store::token_cache::Revocation;
 use crate::store::*;
 use crate::username;
 
