@@ -260,9 +260,10 @@ async fn expired_codes_tokens_and_sessions_are_purged() {
     let short = Duration::from_secs(1);
     let server = TestServer::start_with(|c| {
         c.lifetimes.access_token = short;
-        c.lifetimes.code = short;
+        // Long enough for the sign-in itself on a loaded machine.
+        c.lifetimes.code = Duration::from_secs(3);
         c.lifetimes.session = short;
-        c.lifetimes.interaction = short;
+        c.lifetimes.interaction = Duration::from_secs(3);
         c.lifetimes.refresh_token = short;
         c.purge.interval = Duration::from_millis(300);
     })
