@@ -2,6 +2,7 @@
 //! start-up so a bad value stops the process with one clear message instead of failing later.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 mod settings;
 pub mod variables;
 
@@ -42,24 +43,47 @@ pub struct Config {
 pub struct ConfigError(String);
 
 impl Default for Config {
+    /// The settings no variable sets, then every variable's documented default
+    /// ([`variables::Variable::documented_value`]): the variables table is the one place a
+    /// default is written.
     fn default() -> Self {
-        Config {
-            issuer: "http://127.0.0.1:8080".into(),
-            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        let mut config = Config {
+            issuer: String::new(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             store: StoreSettings::default(),
             seed_file: None,
             logging: Logging::default(),
-            lifetimes: Lifetimes::default(),
+            lifetimes: Lifetimes {
+                interaction: Duration::from_secs(15 * 60),
+                ..Lifetimes::default()
+            },
             keys: KeySchedule::default(),
-            purge: Purge::default(),
+            purge: Purge {
+                batch: 1000,
+                ..Purge::default()
+            },
             transport: Transport::default(),
             web: WebPolicy::default(),
             encryption_key: None,
-            mfa: MfaAttempts::default(),
+            mfa: MfaAttempts {
+                failure_window: Duration::from_secs(300),
+                ..MfaAttempts::default()
+            },
             limits: Limits::default(),
             circuit: CircuitSettings::default(),
             webhooks: Webhooks::default(),
+        };
+        for variable in variables::VARIABLES {
+            if let Some(text) = variable.documented_value() {
+                let value = variables::Value {
+                    name: variable.name,
+                    text,
+                };
+                (variable.apply)(&mut config, &value)
+                    .expect("the variables table documents valid defaults");
+            }
         }
+        config
     }
 }
 

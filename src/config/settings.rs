@@ -1,5 +1,6 @@
 //! The configuration's sections, one per concern, as plain values: other modules import them from
-//! here, so the configuration imports nothing of theirs.
+//! here, so the configuration imports nothing of theirs. A section's `Default` is all zeros and
+//! empty: the defaults are [`super::Config::default`]'s, taken from the variables table.
 
 use std::time::Duration;
 
@@ -17,15 +18,16 @@ pub mod lifetime_bounds {
     pub const PURGE: RangeInclusive<u64> = 1..=3_600;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum StoreBackend {
+    #[default]
     Sql,
     Hybrid,
     Memory,
 }
 
 /// Where data lives ([`crate::store`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreSettings {
     pub backend: StoreBackend,
     pub database_url: String,
@@ -36,20 +38,8 @@ pub struct StoreSettings {
     pub token_cache_ttl: Duration,
 }
 
-impl Default for StoreSettings {
-    fn default() -> Self {
-        StoreSettings {
-            backend: StoreBackend::Sql,
-            database_url: "sqlite://tessera.db?mode=rwc".into(),
-            pool: PoolSettings::default(),
-            redis_url: None,
-            token_cache_ttl: Duration::from_secs(30),
-        }
-    }
-}
-
 /// Connection pool settings (`DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECONDS`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PoolSettings {
     pub max_connections: u32,
     /// How long a request waits for a connection before it fails with 503: short, so an outage
@@ -57,17 +47,8 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
 }
 
-impl Default for PoolSettings {
-    fn default() -> Self {
-        PoolSettings {
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
 /// How many failures a key may collect in `window` before it is locked for `lockout`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rule {
     pub max_failures: u32,
     pub window: Duration,
@@ -75,7 +56,7 @@ pub struct Rule {
 }
 
 /// The brute-force limits of each kind of key ([`crate::throttle`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Wrong passwords for one user name, whether or not such a user exists.
     pub account: Rule,
@@ -87,22 +68,6 @@ pub struct Limits {
     /// Sign-ins started at the authorization endpoint from one client IP (each is stored until
     /// it expires).
     pub sign_in_starts: Rule,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        let rule = |max_failures, minutes: u64| Rule {
-            max_failures,
-            window: Duration::from_secs(minutes * 60),
-            lockout: Duration::from_secs(minutes * 60),
-        };
-        Limits {
-            account: rule(5, 15),
-            ip: rule(50, 15),
-            client_ip: rule(50, 15),
-            sign_in_starts: rule(1000, 15),
-        }
-    }
 }
 
 impl Limits {
@@ -121,23 +86,14 @@ impl Limits {
 
 /// Wrong TOTP or recovery codes allowed per account in `failure_window` before the step is
 /// refused, right code included, until the window ends ([`crate::account::mfa`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MfaAttempts {
     pub max_failures: u32,
     pub failure_window: Duration,
 }
 
-impl Default for MfaAttempts {
-    fn default() -> Self {
-        MfaAttempts {
-            max_failures: 5,
-            failure_window: Duration::from_secs(300),
-        }
-    }
-}
-
 /// How long what Tessera hands out stays valid; a client's registration may shorten the tokens'.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Lifetimes {
     pub access_token: Duration,
     pub id_token: Duration,
@@ -152,20 +108,6 @@ pub struct Lifetimes {
     pub interaction: Duration,
 }
 
-impl Default for Lifetimes {
-    fn default() -> Self {
-        Lifetimes {
-            access_token: Duration::from_secs(600),
-            id_token: Duration::from_secs(3600),
-            refresh_token: Duration::from_secs(30 * 24 * 3600),
-            refresh_reuse_grace: None,
-            code: Duration::from_secs(60),
-            session: Duration::from_secs(8 * 3600),
-            interaction: Duration::from_secs(15 * 60),
-        }
-    }
-}
-
 impl Lifetimes {
     /// How long a signed token can stay valid: a retired signing key is published that long.
     pub fn longest_signed_token(&self) -> Duration {
@@ -174,7 +116,7 @@ impl Lifetimes {
 }
 
 /// Signing-key rotation as every instance sees it ([`crate::keys`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KeySchedule {
     /// How often signing keys are re-read from the store (rotation by the CLI or another
     /// instance).
@@ -185,34 +127,16 @@ pub struct KeySchedule {
     pub publish_ahead: Duration,
 }
 
-impl Default for KeySchedule {
-    fn default() -> Self {
-        KeySchedule {
-            reload_interval: Duration::from_secs(60),
-            publish_ahead: Duration::from_secs(300),
-        }
-    }
-}
-
 /// How often expired rows are purged, and how many rows per table one delete takes (a round
 /// keeps deleting batches until one comes back short).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purge {
     pub interval: Duration,
     pub batch: u32,
 }
 
-impl Default for Purge {
-    fn default() -> Self {
-        Purge {
-            interval: Duration::from_secs(300),
-            batch: 1000,
-        }
-    }
-}
-
 /// How the listener treats slow, idle and numerous connections ([`crate::serve`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transport {
     /// A request head must arrive in full within this (slowloris).
     pub header_timeout: Duration,
@@ -220,16 +144,6 @@ pub struct Transport {
     pub request_timeout: Duration,
     /// Connections served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
-}
-
-impl Default for Transport {
-    fn default() -> Self {
-        Transport {
-            header_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            max_connections: 1000,
-        }
-    }
 }
 
 /// Who stands between the client and Tessera, and which browser origins may call it.
@@ -245,23 +159,14 @@ pub struct WebPolicy {
 
 /// Store failures in a row that open the circuit breaker, and how long it then stays open before
 /// a trial request ([`crate::circuit`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CircuitSettings {
     pub failures: u32,
     pub open: Duration,
 }
 
-impl Default for CircuitSettings {
-    fn default() -> Self {
-        CircuitSettings {
-            failures: 5,
-            open: Duration::from_secs(5),
-        }
-    }
-}
-
 /// Where audit events go ([`crate::events`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Webhooks {
     /// Empty: events are only kept (the audit trail), not sent.
     pub urls: Vec<String>,
@@ -273,32 +178,12 @@ pub struct Webhooks {
     pub retry_base: Duration,
 }
 
-impl Default for Webhooks {
-    fn default() -> Self {
-        Webhooks {
-            urls: Vec::new(),
-            secret: String::new(),
-            max_attempts: 8,
-            retry_base: Duration::from_secs(10),
-        }
-    }
-}
-
 /// What is logged and how ([`crate::logging`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Logging {
     pub filter: String,
     /// JSON lines instead of text.
     pub json: bool,
-}
-
-impl Default for Logging {
-    fn default() -> Self {
-        Logging {
-            filter: "info".into(),
-            json: false,
-        }
-    }
 }
 
 /// Which origins may call the cross-origin endpoints.

@@ -17,6 +17,14 @@ pub struct Variable {
     pub apply: fn(&mut Config, &Value) -> Result<(), ConfigError>,
 }
 
+impl Variable {
+    /// The default's value when it is one (in backticks), which [`Config::default`] applies.
+    pub fn documented_value(&self) -> Option<&'static str> {
+        let rest = self.default.strip_prefix('`')?;
+        rest.split('`').next()
+    }
+}
+
 /// A variable's value as set, with its name for the error message.
 pub struct Value<'a> {
     pub name: &'static str,
@@ -535,17 +543,14 @@ mod tests {
         assert_eq!(names.len(), VARIABLES.len());
     }
 
-    /// A default the README shows as a value (in backticks) is what the variable would set.
+    /// A default the README shows as a value (in backticks) is its variable's own: applying it
+    /// again changes nothing, so no two variables fight over a setting.
     #[test]
     fn documented_defaults_are_the_defaults() {
         let defaults = format!("{:?}", Config::default());
         let mut checked = 0;
         for variable in VARIABLES {
-            let Some(text) = variable
-                .default
-                .strip_prefix('`')
-                .and_then(|rest| rest.split('`').next())
-            else {
+            let Some(text) = variable.documented_value() else {
                 continue;
             };
             let mut config = Config::default();

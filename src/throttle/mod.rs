@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn keys_hide_the_name_and_fold_case() {
-        let throttle = Throttle::local(Limits::default(), NameHasher::new([3; 32]));
+        let throttle = Throttle::local(crate::Config::default().limits, NameHasher::new([3; 32]));
         let key = throttle.account("Alice");
         assert!(!key.name.contains("lice"));
         assert_eq!(key.name, throttle.account("alice").name);

@@ -162,7 +162,7 @@ fn password_stdin_strips_exactly_one_trailing_newline() {
     ));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let store = tessera::store::SqlStore::connect(&db, &Default::default())
+        let store = tessera::store::SqlStore::connect(&db, &tessera::Config::default().store.pool)
             .await
             .unwrap();
         let hasher = tessera::account::password::PasswordHasher::new(1);

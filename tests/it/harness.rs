@@ -81,7 +81,7 @@ impl TestServer {
             issuer: format!("http://{}", listener.local_addr().unwrap()),
             store: tessera::config::StoreSettings {
                 database_url: database_url.clone(),
-                ..Default::default()
+                ..Config::default().store
             },
             ..Config::default()
         };

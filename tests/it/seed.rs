@@ -103,7 +103,7 @@ async fn a_bad_seed_file_stops_the_start_with_a_clear_message() {
         let mut config = tessera::Config {
             store: tessera::config::StoreSettings {
                 database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
-                ..Default::default()
+                ..tessera::Config::default().store
             },
             seed_file: Some(path),
             ..tessera::Config::default()

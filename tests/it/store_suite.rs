@@ -81,7 +81,7 @@ backend_suite!(sqlite_token_cache, sqlite_with_token_cache().await);
 /// A fresh database on the run's PostgreSQL server.
 async fn postgres_store() -> (Arc<dyn Store>, ()) {
     let url = crate::servers::postgres().database();
-    let store = SqlStore::connect(&url, &PoolSettings::default())
+    let store = SqlStore::connect(&url, &tessera::Config::default().store.pool)
         .await
         .expect("open the PostgreSQL store");
     (Arc::new(store), ())
@@ -256,7 +256,7 @@ async fn open_sqlite() -> (SqlStore, tempfile::TempDir) {
         "sqlite://{}?mode=rwc",
         dir.path().join("store.db").display()
     );
-    let store = SqlStore::connect(&url, &PoolSettings::default())
+    let store = SqlStore::connect(&url, &tessera::Config::default().store.pool)
         .await
         .expect("open the SQLite store");
     (store, dir)
@@ -280,7 +280,7 @@ async fn postgres_user_names_stored_before_rfc_8265_are_rekeyed() {
 }
 
 async fn user_names_are_rekeyed(url: &str) {
-    let settings = PoolSettings::default();
+    let settings = tessera::Config::default().store.pool;
     let connect = || SqlStore::connect(url, &settings);
     let store = connect().await.unwrap();
     for (id, name) in [("u1", "legacy-1"), ("u2", "legacy-2"), ("u3", "ada")] {

@@ -192,7 +192,7 @@ async fn without_redis_each_instance_keeps_enforcing_its_own_limits() {
     let redis = Redis::new();
     let limits = Limits {
         account: rule(2, 60),
-        ..Limits::default()
+        ..tessera::Config::default().limits
     };
     let counters = RedisCounters::connect(&redis.url(), "throttle-test:")
         .await

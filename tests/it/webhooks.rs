@@ -258,9 +258,10 @@ async fn events_written_before_a_restart_are_delivered_after_it() {
     let second = deployment.spawn_with_stdout(&issuer, port, Stdio::null());
     second.wait_ready().await;
     // If the first instance was killed during a delivery attempt, its claim holds the event
-    // until the lease ends (10 s request timeout + 30 s slack): at-least-once, not lost.
+    // until the lease ends (a batch of 20 events at a 10 s request timeout each, plus 30 s of
+    // slack): at-least-once, not lost.
     let deliveries = receiver
-        .wait_within(Duration::from_secs(60), "the event", |d| !d.is_empty())
+        .wait_within(Duration::from_secs(240), "the event", |d| !d.is_empty())
         .await;
     assert_eq!(kinds(&deliveries), ["user.created"]);
     assert_eq!(deliveries[0].body["data"]["userName"], "ada");
