@@ -13,6 +13,7 @@ pub mod fuzzing;
 pub mod input;
 pub mod keys;
 pub mod logging;
+pub mod mail;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;
@@ -56,6 +57,8 @@ pub struct App {
     listener: TcpListener,
     router: axum::Router,
     state: AppState,
+    /// Sends the queued mail once the server runs; `None` without `TESSERA_SMTP_URL`.
+    smtp: Option<mail::Smtp>,
 }
 
 /// Opens the store named by the configuration (running migrations).
@@ -143,6 +146,8 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
     let mfa = account::mfa::Mfa::new(store.clone(), sealer.clone(), config.mfa);
     let keys = Arc::new(arc_swap::ArcSwap::from_pointee(keys));
     let tokens = Arc::new(TokenIssuer::new(&config, keys.clone(), store.clone()));
+    let smtp = mail::Smtp::new(&config.mail, sealer.clone())?;
+    let mailer = mail::Mailer::new(&config.mail, store.clone(), sealer.clone());
     let state = AppState::new(Services {
         config,
         store,
@@ -151,6 +156,7 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
         passwords,
         mfa,
         sealer,
+        mailer,
         throttle,
         metrics: Arc::default(),
         circuit,
@@ -160,6 +166,7 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
         listener,
         router: routes::router(state.clone()),
         state,
+        smtp,
     })
 }
 
@@ -177,7 +184,7 @@ impl App {
     /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests. Maintenance tasks run
     /// beside the server.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        tasks::spawn(&self.state);
+        tasks::spawn(&self.state, self.smtp);
         let transport = self.state.config.transport.clone();
         serve::serve(self.listener, self.router, &transport, shutdown_signal()).await;
         Ok(())

@@ -45,8 +45,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum EventsCommand {
-    /// Print the dead events (every webhook attempt failed), newest first, one JSON object a
-    /// line.
+    /// Print the dead events (every webhook attempt failed) and dead mail (every try to send it
+    /// failed), newest first, one JSON object a line.
     Dead {
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -222,6 +222,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = tessera::open_store(&config).await?;
             for dead in store.dead_events(limit).await? {
                 let mut line = dead.event.body();
+                // A dead message shows whom it was for and its subject, not its sealed parts.
+                if let Some(data) = line["data"].as_object_mut() {
+                    data.remove("sealed");
+                }
                 line["attempts"] = dead.attempts.into();
                 line["last_error"] = dead.last_error.into();
                 println!("{line}");

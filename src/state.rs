@@ -13,6 +13,7 @@ use crate::account::self_service::SelfService;
 use crate::circuit::Breaker;
 use crate::config::Config;
 use crate::keys::KeyRing;
+use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::sealing::Sealer;
 use crate::store::Store;
@@ -29,6 +30,8 @@ pub struct Services {
     pub passwords: PasswordHasher,
     pub sealer: Sealer,
     pub mfa: Mfa,
+    /// Queues mail; `None` without `TESSERA_SMTP_URL`.
+    pub mailer: Option<Mailer>,
     pub throttle: Throttle,
     pub metrics: Arc<Metrics>,
     /// Opens when the store keeps failing, so requests fail fast ([`crate::circuit`]).

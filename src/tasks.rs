@@ -1,5 +1,6 @@
 //! Background work: reloading signing keys (rotation by the CLI or by another instance sharing the
-//! store), purging expired rows in bounded batches, and delivering audit events to webhooks.
+//! store), purging expired rows in bounded batches, and delivering the outbox: audit events to
+//! webhooks, messages to the mail server.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,12 +9,14 @@ use arc_swap::ArcSwap;
 
 use crate::clock;
 use crate::config::Config;
+use crate::events::{self, webhooks};
 use crate::keys::{self, KeyRing};
+use crate::mail::Smtp;
 use crate::state::AppState;
 use crate::store::{Store, UnixTime};
 
 /// Starts the loops on the current runtime, each with what it touches; they end with it.
-pub fn spawn(state: &AppState) {
+pub fn spawn(state: &AppState, smtp: Option<Smtp>) {
     let config = &state.config;
     tokio::spawn(reload_keys_forever(
         state.store.clone(),
@@ -22,7 +25,12 @@ pub fn spawn(state: &AppState) {
         config.keys.reload_interval,
     ));
     tokio::spawn(purge_forever(state.store.clone(), config.clone()));
-    crate::events::spawn(state.store.clone(), &config.webhooks);
+    if let Some(webhooks) = webhooks::Delivery::new(&config.webhooks) {
+        events::run(state.store.clone(), webhooks);
+    }
+    if let Some(smtp) = smtp {
+        events::run(state.store.clone(), smtp);
+    }
 }
 
 /// Re-reads the published keys every `interval` and swaps them in whole.

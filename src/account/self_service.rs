@@ -25,7 +25,7 @@ pub struct SelfService<'a> {
 }
 
 /// NIST SP 800-63B §5.1.1.2: at least 8 characters; the maximum bounds the hashing work.
-const PASSWORD_LENGTH: std::ops::RangeInclusive<usize> = 8..=1024;
+pub const PASSWORD_LENGTH: std::ops::RangeInclusive<usize> = 8..=1024;
 
 /// Why a change was not made, in words for the account page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,13 +198,14 @@ async fn revoke_refresh_grants_except(
     Ok(())
 }
 
-/// After an administrator set a user's password (SCIM, the seed file): every session ends and
-/// every grant holding a refresh token is revoked, as after the user's own change, since
-/// whoever knew the old password may hold them (NIST SP 800-63B §6.1.2.3).
+/// After a password was set without the old one (by an administrator through SCIM or the seed
+/// file, or through a recovery link): every session ends and every grant holding a refresh token
+/// is revoked, as after the user's own change, since whoever knew the old password may hold them
+/// (NIST SP 800-63B §6.1.2.3).
 pub async fn end_access_after_password_reset(store: &dyn Store, user_id: &str) -> Result<()> {
     end_sessions_except(store, user_id, None).await?;
     revoke_refresh_grants_except(store, user_id, None).await?;
-    tracing::info!(user_id = %user_id, "password set by an administrator; sessions and grants ended");
+    tracing::info!(user_id = %user_id, "password set; every session and grant ended");
     Ok(())
 }
 

@@ -3,8 +3,11 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
+mod mail;
 mod settings;
 pub mod variables;
+
+pub use mail::{Mail, SmtpRelay, SmtpSecurity};
 
 pub use settings::{
     lifetime_bounds, CircuitSettings, CorsOrigins, KeySchedule, Lifetimes, Limits, Logging,
@@ -36,6 +39,8 @@ pub struct Config {
     pub limits: Limits,
     pub circuit: CircuitSettings,
     pub webhooks: Webhooks,
+    /// Outgoing mail, and the flows that need it.
+    pub mail: Mail,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +77,11 @@ impl Default for Config {
             limits: Limits::default(),
             circuit: CircuitSettings::default(),
             webhooks: Webhooks::default(),
+            mail: Mail {
+                retry_base: Duration::from_secs(30),
+                max_attempts: 10,
+                ..Mail::default()
+            },
         };
         for variable in variables::VARIABLES {
             if let Some(text) = variable.documented_value() {
@@ -126,6 +136,11 @@ impl Config {
             )));
         }
         self.validate_webhooks()?;
+        if self.mail.relay.is_some() && self.mail.from.is_none() {
+            return Err(ConfigError(
+                "TESSERA_MAIL_FROM is required with TESSERA_SMTP_URL".into(),
+            ));
+        }
         if self.issuer.starts_with("http://") && !self.is_development() {
             return Err(ConfigError(format!(
                 "TESSERA_ISSUER={:?}: plain http is for a loopback address only; use https",

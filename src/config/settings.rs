@@ -68,6 +68,10 @@ pub struct Limits {
     /// Sign-ins started at the authorization endpoint from one client IP (each is stored until
     /// it expires).
     pub sign_in_starts: Rule,
+    /// Password-reset links asked for one address, whether or not an account has it.
+    pub recovery_address: Rule,
+    /// Password-reset links asked for from one client IP.
+    pub recovery_ip: Rule,
 }
 
 impl Limits {
@@ -78,6 +82,8 @@ impl Limits {
             &mut self.ip,
             &mut self.client_ip,
             &mut self.sign_in_starts,
+            &mut self.recovery_address,
+            &mut self.recovery_ip,
         ] {
             set(rule);
         }

@@ -6,6 +6,7 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use super::settings::{lifetime_bounds as bounds, CorsOrigins, StoreBackend};
+use super::SmtpRelay;
 use super::{Config, ConfigError};
 
 pub struct Variable {
@@ -218,6 +219,26 @@ pub static VARIABLES: &[Variable] = &[
         },
     },
     Variable {
+        name: "TESSERA_RECOVERY_MAX_REQUESTS",
+        meaning: "password-reset links one address may ask for in the window, whether or not an \
+                  account has it; further requests get 429 (as for the next variable, without \
+                  saying which limit was hit)",
+        default: "`5`",
+        apply: |config, value| {
+            config.limits.recovery_address.max_failures = value.count()?;
+            Ok(())
+        },
+    },
+    Variable {
+        name: "TESSERA_RECOVERY_IP_MAX_REQUESTS",
+        meaning: "password-reset links one client IP may ask for in the window",
+        default: "`20`",
+        apply: |config, value| {
+            config.limits.recovery_ip.max_failures = value.count()?;
+            Ok(())
+        },
+    },
+    Variable {
         name: "TESSERA_FAILURE_WINDOW_SECONDS",
         meaning: "the sliding window those failures are counted in",
         default: "`900`",
@@ -279,6 +300,37 @@ pub static VARIABLES: &[Variable] = &[
         apply: |config, value| {
             // Backoff never waits more than an hour anyway.
             config.webhooks.retry_base = value.seconds(1)?.min(Duration::from_secs(3600));
+            Ok(())
+        },
+    },
+    Variable {
+        name: "TESSERA_SMTP_URL",
+        meaning: "the SMTP server mail goes through: `smtp://HOST:PORT` (plain, for a local \
+                  relay), `smtp://HOST:PORT?tls=starttls`, or `smtps://USER:PASSWORD@HOST:465`; \
+                  a password needs TLS. Unset: no mail, and no password recovery",
+        default: "unset",
+        apply: |config, value| {
+            config.mail.relay =
+                Some(SmtpRelay::parse(value.text).map_err(|why| value.refused(why))?);
+            Ok(())
+        },
+    },
+    Variable {
+        name: "TESSERA_MAIL_FROM",
+        meaning: "the `From` of every mail (`Tessera <id@example.com>`); required with \
+                  `TESSERA_SMTP_URL`",
+        default: "unset",
+        apply: |config, value| {
+            config.mail.from = Some(value.text.trim().to_string());
+            Ok(())
+        },
+    },
+    Variable {
+        name: "TESSERA_PASSWORD_RESET_SECONDS",
+        meaning: "how long a mailed password-reset link works (60–86,400)",
+        default: "`1800` (30 min)",
+        apply: |config, value| {
+            config.mail.reset_link_lifetime = value.seconds_within(60..=86_400)?;
             Ok(())
         },
     },

@@ -54,6 +54,7 @@ pub async fn login_page(
         csrf_token: csrf::form_token(&jar, sign_in.https()).unwrap_or_default(),
         username: "",
         error: None,
+        offers_recovery: sign_in.offers_recovery,
     };
     ui::render(StatusCode::OK, &page)
 }
@@ -85,6 +86,7 @@ pub async fn login_submit(
             csrf_token: csrf::form_token(&jar, state.config.is_https()).unwrap_or_default(),
             username: &username,
             error: Some(error),
+            offers_recovery: sign_in.offers_recovery,
         };
         ui::render(status, &page)
     };

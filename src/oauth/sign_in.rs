@@ -35,6 +35,8 @@ pub struct SignIn {
     lifetimes: Lifetimes,
     /// The session cookie is `Secure` when the issuer is https.
     https: bool,
+    /// The login page links to password recovery (mail is configured).
+    pub offers_recovery: bool,
 }
 
 /// A user whose authentication is complete, and the step the sign-in goes on with.
@@ -53,6 +55,7 @@ impl SignIn {
             issuer: config.issuer.clone(),
             lifetimes: config.lifetimes,
             https: config.is_https(),
+            offers_recovery: config.mail.relay.is_some(),
         }
     }
 

@@ -2,3 +2,4 @@
 //! sign-in (`oauth::interaction`) and self-service (`account`) and renders `ui` views.
 
 pub mod account;
+pub mod recovery;

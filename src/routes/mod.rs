@@ -15,10 +15,11 @@ use tower_http::cors::CorsLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
+use crate::account::recovery::Recovery;
 use crate::oauth::sign_in::SignIn;
 use crate::oauth::{authorize, consent, introspection, login, revocation, token};
 use crate::oidc::{discovery, jwks, logout, userinfo};
-use crate::pages::account;
+use crate::pages::{account, recovery};
 use crate::state::{AppState, WithService};
 use crate::web::{cors, paths, request_id};
 use store_guard::Surface;
@@ -96,6 +97,31 @@ fn pages(state: &AppState) -> Router<AppState> {
         .route(paths::ACCOUNT_DEACTIVATE, post(account::deactivate))
         .route(paths::LOGOUT, get(logout::get).post(logout::post))
         .route(paths::LOGOUT_CONFIRM, post(logout::confirm))
+        .merge(recovery_pages(state))
+}
+
+/// Password recovery, when mail is configured (else its paths are not found).
+fn recovery_pages(state: &AppState) -> Router<AppState> {
+    let Some(mailer) = state.mailer.clone() else {
+        return Router::new();
+    };
+    let recovery = Recovery {
+        store: state.store.clone(),
+        passwords: state.passwords.clone(),
+        mailer,
+        issuer: state.config.issuer.clone(),
+        link_lifetime: state.config.mail.reset_link_lifetime,
+    };
+    Router::new()
+        .route(
+            paths::PASSWORD_FORGOT,
+            get(recovery::forgot_page).post(recovery::forgot_submit),
+        )
+        .route(
+            paths::PASSWORD_RESET,
+            get(recovery::reset_page).post(recovery::reset_submit),
+        )
+        .with_state(WithService::new(state, recovery))
 }
 
 /// The sign-in, from the authorization request to its code, with its steps built once.

@@ -15,7 +15,12 @@ use crate::web::paths;
 pub fn guards(route: &str) -> bool {
     matches!(
         route,
-        paths::LOGIN | paths::LOGIN_MFA | paths::CONSENT | paths::LOGOUT_CONFIRM
+        paths::LOGIN
+            | paths::LOGIN_MFA
+            | paths::CONSENT
+            | paths::LOGOUT_CONFIRM
+            | paths::PASSWORD_FORGOT
+            | paths::PASSWORD_RESET
     ) || route.starts_with(paths::ACCOUNT)
 }
 

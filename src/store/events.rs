@@ -32,10 +32,21 @@ pub enum EventKind {
     MfaEnrolled,
     /// A second factor locked after too many wrong codes in a row.
     MfaLocked,
+    /// A password set through a mailed recovery link.
+    UserPasswordReset,
+    /// A message for the SMTP server ([`crate::mail`]), not an audit event.
+    Mail,
+}
+
+/// Where an event goes out: audit events to the webhooks, messages to the mail server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Webhooks,
+    Mail,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::UserCreated,
         EventKind::UserUpdated,
         EventKind::UserDeleted,
@@ -46,6 +57,8 @@ impl EventKind {
         EventKind::TokenReuseDetected,
         EventKind::MfaEnrolled,
         EventKind::MfaLocked,
+        EventKind::UserPasswordReset,
+        EventKind::Mail,
     ];
 
     /// The name receivers see, and the store keeps.
@@ -61,6 +74,15 @@ impl EventKind {
             EventKind::TokenReuseDetected => "token.reuse_detected",
             EventKind::MfaEnrolled => "mfa.enrolled",
             EventKind::MfaLocked => "mfa.locked",
+            EventKind::UserPasswordReset => "user.password_reset",
+            EventKind::Mail => "mail",
+        }
+    }
+
+    pub fn channel(self) -> Channel {
+        match self {
+            EventKind::Mail => Channel::Mail,
+            _ => Channel::Webhooks,
         }
     }
 
@@ -162,6 +184,19 @@ pub fn mfa_locked(user_id: &str, now: UnixTime) -> NewEvent {
         json!({"user_id": user_id, "method": "totp"}),
         now,
     )
+}
+
+pub fn password_reset(user_id: &str, now: UnixTime) -> NewEvent {
+    NewEvent::new(
+        EventKind::UserPasswordReset,
+        json!({"id": user_id, "method": "email"}),
+        now,
+    )
+}
+
+/// A message to `to`, whose sealed parts the mailer adds under `sealed`.
+pub fn mail(to: &str, subject: &str, now: UnixTime) -> NewEvent {
+    NewEvent::new(EventKind::Mail, json!({"to": to, "subject": subject}), now)
 }
 
 /// How long events are kept, whatever became of them: 30 days.

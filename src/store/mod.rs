@@ -300,6 +300,8 @@ pub enum ArtifactKind {
     Session,
     /// A pending authorization request between `/authorize` and the code redirect.
     Interaction,
+    /// A mailed password-reset link ([`crate::account::recovery`]).
+    PasswordReset,
 }
 
 impl ArtifactKind {
@@ -307,6 +309,7 @@ impl ArtifactKind {
         match self {
             ArtifactKind::Session => "session",
             ArtifactKind::Interaction => "interaction",
+            ArtifactKind::PasswordReset => "password_reset",
         }
     }
 }
@@ -606,15 +609,20 @@ pub trait OutboxStore {
         sid: &str,
         now: UnixTime,
     ) -> StoreResult<bool>;
-    /// Takes up to `limit` events due at `now`, oldest first, counts an attempt for each, and
-    /// holds them until `lease_until`: meanwhile no other instance takes them.
+    /// Queues an event that reports no change of this store: a message to mail, or a change
+    /// made elsewhere.
+    async fn enqueue(&self, event: &events::NewEvent) -> StoreResult<()>;
+    /// Takes up to `limit` events of `channel` due at `now`, oldest first, counts an attempt for
+    /// each, and holds them until `lease_until`: meanwhile no other instance takes them.
     async fn claim_events(
         &self,
+        channel: events::Channel,
         now: UnixTime,
         lease_until: UnixTime,
         limit: u32,
     ) -> StoreResult<Vec<events::OutboxEvent>>;
-    /// Marks an event claimed until `claimed_until` delivered. Ignored if that claim has run
+    /// Marks an event claimed until `claimed_until` delivered (a message's sealed parts are
+    /// dropped then). Ignored if that claim has run
     /// out and the event was claimed again: the newer claim decides.
     async fn event_delivered(
         &self,

@@ -120,6 +120,11 @@ impl LocalCounters {
             window.failures.clear();
         }
     }
+
+    pub fn unlock(&self, key: &Key) {
+        let mut state = self.state.lock().expect("throttle map poisoned");
+        state.keys.remove(&key.name);
+    }
 }
 
 #[cfg(test)]

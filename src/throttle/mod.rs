@@ -84,6 +84,17 @@ impl Throttle {
         self.key("sign-in-starts", &network(ip), self.limits.sign_in_starts)
     }
 
+    /// The key of an address that password-reset links are asked for, folded like the lookup.
+    pub fn recovery_address(&self, email: &str) -> Key {
+        let folded = email.trim().to_ascii_lowercase();
+        self.key("recovery-address", &folded, self.limits.recovery_address)
+    }
+
+    /// The key of a client IP asking for password-reset links.
+    pub fn recovery_ip(&self, ip: IpAddr) -> Key {
+        self.key("recovery-ip", &network(ip), self.limits.recovery_ip)
+    }
+
     fn key(&self, kind: &str, value: &str, rule: Rule) -> Key {
         Key {
             name: format!("{kind}:{}", secret::hash(value)),
@@ -126,6 +137,17 @@ impl Throttle {
         }
         self.local.clear(key);
     }
+
+    /// Forgets the failures counted on `key` and lifts its lockout (a password reset proved the
+    /// account's owner).
+    pub async fn unlock(&self, key: &Key) {
+        if let Some(shared) = &self.shared {
+            if answered(shared.unlock(key).await).is_some() {
+                return;
+            }
+        }
+        self.local.unlock(key);
+    }
 }
 
 /// What one client is counted as: its IPv4 address, or its IPv6 /64, since one host commonly
@@ -156,7 +178,10 @@ mod tests {
 
     #[test]
     fn keys_hide_the_name_and_fold_case() {
-        let throttle = Throttle::local(crate::Config::default().limits, NameHasher::new([3; 32]));
+        let throttle = Throttle::local(
+            crate::config::Config::default().limits,
+            NameHasher::new([3; 32]),
+        );
         let key = throttle.account("Alice");
         assert!(!key.name.contains("lice"));
         assert_eq!(key.name, throttle.account("alice").name);

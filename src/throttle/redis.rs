@@ -117,6 +117,18 @@ impl RedisCounters {
         Ok(())
     }
 
+    pub async fn unlock(&self, key: &Key) -> StoreResult<()> {
+        let mut conn = self.conn.clone();
+        let (failures, lock) = self.names(key);
+        redis::cmd("DEL")
+            .arg(failures)
+            .arg(lock)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     /// Runs a script that answers a lockout in milliseconds (0 for none).
     async fn run(&self, call: &redis::ScriptInvocation<'_>) -> StoreResult<Option<Duration>> {
         let mut conn = self.conn.clone();

@@ -15,6 +15,25 @@ pub struct LoginPage<'a> {
     pub csrf_token: String,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// Links to `/password/forgot`.
+    pub offers_recovery: bool,
+}
+
+#[derive(Template)]
+#[template(path = "password_forgot.html")]
+pub struct PasswordForgotPage<'a> {
+    pub csrf_token: String,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "password_reset.html")]
+pub struct PasswordResetPage<'a> {
+    pub csrf_token: String,
+    /// The link's secret, posted back with the new password.
+    pub token: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
 }
 
 #[derive(Template)]

@@ -11,7 +11,7 @@ use crate::throttle::rule;
 use crate::token_lifecycle::{offline_client, refresh, OFFLINE};
 
 /// Signs `username` in to `/account` in a fresh browser; returns it with the account page.
-async fn account(server: &TestServer, username: &str) -> (Browser, String) {
+pub async fn account(server: &TestServer, username: &str) -> (Browser, String) {
     let browser = Browser::new(server);
     let (_, login) = browser.visit(&server.url("/account")).await.page();
     let (status, page) = browser.log_in(&login, username).await.page();
@@ -29,14 +29,14 @@ fn other_sids(page: &str) -> Vec<String> {
 }
 
 /// A second session of `ada`: a code flow in another browser, with a refresh token.
-async fn app_session(server: &TestServer, secret: &str) -> (Browser, String) {
+pub async fn app_session(server: &TestServer, secret: &str) -> (Browser, String) {
     let rp = RelyingParty::discover(server, "app", Some(secret.to_string())).await;
     let browser = Browser::new(server);
     let (tokens, _) = sign_in(server, &rp, &browser, "ada", &[OFFLINE]).await;
     (browser, tokens.refresh_token().unwrap().secret().clone())
 }
 
-async fn refresh_works(server: &TestServer, secret: &str, token: &str) -> bool {
+pub async fn refresh_works(server: &TestServer, secret: &str, token: &str) -> bool {
     refresh(server, ("app", secret), token, &[]).await.0 == StatusCode::OK
 }
 

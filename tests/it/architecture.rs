@@ -6,19 +6,20 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Top-level modules by layer, lowest first. A module may use those of any lower layer.
-const LAYERS: [(&str, &[&str]); 12] = [
+const LAYERS: [(&str, &[&str]); 13] = [
     (
         "leaves",
         &["circuit", "clock", "config", "input", "logging", "secret"],
     ),
     ("primitives", &["sealing", "serve", "username", "web"]),
     ("storage", &["store"]),
-    ("infrastructure", &["keys", "metrics", "throttle"]),
+    ("outbox delivery", &["events"]),
+    ("infrastructure", &["keys", "mail", "metrics", "throttle"]),
     ("errors", &["error"]),
     ("accounts", &["account"]),
     ("tokens", &["tokens"]),
     ("wiring", &["state"]),
-    ("shared protocol", &["events", "ui"]),
+    ("shared protocol", &["ui"]),
     ("protocols", &["oauth", "scim"]),
     ("surfaces", &["oidc", "pages", "seed", "tasks"]),
     ("composition", &["fuzzing", "routes"]),

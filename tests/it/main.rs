@@ -19,6 +19,7 @@ mod oidc_flow;
 mod operations;
 mod outage;
 mod process;
+mod recovery;
 mod scim;
 mod seed;
 mod servers;

@@ -1,7 +1,8 @@
-//! Real PostgreSQL 15 and Redis servers for tests, from the Debian binaries, each on a free
-//! 127.0.0.1 port in its own temp dir. One shared instance of each serves the whole test run
-//! (`postgres()`, `redis()`; tests isolate themselves by database / key prefix); outage tests start
-//! their own (`OwnedPostgres::new()`, `Redis::new()`) and stop and restart them.
+//! Real PostgreSQL 15, Redis and SMTP servers for tests, from the Debian binaries, each on a free
+//! 127.0.0.1 port in its own temp dir. One shared PostgreSQL and one shared Redis serve the whole
+//! test run (`postgres()`, `redis()`; tests isolate themselves by database / key prefix); outage
+//! and mail tests start their own (`OwnedPostgres::new()`, `Redis::new()`, `Smtp::new()`) and stop
+//! and restart them.
 //!
 //! No server or temp dir may outlive the test process, even a killed one, and statics are never
 //! dropped. So every server runs under a small `sh` supervisor (`SUPERVISOR`) whose stdin is a pipe
@@ -200,6 +201,77 @@ impl Redis {
         self.instance
             .start(Command::new("sh"), "TERM", &server, || redis_ping(port));
     }
+}
+
+/// An SMTP server (aiosmtpd, from Debian's python3-aiosmtpd) that keeps every message it
+/// accepts in a Maildir, which tests read back. Stopped and deleted when dropped.
+pub struct Smtp {
+    instance: Instance,
+}
+
+impl Smtp {
+    pub fn new() -> Self {
+        let tmp = tempfile::Builder::new()
+            .prefix("tessera-smtp-")
+            .tempdir()
+            .expect("SMTP temp dir");
+        let smtp = Smtp {
+            instance: Instance::new(tmp),
+        };
+        smtp.start();
+        smtp
+    }
+
+    /// `smtp://127.0.0.1:PORT` (plain: a local relay).
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.instance.port)
+    }
+
+    /// Returns once the server has exited; what it received stays.
+    pub fn stop(&self) {
+        self.instance.stop();
+    }
+
+    /// (Re)starts on the same port and Maildir, returning once it greets.
+    pub fn start(&self) {
+        let listen = format!("127.0.0.1:{}", self.instance.port);
+        let maildir = self.maildir().display().to_string();
+        // Debian's interpreter, which the package installs the module for.
+        let server = ["/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", &listen]
+            .into_iter()
+            .chain(["-c", "aiosmtpd.handlers.Mailbox", &maildir])
+            .map(String::from)
+            .collect::<Vec<_>>();
+        let port = self.instance.port;
+        self.instance
+            .start(Command::new("sh"), "TERM", &server, || smtp_greets(port));
+    }
+
+    fn maildir(&self) -> PathBuf {
+        self.instance.dir.join("maildir")
+    }
+
+    /// Every message received so far, as sent (RFC 5322), in no particular order.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let Ok(entries) = fs::read_dir(self.maildir().join("new")) else {
+            return Vec::new();
+        };
+        entries
+            .map(|entry| fs::read(entry.expect("Maildir entry").path()).expect("message"))
+            .collect()
+    }
+}
+
+fn smtp_greets(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut greeting = [0; 3];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .is_ok()
+        && stream.read_exact(&mut greeting).is_ok()
+        && &greeting == b"220"
 }
 
 fn redis_ping(port: u16) -> bool {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tessera::scim::query::ListParams;
 use tessera::scim::schema::{ResourceType, ENTERPRISE_USER_SCHEMA, GROUP_TYPE, USER_TYPE};
+use tessera::store::events::Channel;
 use tessera::store::query::{Filter, ListQuery};
 use tessera::store::*;
 use tokio::sync::Barrier;
@@ -53,6 +54,7 @@ macro_rules! backend_suite {
                 login_attempts_recorded_listed_and_purged,
                 outbox_records_each_change_with_its_event,
                 outbox_claims_retries_and_buries_events,
+                outbox_keeps_mail_apart_from_audit_events,
                 users_insert_read_update_and_conflicts,
                 user_deactivation_ends_access,
                 user_deletion_ends_access_and_membership,
@@ -203,10 +205,22 @@ async fn two_hybrid_instances_share_one_directory() {
             .map(|e| e.event.kind.name().to_string())
             .collect::<Vec<_>>()
     };
-    let on_c = kinds(c.claim_events(NOW + 10, NOW + 20, 100).await.unwrap());
+    let on_c = kinds(
+        c.claim_events(Channel::Webhooks, NOW + 10, NOW + 20, 100)
+            .await
+            .unwrap(),
+    );
     assert!(on_c.is_empty(), "C changed nothing: {on_c:?}");
-    let on_a = kinds(a.claim_events(NOW + 10, NOW + 20, 100).await.unwrap());
-    let on_b = kinds(b.claim_events(NOW + 10, NOW + 20, 100).await.unwrap());
+    let on_a = kinds(
+        a.claim_events(Channel::Webhooks, NOW + 10, NOW + 20, 100)
+            .await
+            .unwrap(),
+    );
+    let on_b = kinds(
+        b.claim_events(Channel::Webhooks, NOW + 10, NOW + 20, 100)
+            .await
+            .unwrap(),
+    );
     let count = |kind: &str| on_a.iter().chain(&on_b).filter(|k| *k == kind).count();
     assert_eq!(
         count("user.created"),
@@ -1730,7 +1744,10 @@ async fn outbox_records_each_change_with_its_event(store: Arc<dyn Store>) {
     let claim = || {
         let store = store.clone();
         async move {
-            let claimed = store.claim_events(NOW + 10, NOW + 20, 100).await.unwrap();
+            let claimed = store
+                .claim_events(Channel::Webhooks, NOW + 10, NOW + 20, 100)
+                .await
+                .unwrap();
             claimed
                 .into_iter()
                 .map(|e| (e.event.kind.name(), e.event.data))
@@ -1837,7 +1854,10 @@ async fn outbox_claims_retries_and_buries_events(store: Arc<dyn Store>) {
             .map(|e| e.event.data["id"].as_str().unwrap().to_string())
             .collect()
     };
-    let claimed = store.claim_events(NOW, NOW + 60, 2).await.unwrap();
+    let claimed = store
+        .claim_events(Channel::Webhooks, NOW, NOW + 60, 2)
+        .await
+        .unwrap();
     let (first, second) = (claimed[0].event.id.clone(), claimed[1].event.id.clone());
     assert_eq!(
         ids(claimed),
@@ -1845,12 +1865,15 @@ async fn outbox_claims_retries_and_buries_events(store: Arc<dyn Store>) {
         "oldest first, at most the limit"
     );
     assert_eq!(
-        ids(store.claim_events(NOW, NOW + 60, 10).await.unwrap()),
+        ids(store
+            .claim_events(Channel::Webhooks, NOW, NOW + 60, 10)
+            .await
+            .unwrap()),
         ["u3"]
     );
     assert!(
         store
-            .claim_events(NOW + 59, NOW + 120, 10)
+            .claim_events(Channel::Webhooks, NOW + 59, NOW + 120, 10)
             .await
             .unwrap()
             .is_empty(),
@@ -1867,7 +1890,10 @@ async fn outbox_claims_retries_and_buries_events(store: Arc<dyn Store>) {
         .await
         .unwrap();
     // At NOW + 60 the lease of u3 ran out, so it is claimed again; u2 waits for its retry.
-    let again = store.claim_events(NOW + 60, NOW + 200, 10).await.unwrap();
+    let again = store
+        .claim_events(Channel::Webhooks, NOW + 60, NOW + 200, 10)
+        .await
+        .unwrap();
     assert_eq!((again.len(), again[0].attempts), (1, 2));
     let third = again[0].event.id.clone();
     // The first claim of u3 reports late: the newer claim decides, so this is ignored.
@@ -1876,7 +1902,10 @@ async fn outbox_claims_retries_and_buries_events(store: Arc<dyn Store>) {
         .await
         .unwrap();
 
-    let retried = store.claim_events(NOW + 100, NOW + 160, 10).await.unwrap();
+    let retried = store
+        .claim_events(Channel::Webhooks, NOW + 100, NOW + 160, 10)
+        .await
+        .unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].event.id, second);
     assert_eq!(retried[0].attempts, 2, "every claim counts an attempt");
@@ -1894,7 +1923,7 @@ async fn outbox_claims_retries_and_buries_events(store: Arc<dyn Store>) {
     );
     assert_eq!(dead[0].last_error.as_deref(), Some(timed_out));
     let last = store
-        .claim_events(NOW + 10_000, NOW + 10_060, 10)
+        .claim_events(Channel::Webhooks, NOW + 10_000, NOW + 10_060, 10)
         .await
         .unwrap();
     assert_eq!(
@@ -1907,10 +1936,40 @@ async fn outbox_claims_retries_and_buries_events(store: Arc<dyn Store>) {
     assert!(store.purge_expired(later, later, 100).await.unwrap() >= 2);
     assert!(store.dead_events(10).await.unwrap().is_empty());
     assert!(store
-        .claim_events(later, later + 60, 10)
+        .claim_events(Channel::Webhooks, later, later + 60, 10)
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Queued mail is claimed only by the mail channel, and audit events only by the webhooks; a
+/// dead message is listed with the dead events.
+async fn outbox_keeps_mail_apart_from_audit_events(store: Arc<dyn Store>) {
+    store.insert_user(&user("u1", "ada")).await.unwrap();
+    let mut message = events::mail("ada@example.com", "Reset your password", NOW);
+    message.data["sealed"] = "opaque".into();
+    store.enqueue(&message).await.unwrap();
+    let kinds = |claimed: &[events::OutboxEvent]| -> Vec<&'static str> {
+        claimed.iter().map(|e| e.event.kind.name()).collect()
+    };
+    let audit = store
+        .claim_events(Channel::Webhooks, NOW, NOW + 60, 10)
+        .await
+        .unwrap();
+    assert_eq!(kinds(&audit), ["user.created"]);
+    let mail = store
+        .claim_events(Channel::Mail, NOW, NOW + 60, 10)
+        .await
+        .unwrap();
+    assert_eq!(kinds(&mail), ["mail"]);
+    assert_eq!(mail[0].event, message, "queued as written");
+    store
+        .event_failed(&message.id, NOW + 60, "SMTP: refused", None, NOW + 1)
+        .await
+        .unwrap();
+    let dead = store.dead_events(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event.data["to"], "ada@example.com");
 }
 
 async fn purge_removes_expired_artifacts(store: Arc<dyn Store>) {

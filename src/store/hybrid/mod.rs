@@ -9,7 +9,7 @@
 //! clients (and, if wanted, users) in the seed file (`TESSERA_SEED_FILE`), which every instance
 //! applies at start-up.
 //!
-//! Audit events live in memory, so they are lost on restart, and each is delivered by the
+//! Audit events and queued mail live in memory, so they are lost on restart, and each is sent by the
 //! instance that made the change. Events of changes made in Redis (logout, refresh reuse) are
 //! recorded just after the change, not in one transaction with it.
 
@@ -257,18 +257,25 @@ impl OutboxStore for HybridStore {
             .await?;
         if ended {
             let event = events::user_logged_out(user_id, sid, now);
-            self.local.record_event(&event).await?;
+            self.local.enqueue(&event).await?;
         }
         Ok(ended)
     }
 
+    async fn enqueue(&self, event: &events::NewEvent) -> StoreResult<()> {
+        self.local.enqueue(event).await
+    }
+
     async fn claim_events(
         &self,
+        channel: events::Channel,
         now: UnixTime,
         lease_until: UnixTime,
         limit: u32,
     ) -> StoreResult<Vec<events::OutboxEvent>> {
-        self.local.claim_events(now, lease_until, limit).await
+        self.local
+            .claim_events(channel, now, lease_until, limit)
+            .await
     }
 
     async fn event_delivered(
@@ -332,7 +339,7 @@ impl MfaStore for HybridStore {
             .await?;
         if confirmed {
             let event = events::mfa_enrolled(user_id, crate::clock::now());
-            self.local.record_event(&event).await?;
+            self.local.enqueue(&event).await?;
         }
         Ok(confirmed)
     }
@@ -441,7 +448,7 @@ impl RefreshTokenStore for HybridStore {
             .await?;
         if revoked > 0 {
             let event = events::reuse_detected(family_id, client_id, user_id, now);
-            self.local.record_event(&event).await?;
+            self.local.enqueue(&event).await?;
         }
         Ok(revoked)
     }

@@ -229,7 +229,7 @@ impl SqlStore {
         // The `file:` URI form names the database, so every connection of both pools opens this one.
         let url = format!("sqlite:file:tessera-{}?mode=memory", uuid::Uuid::new_v4());
         let held = sqlx::AnyConnection::connect(&url).await.map_err(backend)?;
-        let mut store = Self::connect(&url, &crate::Config::default().store.pool).await?;
+        let mut store = Self::connect(&url, &crate::config::Config::default().store.pool).await?;
         store._held_open = Some(Arc::new(std::sync::Mutex::new(held)));
         Ok(store)
     }

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{backend, SqlStore};
-use crate::store::events::{self, NewEvent, OutboxEvent};
+use crate::store::events::{self, Channel, EventKind, NewEvent, OutboxEvent};
 use crate::store::*;
 
 impl SqlStore {
@@ -31,11 +31,6 @@ impl SqlStore {
         .await
         .map_err(backend)?;
         Ok(())
-    }
-
-    /// Records `event` of a change made elsewhere (the hybrid backend's changes in Redis).
-    pub(crate) async fn record_event(&self, event: &NewEvent) -> StoreResult<()> {
-        self.insert_event(&self.writer, event).await
     }
 }
 
@@ -82,18 +77,29 @@ impl OutboxStore for SqlStore {
         Ok(true)
     }
 
+    async fn enqueue(&self, event: &NewEvent) -> StoreResult<()> {
+        self.insert_event(&self.writer, event).await
+    }
+
     async fn claim_events(
         &self,
+        channel: Channel,
         now: UnixTime,
         lease_until: UnixTime,
         limit: u32,
     ) -> StoreResult<Vec<OutboxEvent>> {
+        let mail = EventKind::Mail.name();
+        let of_channel = match channel {
+            Channel::Mail => format!("kind = '{mail}'"),
+            Channel::Webhooks => format!("kind <> '{mail}'"),
+        };
         // The outer condition repeats the inner one: on PostgreSQL, an instance that waited for
         // another's claim re-checks the row and skips it instead of claiming it twice.
         let rows = sqlx::query(&format!(
             "UPDATE outbox SET next_attempt_at = $1, attempts = attempts + 1
              WHERE seq IN (SELECT seq FROM outbox
                            WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $2
+                             AND {of_channel}
                            ORDER BY seq LIMIT $3)
                AND delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $2
              RETURNING {EVENT_COLUMNS}"
@@ -118,7 +124,14 @@ impl OutboxStore for SqlStore {
         claimed_until: UnixTime,
         now: UnixTime,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE outbox SET delivered_at = $1 WHERE id = $2 AND next_attempt_at = $3")
+        // A sent message's parts (with their single-use links) are not kept.
+        let statement = format!(
+            "UPDATE outbox SET delivered_at = $1,
+                    data = CASE WHEN kind = '{}' THEN '{{}}' ELSE data END
+             WHERE id = $2 AND next_attempt_at = $3",
+            EventKind::Mail.name()
+        );
+        sqlx::query(&statement)
             .bind(now)
             .bind(id)
             .bind(claimed_until)
