@@ -81,6 +81,7 @@ fn id_token_building(c: &mut Criterion) {
             sid: Some("0193a5b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b"),
             access_token: "eyJhbGciOiJFUzI1NiJ9.e30.c2lnbmF0dXJl",
             groups: None,
+            email: None,
         };
         group.bench_function(alg.as_str(), |b| {
             b.iter(|| app.state().tokens.sign_id_token(black_box(&facts)).unwrap())
@@ -131,6 +132,7 @@ fn user(n: u32) -> User {
         username: format!("user-{n}"),
         password_hash: None,
         active: true,
+        verified_email: None,
         attributes: attributes.as_object().unwrap().clone(),
         version: 1,
         created_at: 0,

@@ -152,6 +152,7 @@ async fn apply_user(
             username: name.clone(),
             password_hash: Some(password_hash),
             active: true,
+            verified_email: None,
             attributes,
             version: 1,
             created_at: now,

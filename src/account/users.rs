@@ -83,6 +83,7 @@ pub async fn create_user(
         id: uuid::Uuid::new_v4().to_string(),
         password_hash: Some(hasher.hash(new.password).await?),
         active: true,
+        verified_email: None,
         attributes,
         username: new.username,
         version: 1,

@@ -93,6 +93,7 @@ pub async fn mint_user_tokens(
     })?;
     let id_token = if scope::has(grant.scope, scope::OPENID) {
         let groups = tokens.groups_claim(grant.user_id, grant.scope).await?;
+        let email = tokens.email_claims(grant.user_id, grant.scope).await?;
         Some(tokens.sign_id_token(&IdTokenFacts {
             client,
             user_id: grant.user_id,
@@ -101,6 +102,7 @@ pub async fn mint_user_tokens(
             sid: grant.sid,
             access_token: &access.token,
             groups: groups.as_deref(),
+            email: email.as_ref(),
         })?)
     } else {
         None

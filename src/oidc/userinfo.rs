@@ -129,7 +129,7 @@ async fn userinfo(
         email,
         email_verified: email
             .filter(|_| scope::releases(&record.scope, "email_verified"))
-            .map(|_| false),
+            .map(|_| user.email_verified()),
         groups: tokens.groups_claim(&user.id, &record.scope).await?,
     };
     serde_json::to_value(info).map_err(Error::internal)

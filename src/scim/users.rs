@@ -148,6 +148,8 @@ impl ResourceKind for Users {
             username,
             password_hash,
             active,
+            // Kept: it names the address it verified, so a new email is unverified.
+            verified_email: existing.and_then(|u| u.verified_email.clone()),
             attributes,
             version: existing.map_or(1, |u| u.version + 1),
             created_at: existing.map_or(now, |u| u.created_at),

@@ -77,6 +77,10 @@ pub struct User {
     /// argon2id PHC string; `None` for users who cannot sign in with a password.
     pub password_hash: Option<String>,
     pub active: bool,
+    /// The address the user proved to receive mail at: [`User::email_verified`] while it is
+    /// still their email.
+    #[serde(default)]
+    pub verified_email: Option<String>,
     /// Every other SCIM attribute the user has (RFC 7643 §4.1, the enterprise extension of §4.3
     /// under its URN): not `id`, `userName`, `active`, `password`, `groups` or `meta`.
     pub attributes: Attributes,
@@ -94,6 +98,11 @@ impl User {
         let is_primary = |e: &&serde_json::Value| e.get("primary") == Some(&true.into());
         let chosen = emails.iter().find(is_primary).or_else(|| emails.first())?;
         chosen.get("value")?.as_str()
+    }
+
+    /// OIDC Core §5.1 `email_verified`: the user proved to receive mail at their email.
+    pub fn email_verified(&self) -> bool {
+        self.email().is_some() && self.email() == self.verified_email.as_deref()
     }
 
     /// A sub-attribute of `name` (RFC 7643 §4.1.1), e.g. `givenName`.

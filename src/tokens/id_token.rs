@@ -10,6 +10,7 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::keys::SigningAlg;
 use crate::store::{Client, UnixTime};
+use crate::tokens::claims::EmailClaims;
 use crate::tokens::issuer::TokenIssuer;
 
 #[derive(Debug, Serialize)]
@@ -31,6 +32,8 @@ struct IdTokenClaims<'a> {
     at_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     groups: Option<&'a [String]>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    email: Option<&'a EmailClaims>,
 }
 
 /// What an ID token states.
@@ -44,6 +47,8 @@ pub struct IdTokenFacts<'a> {
     pub access_token: &'a str,
     /// The `groups` claim, when the scope asks for it.
     pub groups: Option<&'a [String]>,
+    /// `email` and `email_verified`, when the scope asks for them.
+    pub email: Option<&'a EmailClaims>,
 }
 
 /// §3.1.3.6: the left half of the hash of the access token, with the hash of the JWS algorithm
@@ -78,6 +83,7 @@ impl TokenIssuer {
             sid: facts.sid,
             at_hash: at_hash(alg, facts.access_token),
             groups: facts.groups,
+            email: facts.email,
         };
         self.keys()
             .sign(alg, "JWT", &claims)

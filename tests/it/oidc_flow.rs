@@ -40,6 +40,12 @@ async fn confidential_client_signs_in_with_consent_and_verifies_the_id_token() {
         .map(|m| m.as_str())
         .collect();
     assert_eq!(amr, ["pwd"]);
+    assert_eq!(claims.email().unwrap().as_str(), "ada@example.com");
+    assert_eq!(
+        claims.email_verified(),
+        Some(false),
+        "the email scope's claims"
+    );
     let mut granted: Vec<_> = tokens
         .scopes()
         .unwrap()

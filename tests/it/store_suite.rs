@@ -354,6 +354,8 @@ fn user(id: &str, username: &str) -> User {
         username: username.into(),
         password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
         active: true,
+        // Round-trips on every backend with the rest of the record.
+        verified_email: Some(format!("{username}@example.com")),
         attributes: attributes(json!({
             "name": {"givenName": username},
             "emails": [{"value": format!("{username}@example.com"), "primary": true}],
@@ -2602,6 +2604,7 @@ async fn directory(store: &Arc<dyn Store>) {
             username: username.into(),
             password_hash: None,
             active,
+            verified_email: None,
             attributes: attributes(attrs),
             version: 1,
             created_at,

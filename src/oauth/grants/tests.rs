@@ -75,6 +75,7 @@ impl Fixture {
             username: "alice".into(),
             password_hash: None,
             active: true,
+            verified_email: None,
             attributes: Default::default(),
             version: 1,
             created_at: now,

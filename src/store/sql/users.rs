@@ -15,7 +15,7 @@ use crate::store::*;
 use crate::username;
 
 const USER_COLUMNS: &str =
-    "id, username, password_hash, active, attributes, version, created_at, updated_at";
+    "id, username, password_hash, active, verified_email, attributes, version, created_at, updated_at";
 
 pub(super) fn attributes_from_text(text: &str) -> StoreResult<Attributes> {
     serde_json::from_str(text).map_err(backend)
@@ -31,6 +31,7 @@ fn user_from_row(row: &AnyRow) -> StoreResult<User> {
         username: row.get("username"),
         password_hash: row.get("password_hash"),
         active: flag(row, "active")?,
+        verified_email: row.get("verified_email"),
         attributes: attributes_from_text(row.get("attributes"))?,
         version: row.get("version"),
         created_at: row.get("created_at"),
@@ -103,14 +104,15 @@ impl UserStore for SqlStore {
         let mut tx = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO users (id, username, username_normalized, password_hash, active,
-                                attributes, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                verified_email, attributes, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&user.id)
         .bind(&user.username)
         .bind(username::key(&user.username))
         .bind(&user.password_hash)
         .bind(user.active)
+        .bind(&user.verified_email)
         .bind(attributes_to_text(&user.attributes))
         .bind(user.version)
         .bind(user.created_at)
@@ -168,14 +170,15 @@ impl UserStore for SqlStore {
             "UPDATE users SET username = $1,
                               username_normalized = CASE WHEN username = $1
                                   THEN username_normalized ELSE $2 END,
-                              password_hash = $3, active = $4,
-                              attributes = $5, version = $6, updated_at = $7
-             WHERE id = $8 AND version = $9",
+                              password_hash = $3, active = $4, verified_email = $5,
+                              attributes = $6, version = $7, updated_at = $8
+             WHERE id = $9 AND version = $10",
         )
         .bind(&user.username)
         .bind(username::key(&user.username))
         .bind(&user.password_hash)
         .bind(user.active)
+        .bind(&user.verified_email)
         .bind(attributes_to_text(&user.attributes))
         .bind(user.version)
         .bind(user.updated_at)
