@@ -42,7 +42,8 @@ use tokio::net::TcpListener;
 pub use config::Config;
 
 use crate::account::password::PasswordHasher;
-use crate::config::StoreBackend;
+use crate::account::verification::Verification;
+use crate::config::{EmailVerification, StoreBackend};
 use crate::keys::KeyRing;
 use crate::state::{AppState, Services};
 use crate::store::{HybridStore, RedisStore, SqlStore, Store, TokenCache};
@@ -117,6 +118,22 @@ async fn open_throttle(config: &Config, names: NameHasher) -> anyhow::Result<thr
     })
 }
 
+/// Email verification as configured: `None` when it is off.
+fn verification(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    mailer: Option<&mail::Mailer>,
+) -> Option<Verification> {
+    let mode = config.mail.verification();
+    (mode != EmailVerification::Off).then_some(())?;
+    Some(Verification {
+        store: store.clone(),
+        mailer: mailer?.clone(),
+        issuer: config.issuer.clone(),
+        mode,
+    })
+}
+
 /// Binds `config.bind` and prepares the server.
 pub async fn build(config: Config) -> anyhow::Result<App> {
     let listener = TcpListener::bind(config.bind)
@@ -148,6 +165,7 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
     let tokens = Arc::new(TokenIssuer::new(&config, keys.clone(), store.clone()));
     let smtp = mail::Smtp::new(&config.mail, sealer.clone())?;
     let mailer = mail::Mailer::new(&config.mail, store.clone(), sealer.clone());
+    let verification = verification(&config, &store, mailer.as_ref());
     let state = AppState::new(Services {
         config,
         store,
@@ -157,6 +175,7 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
         mfa,
         sealer,
         mailer,
+        verification,
         throttle,
         metrics: Arc::default(),
         circuit,

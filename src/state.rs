@@ -10,6 +10,7 @@ use bytes::Bytes;
 use crate::account::mfa::Mfa;
 use crate::account::password::PasswordHasher;
 use crate::account::self_service::SelfService;
+use crate::account::verification::Verification;
 use crate::circuit::Breaker;
 use crate::config::Config;
 use crate::keys::KeyRing;
@@ -32,6 +33,8 @@ pub struct Services {
     pub mfa: Mfa,
     /// Queues mail; `None` without `TESSERA_SMTP_URL`.
     pub mailer: Option<Mailer>,
+    /// Email verification; `None` when it is off.
+    pub verification: Option<Verification>,
     pub throttle: Throttle,
     pub metrics: Arc<Metrics>,
     /// Opens when the store keeps failing, so requests fail fast ([`crate::circuit`]).
@@ -60,6 +63,7 @@ impl Services {
             passwords: &self.passwords,
             throttle: &self.throttle,
             mfa: &self.mfa,
+            verification: self.verification.as_ref(),
         }
     }
 }

@@ -7,3 +7,4 @@ pub mod recovery;
 pub mod self_service;
 pub mod session;
 pub mod users;
+pub mod verification;

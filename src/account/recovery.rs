@@ -64,7 +64,7 @@ impl Recovery {
         email: &str,
         ip: IpAddr,
     ) -> Requested {
-        let keys = [throttle.recovery_address(email), throttle.recovery_ip(ip)];
+        let keys = [throttle.mail_link_address(email), throttle.mail_link_ip(ip)];
         if let Some(wait) = throttle.locked(&keys).await {
             return Requested::Throttled(wait);
         }

@@ -11,6 +11,7 @@ use crate::account::mfa::Mfa;
 use crate::account::password::PasswordHasher;
 use crate::account::password_check::{check_throttled, PasswordCheck};
 use crate::account::session;
+use crate::account::verification::Verification;
 use crate::clock;
 use crate::error::Result;
 use crate::store::{Attributes, Store, Update, User};
@@ -22,6 +23,8 @@ pub struct SelfService<'a> {
     pub passwords: &'a PasswordHasher,
     pub throttle: &'a Throttle,
     pub mfa: &'a Mfa,
+    /// Mails a link to a new address before it replaces the old one; `None` when off.
+    pub verification: Option<&'a Verification>,
 }
 
 /// NIST SP 800-63B §5.1.1.2: at least 8 characters; the maximum bounds the hashing work.
@@ -35,6 +38,8 @@ pub enum AccountChangeRefused {
     WrongCode,
     /// Too many wrong passwords: wait this long.
     Locked(Duration),
+    /// Too many mailed links asked for: wait this long.
+    TooManyLinks(Duration),
     Invalid(&'static str),
     /// Someone (an admin over SCIM, another tab) changed the account since the page was shown.
     ChangedMeanwhile,
@@ -47,6 +52,9 @@ impl AccountChangeRefused {
             AccountChangeRefused::WrongCode => "That code is not valid. Try the next one.",
             AccountChangeRefused::Locked(_) => {
                 "Too many wrong passwords. Wait a few minutes, then try again."
+            }
+            AccountChangeRefused::TooManyLinks(_) => {
+                "Too many links were asked for. Try again later."
             }
             AccountChangeRefused::Invalid(why) => why,
             AccountChangeRefused::ChangedMeanwhile => {
@@ -319,7 +327,7 @@ impl Profile {
 
 /// Replaces the primary address (else the first), adds one if there is none, or removes it when
 /// `email` is blank.
-fn set_primary_email(attributes: &mut Attributes, email: &str) {
+pub(crate) fn set_primary_email(attributes: &mut Attributes, email: &str) {
     let mut emails: Vec<Value> = attributes
         .get("emails")
         .and_then(Value::as_array)
@@ -352,19 +360,56 @@ fn plausible_email(email: &str) -> bool {
             && !email.contains(char::is_whitespace))
 }
 
+/// How a saved profile left the email.
+pub enum ProfileSaved {
+    Saved,
+    /// A link went to this new address; it replaces the old one once the link is used.
+    AddressPending(String),
+}
+
+/// Saves the names and email. A new email needs the password (whoever holds only the session
+/// must not redirect the account's mail, password resets included); with verification on, the
+/// new address is mailed a link and the email changes only when it is used.
 pub async fn update_profile(
     service: &SelfService<'_>,
     user: &User,
     profile: &Profile,
-) -> Result<Option<AccountChangeRefused>> {
+    password: String,
+    ip: IpAddr,
+) -> Result<std::result::Result<ProfileSaved, AccountChangeRefused>> {
     let mut updated = user.clone();
     if let Err(why) = profile.apply(&mut updated.attributes) {
-        return Ok(Some(AccountChangeRefused::Invalid(why)));
+        return Ok(Err(AccountChangeRefused::Invalid(why)));
     }
     if updated.attributes == user.attributes {
-        return Ok(None);
+        return Ok(Ok(ProfileSaved::Saved));
     }
-    save(service, user, updated).await
+    let new_email = updated.email().filter(|new| Some(*new) != user.email());
+    let new_email = new_email.map(str::to_string);
+    if updated.email() != user.email() {
+        if let Some(refused) = prove_password(service, user, password, ip).await? {
+            return Ok(Err(refused));
+        }
+    }
+    let pending = match (service.verification, new_email) {
+        (Some(verification), Some(new)) => {
+            set_primary_email(&mut updated.attributes, user.email().unwrap_or_default());
+            Some((verification, new))
+        }
+        _ => None,
+    };
+    if updated.attributes != user.attributes {
+        if let Some(refused) = save(service, user, updated).await? {
+            return Ok(Err(refused));
+        }
+    }
+    Ok(Ok(match pending {
+        Some((verification, new)) => {
+            verification.send(user, &new, true).await?;
+            ProfileSaved::AddressPending(new)
+        }
+        None => ProfileSaved::Saved,
+    }))
 }
 
 /// Closes the account once the password is proven: the user becomes inactive, which ends every

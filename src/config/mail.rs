@@ -18,6 +18,41 @@ pub struct Mail {
     pub retry_base: Duration,
     /// Tries before a message is dead (kept and listed by `tessera events dead`).
     pub max_attempts: u32,
+    /// `TESSERA_EMAIL_VERIFICATION`; `None` (unset) is [`Mail::verification`]'s default.
+    pub verification: Option<EmailVerification>,
+}
+
+/// Whether users prove their address (`TESSERA_EMAIL_VERIFICATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailVerification {
+    /// No verification mail; `email_verified` stays false.
+    Off,
+    /// Addresses can be verified, and a new or changed one is mailed a link.
+    Optional,
+    /// As optional, and a user whose address is not verified cannot finish a sign-in.
+    Required,
+}
+
+impl EmailVerification {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim() {
+            "off" => Some(EmailVerification::Off),
+            "optional" => Some(EmailVerification::Optional),
+            "required" => Some(EmailVerification::Required),
+            _ => None,
+        }
+    }
+}
+
+impl Mail {
+    /// The verification in force: as set, else optional when mail is configured.
+    pub fn verification(&self) -> EmailVerification {
+        match (self.verification, &self.relay) {
+            (Some(set), _) => set,
+            (None, Some(_)) => EmailVerification::Optional,
+            (None, None) => EmailVerification::Off,
+        }
+    }
 }
 
 /// An SMTP server, from `smtp://HOST:PORT` (plain, for a local relay), `smtp://…?tls=starttls`

@@ -7,7 +7,7 @@ mod mail;
 mod settings;
 pub mod variables;
 
-pub use mail::{Mail, SmtpRelay, SmtpSecurity};
+pub use mail::{EmailVerification, Mail, SmtpRelay, SmtpSecurity};
 
 pub use settings::{
     lifetime_bounds, CircuitSettings, CorsOrigins, KeySchedule, Lifetimes, Limits, Logging,
@@ -136,6 +136,11 @@ impl Config {
             )));
         }
         self.validate_webhooks()?;
+        if self.mail.relay.is_none() && self.mail.verification() != EmailVerification::Off {
+            return Err(ConfigError(
+                "TESSERA_EMAIL_VERIFICATION needs TESSERA_SMTP_URL (it mails links)".into(),
+            ));
+        }
         if self.mail.relay.is_some() && self.mail.from.is_none() {
             return Err(ConfigError(
                 "TESSERA_MAIL_FROM is required with TESSERA_SMTP_URL".into(),

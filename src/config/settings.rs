@@ -68,10 +68,11 @@ pub struct Limits {
     /// Sign-ins started at the authorization endpoint from one client IP (each is stored until
     /// it expires).
     pub sign_in_starts: Rule,
-    /// Password-reset links asked for one address, whether or not an account has it.
-    pub recovery_address: Rule,
-    /// Password-reset links asked for from one client IP.
-    pub recovery_ip: Rule,
+    /// Mailed links (password reset, email verification) asked for one address, whether or not
+    /// an account has it.
+    pub mail_link_address: Rule,
+    /// Mailed links asked for from one client IP.
+    pub mail_link_ip: Rule,
 }
 
 impl Limits {
@@ -82,8 +83,8 @@ impl Limits {
             &mut self.ip,
             &mut self.client_ip,
             &mut self.sign_in_starts,
-            &mut self.recovery_address,
-            &mut self.recovery_ip,
+            &mut self.mail_link_address,
+            &mut self.mail_link_ip,
         ] {
             set(rule);
         }

@@ -6,8 +6,8 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use super::settings::{lifetime_bounds as bounds, CorsOrigins, StoreBackend};
-use super::SmtpRelay;
 use super::{Config, ConfigError};
+use super::{EmailVerification, SmtpRelay};
 
 pub struct Variable {
     pub name: &'static str,
@@ -219,22 +219,22 @@ pub static VARIABLES: &[Variable] = &[
         },
     },
     Variable {
-        name: "TESSERA_RECOVERY_MAX_REQUESTS",
-        meaning: "password-reset links one address may ask for in the window, whether or not an \
-                  account has it; further requests get 429 (as for the next variable, without \
-                  saying which limit was hit)",
+        name: "TESSERA_MAIL_LINK_MAX_REQUESTS",
+        meaning: "mailed links (password reset, email verification) one address may ask for in \
+                  the window, whether or not an account has it; further requests get 429 (as for \
+                  the next variable, without saying which limit was hit)",
         default: "`5`",
         apply: |config, value| {
-            config.limits.recovery_address.max_failures = value.count()?;
+            config.limits.mail_link_address.max_failures = value.count()?;
             Ok(())
         },
     },
     Variable {
-        name: "TESSERA_RECOVERY_IP_MAX_REQUESTS",
-        meaning: "password-reset links one client IP may ask for in the window",
+        name: "TESSERA_MAIL_LINK_IP_MAX_REQUESTS",
+        meaning: "mailed links one client IP may ask for in the window",
         default: "`20`",
         apply: |config, value| {
-            config.limits.recovery_ip.max_failures = value.count()?;
+            config.limits.mail_link_ip.max_failures = value.count()?;
             Ok(())
         },
     },
@@ -322,6 +322,20 @@ pub static VARIABLES: &[Variable] = &[
         default: "unset",
         apply: |config, value| {
             config.mail.from = Some(value.text.trim().to_string());
+            Ok(())
+        },
+    },
+    Variable {
+        name: "TESSERA_EMAIL_VERIFICATION",
+        meaning: "`off`, `optional` (a new or changed address is mailed a link; `email_verified` \
+                  says whether it was opened) or `required` (also: a user whose address is not \
+                  verified cannot finish a sign-in for any client, and is asked to open the \
+                  link)",
+        default: "optional with `TESSERA_SMTP_URL`, else off",
+        apply: |config, value| {
+            let parsed = EmailVerification::parse(value.text);
+            config.mail.verification =
+                Some(parsed.ok_or_else(|| value.invalid("is not off, optional or required"))?);
             Ok(())
         },
     },

@@ -13,6 +13,18 @@ pub struct PasswordReset<'a> {
     pub minutes: u64,
 }
 
+/// The link that proves a user receives mail at an address.
+pub struct VerifyEmail<'a> {
+    pub username: &'a str,
+    pub link: &'a str,
+}
+
+/// The notice to an old address that the account's email changed.
+pub struct EmailChanged<'a> {
+    pub username: &'a str,
+    pub new_address: &'a str,
+}
+
 /// The notice that a password was reset, to the account's address.
 pub struct PasswordChanged<'a> {
     pub username: &'a str,
@@ -40,6 +52,50 @@ struct PasswordChangedText<'a> {
 #[template(path = "mail/password_changed.html")]
 struct PasswordChangedHtml<'a> {
     mail: &'a PasswordChanged<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/verify_email.txt")]
+struct VerifyEmailText<'a> {
+    mail: &'a VerifyEmail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/verify_email.html")]
+struct VerifyEmailHtml<'a> {
+    mail: &'a VerifyEmail<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_changed.txt")]
+struct EmailChangedText<'a> {
+    mail: &'a EmailChanged<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_changed.html")]
+struct EmailChangedHtml<'a> {
+    mail: &'a EmailChanged<'a>,
+}
+
+impl From<VerifyEmail<'_>> for Message {
+    fn from(mail: VerifyEmail<'_>) -> Self {
+        message(
+            "Verify your email address",
+            VerifyEmailText { mail: &mail },
+            VerifyEmailHtml { mail: &mail },
+        )
+    }
+}
+
+impl From<EmailChanged<'_>> for Message {
+    fn from(mail: EmailChanged<'_>) -> Self {
+        message(
+            "Your email address was changed",
+            EmailChangedText { mail: &mail },
+            EmailChangedHtml { mail: &mail },
+        )
+    }
 }
 
 impl From<PasswordReset<'_>> for Message {

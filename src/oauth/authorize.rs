@@ -357,6 +357,7 @@ async fn begin(
         (Step::Login, _) => paths::LOGIN,
         (Step::SecondFactor, Some(_)) => paths::LOGIN_MFA,
         (Step::Consent, Some(_)) => paths::CONSENT,
+        (Step::VerifyEmail, Some(_)) => paths::LOGIN_VERIFY_EMAIL,
         (step, _) => {
             return Err(Error::internal(format!(
                 "sign-in step {step:?} at authorize"

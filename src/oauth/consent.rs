@@ -22,8 +22,9 @@ use crate::web::csrf;
 use crate::web::paths;
 
 /// The authorization interaction `id` with its client and the session that signed in for it.
-/// Without that session the user is sent to the login page.
-async fn consenting_session(
+/// Without that session the user is sent to the login page. (The verification step waits on it
+/// too.)
+pub(crate) async fn consenting_session(
     sign_in: &SignIn,
     jar: &CookieJar,
     id: &str,

@@ -18,6 +18,8 @@ pub struct UserFacts {
     pub enrolled: bool,
     /// The user must (again) approve the request's scopes for its client.
     pub consent_needed: bool,
+    /// Verification is required and the user's address is not verified.
+    pub email_unverified: bool,
 }
 
 /// What the sign-in does next.
@@ -25,6 +27,8 @@ pub struct UserFacts {
 pub enum Step {
     Login,
     SecondFactor,
+    /// The user must open the link mailed to their address first.
+    VerifyEmail,
     Consent,
     IssueCode,
     /// A sign-in to the account page is done.
@@ -43,7 +47,9 @@ pub fn next_step(request: Option<&AuthorizationRequest>, user: Option<UserFacts>
         Some(u) if require_mfa && !u.mfa => {
             Step::Refuse(ErrorCode::UnmetAuthenticationRequirements)
         }
+        // The account page stays open: it is where a wrong address is corrected.
         Some(_) if request.is_none() => Step::AccountPage,
+        Some(u) if u.email_unverified => Step::VerifyEmail,
         Some(u) if u.consent_needed => Step::Consent,
         Some(_) => Step::IssueCode,
     };
@@ -53,7 +59,7 @@ pub fn next_step(request: Option<&AuthorizationRequest>, user: Option<UserFacts>
     // §3.1.2.6: `prompt=none` never shows a page.
     match step {
         Step::Login => Step::Refuse(ErrorCode::LoginRequired),
-        Step::SecondFactor => Step::Refuse(ErrorCode::InteractionRequired),
+        Step::SecondFactor | Step::VerifyEmail => Step::Refuse(ErrorCode::InteractionRequired),
         Step::Consent => Step::Refuse(ErrorCode::ConsentRequired),
         other => other,
     }
@@ -129,11 +135,15 @@ mod tests {
                     };
                     let request = request(prompt, max_age, require_mfa);
                     for session in [None, Some(false), Some(true)] {
-                        for (enrolled, consent_needed, fresh) in BOOLS.iter().flat_map(|&a| {
-                            BOOLS
-                                .iter()
-                                .flat_map(move |&b| BOOLS.iter().map(move |&c| (a, b, c)))
-                        }) {
+                        for ((enrolled, consent_needed, fresh), email_unverified) in BOOLS
+                            .iter()
+                            .flat_map(|&a| {
+                                BOOLS
+                                    .iter()
+                                    .flat_map(move |&b| BOOLS.iter().map(move |&c| (a, b, c)))
+                            })
+                            .flat_map(|facts| BOOLS.map(move |unverified| (facts, unverified)))
+                        {
                             let auth_time = now - 600;
                             let counts = fresh || session_counts(&request, "u", auth_time, now);
                             let user = session.filter(|_| counts).map(|mfa| UserFacts {
@@ -141,6 +151,7 @@ mod tests {
                                 fresh,
                                 enrolled: enrolled || mfa,
                                 consent_needed: consent_needed || consent,
+                                email_unverified,
                             });
                             let step = next_step(Some(&request), user);
                             check(&request, user, step);
@@ -150,7 +161,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 8 * 3 * 2 * 3 * 8);
+        assert_eq!(checked, 8 * 3 * 2 * 3 * 8 * 2);
     }
 
     /// The rules, stated one by one.
@@ -158,7 +169,10 @@ mod tests {
         let case = format!("{request:?} {user:?} → {step:?}");
         if request.prompt.none {
             assert!(
-                !matches!(step, Step::Login | Step::SecondFactor | Step::Consent),
+                !matches!(
+                    step,
+                    Step::Login | Step::SecondFactor | Step::VerifyEmail | Step::Consent
+                ),
                 "prompt=none shows no page: {case}"
             );
         }
@@ -166,6 +180,10 @@ mod tests {
             let u = user.expect("a code needs a user");
             assert!(u.mfa || !request.require_mfa, "MFA before a code: {case}");
             assert!(!u.consent_needed, "consent before a code: {case}");
+            assert!(
+                !u.email_unverified,
+                "a verified address before a code: {case}"
+            );
             assert!(
                 !(u.fresh && u.enrolled && !u.mfa),
                 "an enrolled user's second factor: {case}"
@@ -185,6 +203,13 @@ mod tests {
                 let expected = match request.prompt.none {
                     true => Step::Refuse(ErrorCode::InteractionRequired),
                     false => Step::SecondFactor,
+                };
+                assert_eq!(step, expected, "{case}")
+            }
+            Some(u) if u.email_unverified => {
+                let expected = match request.prompt.none {
+                    true => Step::Refuse(ErrorCode::InteractionRequired),
+                    false => Step::VerifyEmail,
                 };
                 assert_eq!(step, expected, "{case}")
             }
@@ -224,12 +249,13 @@ mod tests {
     }
 
     #[test]
-    fn the_account_page_needs_no_consent_and_no_client() {
+    fn the_account_page_needs_no_consent_no_client_and_no_verified_address() {
         let password = UserFacts {
             mfa: false,
             fresh: true,
             enrolled: false,
             consent_needed: true,
+            email_unverified: true,
         };
         assert_eq!(next_step(None, Some(password)), Step::AccountPage);
         let enrolled = UserFacts {

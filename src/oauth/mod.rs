@@ -17,3 +17,4 @@ pub mod redirect_uri;
 pub mod revocation;
 pub mod sign_in;
 pub mod token;
+pub mod verify_email;

@@ -11,6 +11,7 @@ use axum_extra::extract::CookieJar;
 
 use crate::account::mfa::Mfa;
 use crate::account::session::{self, Authentication, Session};
+use crate::account::verification::Verification;
 use crate::clock;
 use crate::config::{Config, Lifetimes};
 use crate::error::{Error, ErrorCode, Result};
@@ -37,6 +38,8 @@ pub struct SignIn {
     https: bool,
     /// The login page links to password recovery (mail is configured).
     pub offers_recovery: bool,
+    /// Set when a verified address is required to finish a sign-in.
+    pub verification: Option<Verification>,
 }
 
 /// A user whose authentication is complete, and the step the sign-in goes on with.
@@ -47,7 +50,13 @@ struct SignedIn<'a> {
 }
 
 impl SignIn {
-    pub fn new(config: &Config, store: Arc<dyn Store>, mfa: Mfa) -> Self {
+    /// `verification` counts only when it is required.
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        mfa: Mfa,
+        verification: Option<Verification>,
+    ) -> Self {
         SignIn {
             interactions: Interactions::new(config, store.clone()),
             store,
@@ -56,6 +65,7 @@ impl SignIn {
             lifetimes: config.lifetimes,
             https: config.is_https(),
             offers_recovery: config.mail.relay.is_some(),
+            verification: verification.filter(Verification::required),
         }
     }
 
@@ -87,16 +97,29 @@ impl SignIn {
         let request = sign_in.map(|(_, request)| request);
         let enrolled =
             flow::enrollment_matters(request, mfa, fresh) && self.mfa.is_enrolled(user_id).await?;
-        let consent_needed = match sign_in {
-            Some((client, request)) => self.consent_needed(client, request, user_id).await?,
-            None => false,
+        let (consent_needed, email_unverified) = match sign_in {
+            Some((client, request)) => (
+                self.consent_needed(client, request, user_id).await?,
+                self.email_unverified(user_id).await?,
+            ),
+            None => (false, false),
         };
         Ok(UserFacts {
             mfa,
             fresh,
             enrolled,
             consent_needed,
+            email_unverified,
         })
+    }
+
+    /// Whether a verified address is required and `user_id` has none.
+    async fn email_unverified(&self, user_id: &str) -> Result<bool> {
+        if self.verification.is_none() {
+            return Ok(false);
+        }
+        let user = self.store.user(user_id).await?;
+        Ok(!user.is_some_and(|user| user.email_verified()))
     }
 
     /// Whether the user must (again) approve this client's scopes.
@@ -230,6 +253,10 @@ impl SignIn {
                 self.interactions.save(id, &interaction).await?;
                 Redirect::to(&paths::for_interaction(paths::CONSENT, id)).into_response()
             }
+            (Step::VerifyEmail, Purpose::Authorize(_), Some(_)) => {
+                self.interactions.save(id, &interaction).await?;
+                Redirect::to(&paths::for_interaction(paths::LOGIN_VERIFY_EMAIL, id)).into_response()
+            }
             (Step::IssueCode, Purpose::Authorize(request), Some(client)) => {
                 self.complete(id, &client, request, &session).await?
             }
@@ -239,6 +266,36 @@ impl SignIn {
             }
         };
         Ok((jar, next).into_response())
+    }
+
+    /// Goes on with the sign-in of interaction `id` from the browser's `session`, once what held
+    /// it (an address to verify) may be done: consent, a code, or the verification page again.
+    pub async fn resume(
+        &self,
+        id: &str,
+        request: &AuthorizationRequest,
+        client: &Client,
+        session: &Session,
+    ) -> Result<Response> {
+        let mfa = session::is_mfa(&session.authentication.amr);
+        let facts = self
+            .user_facts(Some((client, request)), &session.user_id, mfa, false)
+            .await?;
+        let page = match flow::next_step(Some(request), Some(facts)) {
+            Step::IssueCode => return self.complete(id, client, request, session).await,
+            Step::Refuse(code) => {
+                self.interactions.finish(id).await?;
+                return Ok(self.reply(request).error(refusal(code)));
+            }
+            Step::Consent => paths::CONSENT,
+            Step::VerifyEmail => paths::LOGIN_VERIFY_EMAIL,
+            step => {
+                return Err(Error::internal(format!(
+                    "sign-in step {step:?} on resuming"
+                )))
+            }
+        };
+        Ok(Redirect::to(&paths::for_interaction(page, id)).into_response())
     }
 
     /// Ends the interaction and issues its code: one code per interaction, even when a form is
@@ -273,6 +330,9 @@ impl SignIn {
             && !session::is_mfa(&session.authentication.amr)
         {
             return Ok(reply.error(refusal(ErrorCode::UnmetAuthenticationRequirements)));
+        }
+        if self.email_unverified(&session.user_id).await? {
+            return Ok(reply.error(refusal(ErrorCode::InteractionRequired)));
         }
         let code = secret::generate();
         let auth = &session.authentication;

@@ -107,8 +107,7 @@ async fn logout(state: &AppState, jar: CookieJar, encoded: &str) -> Result<Respo
         return finish(store, jar, &request).await;
     }
     let secure = state.config.is_https();
-    let (jar, _) = csrf::ensure_token(jar, secure);
-    let csrf_token = csrf::form_token(&jar, secure).unwrap_or_default();
+    let (jar, csrf_token) = csrf::page_token(jar, secure);
     let page = ui::render(
         StatusCode::OK,
         &LogoutPage {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 
 use crate::account::mfa::{self, Verdict};
-use crate::account::self_service::{self, AccountChangeRefused, Enrolled, Profile};
+use crate::account::self_service::{self, AccountChangeRefused, Enrolled, Profile, ProfileSaved};
 use crate::account::session;
 use crate::clock;
 use crate::error::Result;
@@ -80,10 +80,16 @@ async fn overview_page(
         error,
         notice,
         profile: Profile::of(user),
+        email_unverified: state.verification.is_some()
+            && user.email().is_some()
+            && !user.email_verified(),
         sessions,
     };
     let mut response = ui::render(status, &page);
-    if let Shown::Refused(AccountChangeRefused::Locked(wait)) = shown {
+    if let Shown::Refused(
+        AccountChangeRefused::Locked(wait) | AccountChangeRefused::TooManyLinks(wait),
+    ) = shown
+    {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, retry_after(wait));
@@ -96,7 +102,9 @@ fn refusal_status(refused: &AccountChangeRefused) -> StatusCode {
         AccountChangeRefused::WrongPassword | AccountChangeRefused::WrongCode => {
             StatusCode::UNAUTHORIZED
         }
-        AccountChangeRefused::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+        AccountChangeRefused::Locked(_) | AccountChangeRefused::TooManyLinks(_) => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         AccountChangeRefused::Invalid(_) => StatusCode::BAD_REQUEST,
         AccountChangeRefused::ChangedMeanwhile => StatusCode::CONFLICT,
     }
@@ -179,11 +187,14 @@ pub struct ProfileForm {
     given_name: Option<String>,
     family_name: Option<String>,
     email: Option<String>,
+    /// Needed only for a new email.
+    password: Option<String>,
 }
 
 /// POST /account/profile: the name and email Tessera owns.
 pub async fn update_profile(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     Form(form): Form<ProfileForm>,
 ) -> Response {
@@ -193,14 +204,23 @@ pub async fn update_profile(
         email: form.email.unwrap_or_default(),
     };
     let (state, profile) = (&state, &profile);
+    let password = form.password.unwrap_or_default();
     act(
         state,
         &jar,
         form.csrf_token.as_deref(),
         |user, _| async move {
-            let refused =
-                self_service::update_profile(&state.self_service(), &user, profile).await?;
-            Ok(done_unless(refused, "Your profile is saved."))
+            let service = state.self_service();
+            let saved =
+                self_service::update_profile(&service, &user, profile, password, ip).await?;
+            Ok(match saved {
+                Ok(ProfileSaved::Saved) => Outcome::Done("Your profile is saved."),
+                Ok(ProfileSaved::AddressPending(_)) => Outcome::Done(
+                    "Your profile is saved. A link went to the new address: it becomes your \
+                     email when you open it.",
+                ),
+                Err(refused) => Outcome::Refused(refused),
+            })
         },
     )
     .await
@@ -291,6 +311,35 @@ pub async fn end_other_sessions(
         |user, current| async move {
             self_service::end_other_sessions(&state.self_service(), &user.id, &current).await?;
             Ok(Outcome::Done("Every other session is signed out."))
+        },
+    )
+    .await
+}
+
+/// POST /account/email/verify: mails a link that verifies the account's email.
+pub async fn send_verification(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let state = &state;
+    act(
+        state,
+        &jar,
+        form.csrf_token.as_deref(),
+        |user, _| async move {
+            let Some(verification) = &state.verification else {
+                return Ok(Outcome::Refused(AccountChangeRefused::Invalid(
+                    "Email verification is off.",
+                )));
+            };
+            Ok(
+                match verification.offer(&state.throttle, &user, ip).await? {
+                    Ok(()) => Outcome::Done("A verification link is on its way to your address."),
+                    Err(wait) => Outcome::Refused(AccountChangeRefused::TooManyLinks(wait)),
+                },
+            )
         },
     )
     .await

@@ -3,3 +3,4 @@
 
 pub mod account;
 pub mod recovery;
+pub mod verification;

@@ -23,7 +23,7 @@ const MAX_EMAIL_LENGTH: usize = 254;
 
 /// GET /password/forgot
 pub async fn forgot_page(State(state): State<AppState>, jar: CookieJar) -> Response {
-    let (jar, token) = csrf::ensure_token(jar, state.config.is_https());
+    let (jar, token) = csrf::page_token(jar, state.config.is_https());
     let page = PasswordForgotPage {
         csrf_token: token,
         error: None,
@@ -95,7 +95,7 @@ pub async fn reset_page(
     let Some(user) = recovery.link_user(&token).await? else {
         return Ok(link_invalid());
     };
-    let (jar, csrf_token) = csrf::ensure_token(jar, state.config.is_https());
+    let (jar, csrf_token) = csrf::page_token(jar, state.config.is_https());
     let page = PasswordResetPage {
         csrf_token,
         token: &token,

@@ -17,9 +17,9 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::account::recovery::Recovery;
 use crate::oauth::sign_in::SignIn;
-use crate::oauth::{authorize, consent, introspection, login, revocation, token};
+use crate::oauth::{authorize, consent, introspection, login, revocation, token, verify_email};
 use crate::oidc::{discovery, jwks, logout, userinfo};
-use crate::pages::{account, recovery};
+use crate::pages::{account, recovery, verification};
 use crate::state::{AppState, WithService};
 use crate::web::{cors, paths, request_id};
 use store_guard::Surface;
@@ -95,9 +95,25 @@ fn pages(state: &AppState) -> Router<AppState> {
             post(account::end_other_sessions),
         )
         .route(paths::ACCOUNT_DEACTIVATE, post(account::deactivate))
+        .route(
+            paths::ACCOUNT_EMAIL_VERIFY,
+            post(account::send_verification),
+        )
         .route(paths::LOGOUT, get(logout::get).post(logout::post))
         .route(paths::LOGOUT_CONFIRM, post(logout::confirm))
         .merge(recovery_pages(state))
+        .merge(verification_pages(state))
+}
+
+/// The page a verification link opens, when verification is on.
+fn verification_pages(state: &AppState) -> Router<AppState> {
+    if state.verification.is_none() {
+        return Router::new();
+    }
+    Router::new().route(
+        paths::EMAIL_VERIFY,
+        get(verification::confirm_page).post(verification::confirm_submit),
+    )
 }
 
 /// Password recovery, when mail is configured (else its paths are not found).
@@ -126,7 +142,12 @@ fn recovery_pages(state: &AppState) -> Router<AppState> {
 
 /// The sign-in, from the authorization request to its code, with its steps built once.
 fn sign_in_pages(state: &AppState) -> Router<AppState> {
-    let sign_in = SignIn::new(&state.config, state.store.clone(), state.mfa.clone());
+    let sign_in = SignIn::new(
+        &state.config,
+        state.store.clone(),
+        state.mfa.clone(),
+        state.verification.clone(),
+    );
     Router::new()
         .route(paths::AUTHORIZE, get(authorize::get).post(authorize::post))
         .route(
@@ -136,6 +157,10 @@ fn sign_in_pages(state: &AppState) -> Router<AppState> {
         .route(
             paths::LOGIN_MFA,
             get(login::mfa_step_page).post(login::mfa_step_submit),
+        )
+        .route(
+            paths::LOGIN_VERIFY_EMAIL,
+            get(verify_email::waiting_page).post(verify_email::waiting_submit),
         )
         .route(
             paths::CONSENT,

@@ -19,6 +19,8 @@ pub fn guards(route: &str) -> bool {
             | paths::LOGIN_MFA
             | paths::CONSENT
             | paths::LOGOUT_CONFIRM
+            | paths::LOGIN_VERIFY_EMAIL
+            | paths::EMAIL_VERIFY
             | paths::PASSWORD_FORGOT
             | paths::PASSWORD_RESET
     ) || route.starts_with(paths::ACCOUNT)

@@ -311,6 +311,8 @@ pub enum ArtifactKind {
     Interaction,
     /// A mailed password-reset link ([`crate::account::recovery`]).
     PasswordReset,
+    /// A mailed email-verification link ([`crate::account::verification`]).
+    EmailVerification,
 }
 
 impl ArtifactKind {
@@ -319,6 +321,7 @@ impl ArtifactKind {
             ArtifactKind::Session => "session",
             ArtifactKind::Interaction => "interaction",
             ArtifactKind::PasswordReset => "password_reset",
+            ArtifactKind::EmailVerification => "email_verification",
         }
     }
 }

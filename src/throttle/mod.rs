@@ -84,15 +84,15 @@ impl Throttle {
         self.key("sign-in-starts", &network(ip), self.limits.sign_in_starts)
     }
 
-    /// The key of an address that password-reset links are asked for, folded like the lookup.
-    pub fn recovery_address(&self, email: &str) -> Key {
+    /// The key of an address that mailed links are asked for, folded like the lookup.
+    pub fn mail_link_address(&self, email: &str) -> Key {
         let folded = email.trim().to_ascii_lowercase();
-        self.key("recovery-address", &folded, self.limits.recovery_address)
+        self.key("mail-link-address", &folded, self.limits.mail_link_address)
     }
 
-    /// The key of a client IP asking for password-reset links.
-    pub fn recovery_ip(&self, ip: IpAddr) -> Key {
-        self.key("recovery-ip", &network(ip), self.limits.recovery_ip)
+    /// The key of a client IP asking for mailed links.
+    pub fn mail_link_ip(&self, ip: IpAddr) -> Key {
+        self.key("mail-link-ip", &network(ip), self.limits.mail_link_ip)
     }
 
     fn key(&self, kind: &str, value: &str, rule: Rule) -> Key {

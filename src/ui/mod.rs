@@ -37,6 +37,27 @@ pub struct PasswordResetPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "email_verify.html")]
+pub struct EmailVerifyPage<'a> {
+    pub csrf_token: String,
+    /// The link's secret, posted back.
+    pub token: &'a str,
+    pub address: &'a str,
+}
+
+/// The sign-in waits for the user to open the link mailed to their address.
+#[derive(Template)]
+#[template(path = "verify_email_wait.html")]
+pub struct VerifyEmailWaitPage<'a> {
+    pub interaction: &'a str,
+    pub csrf_token: String,
+    pub address: &'a str,
+    /// Without an address there is nothing to verify: the page says where to add one.
+    pub has_address: bool,
+    pub notice: Option<&'a str>,
+}
+
+#[derive(Template)]
 #[template(path = "mfa.html")]
 pub struct MfaPage<'a> {
     pub client_id: &'a str,
@@ -55,6 +76,8 @@ pub struct AccountPage<'a> {
     /// What the last action did, when it worked.
     pub notice: Option<&'a str>,
     pub profile: crate::account::self_service::Profile,
+    /// Verification is on and the email is not verified: offer a link.
+    pub email_unverified: bool,
     pub sessions: Vec<SessionView>,
 }
 

@@ -49,6 +49,14 @@ pub fn browser_token(jar: &CookieJar, secure: bool) -> Option<&str> {
         .filter(|token| secret::is_base64url_256(token))
 }
 
+/// The token for the forms of a page about to be shown, creating the browser token if needed:
+/// bound to the session when the browser is signed in ([`form_token`]).
+pub fn page_token(jar: CookieJar, secure: bool) -> (CookieJar, String) {
+    let (jar, _) = ensure_token(jar, secure);
+    let token = form_token(&jar, secure).unwrap_or_default();
+    (jar, token)
+}
+
 /// The token this browser's forms carry: the browser token, bound to the session once signed in.
 pub fn form_token(jar: &CookieJar, secure: bool) -> Option<String> {
     let token = browser_token(jar, secure)?;

@@ -6,6 +6,7 @@ pub const AUTHORIZE: &str = "/authorize";
 pub const LOGIN: &str = "/login";
 /// The second-factor step of a sign-in.
 pub const LOGIN_MFA: &str = "/login/mfa";
+pub const LOGIN_VERIFY_EMAIL: &str = "/login/verify-email";
 pub const CONSENT: &str = "/consent";
 pub const ACCOUNT: &str = "/account";
 pub const ACCOUNT_TOTP: &str = "/account/mfa/totp";
@@ -15,6 +16,8 @@ pub const ACCOUNT_PASSWORD: &str = "/account/password";
 pub const ACCOUNT_END_SESSION: &str = "/account/sessions/end";
 pub const ACCOUNT_END_OTHER_SESSIONS: &str = "/account/sessions/end-others";
 pub const ACCOUNT_DEACTIVATE: &str = "/account/deactivate";
+pub const ACCOUNT_EMAIL_VERIFY: &str = "/account/email/verify";
+pub const EMAIL_VERIFY: &str = "/email/verify";
 pub const PASSWORD_FORGOT: &str = "/password/forgot";
 pub const PASSWORD_RESET: &str = "/password/reset";
 pub const TOKEN: &str = "/token";

@@ -439,7 +439,11 @@ async fn the_form_token_changes_at_sign_in() {
     assert!(account.contains("Your account"), "{account}");
     let token = |page: &str| crate::harness::form_inputs(page)["csrf_token"].clone();
     assert_ne!(token(&login), token(&account));
-    let profile = [("given_name", "Ada"), ("family_name", "Lovelace")];
+    let profile = [
+        ("given_name", "Ada"),
+        ("family_name", "Lovelace"),
+        ("email", "ada@example.com"),
+    ];
     let (status, _) = browser
         .submit(&login, "/account/profile", &profile)
         .await

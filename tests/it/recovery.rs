@@ -4,91 +4,19 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use tessera::config::SmtpRelay;
 use tessera::store::events::Channel;
-use tessera::Config;
 
 use crate::account::{account, app_session, refresh_works};
 use crate::harness::*;
+use crate::mailbox::{link_in, mail_to, mailing_server, mails_to, Mail};
 use crate::servers::Smtp;
 use crate::throttle::{attempt, rule};
 use crate::token_lifecycle::offline_client;
 
 const NEW_PASSWORD: &str = "a new and long passphrase";
 
-/// A server that mails through `smtp`, retrying failed mail after a second.
-async fn mailing_server(smtp: &Smtp, adjust: impl FnOnce(&mut Config)) -> TestServer {
-    let url = smtp.url();
-    TestServer::start_with(|config| {
-        config.mail.relay = Some(SmtpRelay::parse(&url).unwrap());
-        config.mail.from = Some("Tessera <id@tessera.test>".into());
-        config.mail.retry_base = Duration::from_secs(1);
-        adjust(config);
-    })
-    .await
-}
-
-/// A received message's subject and its text and HTML parts.
-struct Mail {
-    subject: String,
-    text: String,
-    html: String,
-}
-
-fn read(raw: &[u8]) -> (String, Mail) {
-    use mailparse::MailHeaderMap;
-    let parsed = mailparse::parse_mail(raw).expect("an RFC 5322 message");
-    let header = |name| parsed.headers.get_first_value(name).unwrap_or_default();
-    let part = |mime: &str| {
-        let found = parsed.subparts.iter().find(|p| p.ctype.mimetype == mime);
-        found.map(|p| p.get_body().unwrap()).unwrap_or_default()
-    };
-    let mail = Mail {
-        subject: header("Subject"),
-        text: part("text/plain"),
-        html: part("text/html"),
-    };
-    (header("To"), mail)
-}
-
-/// The messages to `to` so far.
-fn mails_to(smtp: &Smtp, to: &str) -> Vec<Mail> {
-    smtp.messages()
-        .iter()
-        .map(|raw| read(raw))
-        .filter(|(recipient, _)| recipient.contains(to))
-        .map(|(_, mail)| mail)
-        .collect()
-}
-
-/// Waits (up to 20 s) for a message to `to` with `subject`.
-async fn mail_to(smtp: &Smtp, to: &str, subject: &str) -> Mail {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(mail) = mails_to(smtp, to)
-            .into_iter()
-            .find(|m| m.subject == subject)
-        {
-            return mail;
-        }
-        assert!(Instant::now() < deadline, "no mail {subject:?} to {to}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The reset link in a message's text.
 fn reset_link(server: &TestServer, mail: &Mail) -> String {
-    let prefix = server.url("/password/reset?token=");
-    let link = mail
-        .text
-        .lines()
-        .find(|line| line.starts_with(&prefix))
-        .unwrap_or_else(|| panic!("no link in {}", mail.text));
-    assert!(
-        mail.html.contains(&link.replace('&', "&amp;")),
-        "both parts carry it"
-    );
-    link.to_string()
+    link_in(server, mail, "/password/reset")
 }
 
 /// Asks for a link for `email` through the forgot page; returns the answer.
@@ -307,8 +235,8 @@ async fn mail_asked_for_while_the_smtp_server_is_down_arrives_when_it_is_back() 
 async fn requests_are_throttled_per_address_and_per_network_alike() {
     let smtp = Smtp::new();
     let server = mailing_server(&smtp, |c| {
-        c.limits.recovery_address = rule(2, 60);
-        c.limits.recovery_ip = rule(3, 60);
+        c.limits.mail_link_address = rule(2, 60);
+        c.limits.mail_link_ip = rule(3, 60);
     })
     .await;
     let browser = Browser::new(&server);
