@@ -6,5 +6,6 @@ pub mod password_check;
 pub mod recovery;
 pub mod self_service;
 pub mod session;
+pub mod signup;
 pub mod users;
 pub mod verification;

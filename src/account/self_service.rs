@@ -353,8 +353,8 @@ pub(crate) fn set_primary_email(attributes: &mut Attributes, email: &str) {
 }
 
 /// One `@` with something on both sides and no spaces: the checks worth making before a
-/// confirmation mail would (which Tessera does not send).
-fn plausible_email(email: &str) -> bool {
+/// verification mail settles the rest.
+pub(crate) fn plausible_email(email: &str) -> bool {
     matches!(email.split_once('@'), Some((local, domain))
         if !local.is_empty() && domain.contains('.') && !domain.contains('@')
             && !email.contains(char::is_whitespace))

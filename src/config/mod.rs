@@ -11,8 +11,8 @@ pub use mail::{EmailVerification, Mail, SmtpRelay, SmtpSecurity};
 
 pub use settings::{
     lifetime_bounds, CircuitSettings, CorsOrigins, KeySchedule, Lifetimes, Limits, Logging,
-    MfaAttempts, PoolSettings, Purge, Rule, StoreBackend, StoreSettings, Transport, WebPolicy,
-    Webhooks,
+    MfaAttempts, PoolSettings, Purge, Rule, Signup, StoreBackend, StoreSettings, Transport,
+    WebPolicy, Webhooks,
 };
 
 /// The configuration, a section per concern; [`variables::VARIABLES`] says which variable sets
@@ -41,6 +41,7 @@ pub struct Config {
     pub webhooks: Webhooks,
     /// Outgoing mail, and the flows that need it.
     pub mail: Mail,
+    pub signup: Signup,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +83,7 @@ impl Default for Config {
                 max_attempts: 10,
                 ..Mail::default()
             },
+            signup: Signup::default(),
         };
         for variable in variables::VARIABLES {
             if let Some(text) = variable.documented_value() {

@@ -164,6 +164,27 @@ pub struct WebPolicy {
     pub cors_origins: CorsOrigins,
 }
 
+/// Who may create their own account (`TESSERA_SIGNUP`, `TESSERA_SIGNUP_EMAIL_DOMAINS`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Signup {
+    /// Anyone may create an account at `/signup`; off, only administrators create them.
+    pub open: bool,
+    /// The domains sign-up addresses must be at (lower case); empty: any.
+    pub email_domains: Vec<String>,
+}
+
+impl Signup {
+    /// Whether `email`'s domain is one sign-up accepts (ASCII case does not matter).
+    pub fn accepts(&self, email: &str) -> bool {
+        let domain = email.rsplit_once('@').map_or("", |(_, domain)| domain);
+        self.email_domains.is_empty()
+            || self
+                .email_domains
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(domain))
+    }
+}
+
 /// Store failures in a row that open the circuit breaker, and how long it then stays open before
 /// a trial request ([`crate::circuit`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

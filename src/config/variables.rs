@@ -340,6 +340,37 @@ pub static VARIABLES: &[Variable] = &[
         },
     },
     Variable {
+        name: "TESSERA_SIGNUP",
+        meaning: "`off` (administrators create accounts) or `open` (anyone may, at `/signup`, \
+                  linked from the login page; `prompt=create` opens it). `invite` is not built \
+                  yet and is refused",
+        default: "`off`",
+        apply: |config, value| {
+            config.signup.open = match value.text.trim() {
+                "off" => false,
+                "open" => true,
+                "invite" => return Err(value.invalid("is not supported yet (use off or open)")),
+                _ => return Err(value.invalid("is not off or open")),
+            };
+            Ok(())
+        },
+    },
+    Variable {
+        name: "TESSERA_SIGNUP_EMAIL_DOMAINS",
+        meaning: "comma-separated domains (`example.com,example.org`) sign-up addresses must be \
+                  at",
+        default: "any",
+        apply: |config, value| {
+            config.signup.email_domains = value
+                .text
+                .split(',')
+                .map(|domain| domain.trim().to_ascii_lowercase())
+                .filter(|domain| !domain.is_empty())
+                .collect();
+            Ok(())
+        },
+    },
+    Variable {
         name: "TESSERA_PASSWORD_RESET_SECONDS",
         meaning: "how long a mailed password-reset link works (60–86,400)",
         default: "`1800` (30 min)",

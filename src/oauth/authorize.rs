@@ -42,6 +42,9 @@ pub struct Prompt {
     pub none: bool,
     pub login: bool,
     pub consent: bool,
+    /// OpenID Connect Prompt Create 1.0 §4: show account creation.
+    #[serde(default)]
+    pub create: bool,
 }
 
 /// A validated authorization request, kept in the interaction while the user signs in.
@@ -212,6 +215,7 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt> {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
+            "create" => prompt.create = true,
             // We have no account chooser; the login page serves.
             "select_account" => {}
             other => {
@@ -221,7 +225,7 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt> {
             }
         }
     }
-    if prompt.none && (prompt.login || prompt.consent) {
+    if prompt.none && (prompt.login || prompt.consent || prompt.create) {
         return Err(Error::invalid_request(
             "prompt=none cannot be combined with other values",
         ));
@@ -355,6 +359,13 @@ async fn begin(
         }
         (Step::Refuse(code), _) => return Err(refusal(code)),
         (Step::Login, _) => paths::LOGIN,
+        // Prompt Create 1.0 §4.1: a value the provider does not offer is invalid_request.
+        (Step::SignUp, _) if !sign_in.offers_signup => {
+            return Err(Error::invalid_request(
+                "prompt=create: this provider has no sign-up",
+            ))
+        }
+        (Step::SignUp, _) => paths::SIGNUP,
         (Step::SecondFactor, Some(_)) => paths::LOGIN_MFA,
         (Step::Consent, Some(_)) => paths::CONSENT,
         (Step::VerifyEmail, Some(_)) => paths::LOGIN_VERIFY_EMAIL,

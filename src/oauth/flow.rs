@@ -26,6 +26,8 @@ pub struct UserFacts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Login,
+    /// `prompt=create` (OpenID Connect Prompt Create 1.0): the account creation page.
+    SignUp,
     SecondFactor,
     /// The user must open the link mailed to their address first.
     VerifyEmail,
@@ -41,7 +43,10 @@ pub enum Step {
 /// so far (`None`: nobody yet, or no session that satisfies the request, see [`session_counts`]).
 pub fn next_step(request: Option<&AuthorizationRequest>, user: Option<UserFacts>) -> Step {
     let require_mfa = request.is_some_and(|r| r.require_mfa);
+    let create = request.is_some_and(|r| r.prompt.create);
     let step = match user {
+        // Until the account is made (and so signed in) in this sign-in.
+        _ if create && !user.is_some_and(|u| u.fresh) => Step::SignUp,
         None => Step::Login,
         Some(u) if !u.mfa && u.enrolled && (u.fresh || require_mfa) => Step::SecondFactor,
         Some(u) if require_mfa && !u.mfa => {
@@ -58,7 +63,7 @@ pub fn next_step(request: Option<&AuthorizationRequest>, user: Option<UserFacts>
     }
     // §3.1.2.6: `prompt=none` never shows a page.
     match step {
-        Step::Login => Step::Refuse(ErrorCode::LoginRequired),
+        Step::Login | Step::SignUp => Step::Refuse(ErrorCode::LoginRequired),
         Step::SecondFactor | Step::VerifyEmail => Step::Refuse(ErrorCode::InteractionRequired),
         Step::Consent => Step::Refuse(ErrorCode::ConsentRequired),
         other => other,
@@ -126,12 +131,16 @@ mod tests {
                 .iter()
                 .flat_map(move |&b| BOOLS.iter().map(move |&c| (a, b, c)))
         }) {
-            for max_age in [None, Some(60), Some(3_600)] {
+            for (max_age, create) in [None, Some(60), Some(3_600)]
+                .into_iter()
+                .flat_map(|max_age| BOOLS.map(move |create| (max_age, create)))
+            {
                 for require_mfa in BOOLS {
                     let prompt = Prompt {
                         none,
                         login,
                         consent,
+                        create,
                     };
                     let request = request(prompt, max_age, require_mfa);
                     for session in [None, Some(false), Some(true)] {
@@ -161,7 +170,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 8 * 3 * 2 * 3 * 8 * 2);
+        assert_eq!(checked, 8 * 3 * 2 * 2 * 3 * 8 * 2);
     }
 
     /// The rules, stated one by one.
@@ -171,7 +180,11 @@ mod tests {
             assert!(
                 !matches!(
                     step,
-                    Step::Login | Step::SecondFactor | Step::VerifyEmail | Step::Consent
+                    Step::Login
+                        | Step::SignUp
+                        | Step::SecondFactor
+                        | Step::VerifyEmail
+                        | Step::Consent
                 ),
                 "prompt=none shows no page: {case}"
             );
@@ -190,6 +203,13 @@ mod tests {
             );
         }
         match user {
+            _ if request.prompt.create && !user.is_some_and(|u| u.fresh) => {
+                let expected = match request.prompt.none {
+                    true => Step::Refuse(ErrorCode::LoginRequired),
+                    false => Step::SignUp,
+                };
+                assert_eq!(step, expected, "{case}")
+            }
             None if request.prompt.none => {
                 assert_eq!(step, Step::Refuse(ErrorCode::LoginRequired), "{case}")
             }

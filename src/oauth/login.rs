@@ -55,6 +55,7 @@ pub async fn login_page(
         username: "",
         error: None,
         offers_recovery: sign_in.offers_recovery,
+        offers_signup: sign_in.offers_signup,
     };
     ui::render(StatusCode::OK, &page)
 }
@@ -87,6 +88,7 @@ pub async fn login_submit(
             username: &username,
             error: Some(error),
             offers_recovery: sign_in.offers_recovery,
+            offers_signup: sign_in.offers_signup,
         };
         ui::render(status, &page)
     };

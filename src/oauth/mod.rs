@@ -16,5 +16,6 @@ pub mod presented_token;
 pub mod redirect_uri;
 pub mod revocation;
 pub mod sign_in;
+pub mod signup;
 pub mod token;
 pub mod verify_email;

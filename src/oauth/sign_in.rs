@@ -38,6 +38,8 @@ pub struct SignIn {
     https: bool,
     /// The login page links to password recovery (mail is configured).
     pub offers_recovery: bool,
+    /// The login page links to sign-up, and `prompt=create` opens it.
+    pub offers_signup: bool,
     /// Set when a verified address is required to finish a sign-in.
     pub verification: Option<Verification>,
 }
@@ -65,6 +67,7 @@ impl SignIn {
             lifetimes: config.lifetimes,
             https: config.is_https(),
             offers_recovery: config.mail.relay.is_some(),
+            offers_signup: config.signup.open,
             verification: verification.filter(Verification::required),
         }
     }

@@ -36,6 +36,19 @@ struct TesseraMetadata {
     introspection_endpoint_auth_methods_supported: Vec<String>,
     /// OpenID Connect RP-Initiated Logout 1.0 §2.1.
     end_session_endpoint: String,
+    /// OpenID Connect Prompt Create 1.0 §4.1: `create` only while sign-up is open.
+    prompt_values_supported: Vec<String>,
+}
+
+/// The `prompt` values the authorization endpoint takes (OIDC Core §3.1.2.1).
+fn prompt_values(signup_open: bool) -> Vec<String> {
+    let mut values = ["none", "login", "consent", "select_account"]
+        .map(String::from)
+        .to_vec();
+    if signup_open {
+        values.push("create".into());
+    }
+    values
 }
 
 impl AdditionalProviderMetadata for TesseraMetadata {}
@@ -89,6 +102,7 @@ pub fn document(config: &Config) -> Result<Vec<u8>, String> {
             introspection_endpoint: url(paths::INTROSPECT),
             introspection_endpoint_auth_methods_supported: client_auth_methods(false),
             end_session_endpoint: url(paths::LOGOUT),
+            prompt_values_supported: prompt_values(config.signup.open),
         },
     )
     .set_token_endpoint(Some(

@@ -12,14 +12,12 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
 use crate::account::recovery::{Recovery, Requested, Reset};
+use crate::account::signup::MAX_EMAIL_LENGTH;
 use crate::oauth::interaction::{check_csrf, InteractionRefusal};
 use crate::state::AppState;
 use crate::ui::{self, NoticePage, PasswordForgotPage, PasswordResetPage};
 use crate::web::client_ip::ClientIp;
 use crate::web::{csrf, retry_after};
-
-/// Longer is not an address (RFC 5321 §4.5.3.1.3 bounds a path to 256 octets).
-const MAX_EMAIL_LENGTH: usize = 254;
 
 /// GET /password/forgot
 pub async fn forgot_page(State(state): State<AppState>, jar: CookieJar) -> Response {

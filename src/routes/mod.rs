@@ -17,7 +17,9 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::account::recovery::Recovery;
 use crate::oauth::sign_in::SignIn;
-use crate::oauth::{authorize, consent, introspection, login, revocation, token, verify_email};
+use crate::oauth::{
+    authorize, consent, introspection, login, revocation, signup, token, verify_email,
+};
 use crate::oidc::{discovery, jwks, logout, userinfo};
 use crate::pages::{account, recovery, verification};
 use crate::state::{AppState, WithService};
@@ -158,6 +160,7 @@ fn sign_in_pages(state: &AppState) -> Router<AppState> {
             paths::LOGIN_MFA,
             get(login::mfa_step_page).post(login::mfa_step_submit),
         )
+        .merge(signup_page(state))
         .route(
             paths::LOGIN_VERIFY_EMAIL,
             get(verify_email::waiting_page).post(verify_email::waiting_submit),
@@ -167,6 +170,17 @@ fn sign_in_pages(state: &AppState) -> Router<AppState> {
             get(consent::consent_page).post(consent::consent_submit),
         )
         .with_state(WithService::new(state, sign_in))
+}
+
+/// Sign-up, when it is open (else its path is not found).
+fn signup_page(state: &AppState) -> Router<WithService<SignIn>> {
+    if !state.config.signup.open {
+        return Router::new();
+    }
+    Router::new().route(
+        paths::SIGNUP,
+        get(signup::signup_page).post(signup::signup_submit),
+    )
 }
 
 /// The JSON endpoints of relying parties and resource servers, and readiness.

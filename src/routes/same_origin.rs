@@ -22,6 +22,7 @@ pub fn guards(route: &str) -> bool {
             | paths::LOGIN_VERIFY_EMAIL
             | paths::EMAIL_VERIFY
             | paths::PASSWORD_FORGOT
+            | paths::SIGNUP
             | paths::PASSWORD_RESET
     ) || route.starts_with(paths::ACCOUNT)
 }

@@ -17,6 +17,8 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
     /// Links to `/password/forgot`.
     pub offers_recovery: bool,
+    /// Links to `/signup` for this interaction.
+    pub offers_signup: bool,
 }
 
 #[derive(Template)]
@@ -55,6 +57,16 @@ pub struct VerifyEmailWaitPage<'a> {
     /// Without an address there is nothing to verify: the page says where to add one.
     pub has_address: bool,
     pub notice: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignupPage<'a> {
+    pub interaction: &'a str,
+    pub csrf_token: String,
+    pub username: &'a str,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
 }
 
 #[derive(Template)]

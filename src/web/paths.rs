@@ -19,6 +19,7 @@ pub const ACCOUNT_DEACTIVATE: &str = "/account/deactivate";
 pub const ACCOUNT_EMAIL_VERIFY: &str = "/account/email/verify";
 pub const EMAIL_VERIFY: &str = "/email/verify";
 pub const PASSWORD_FORGOT: &str = "/password/forgot";
+pub const SIGNUP: &str = "/signup";
 pub const PASSWORD_RESET: &str = "/password/reset";
 pub const TOKEN: &str = "/token";
 pub const REVOKE: &str = "/revoke";

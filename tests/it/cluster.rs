@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::harness::{decode_segment, Browser, Landing, Scim, PASSWORD, REDIRECT_URI};
+use crate::mailbox::mail_to;
 use crate::process::{Deployment, Instance};
 use crate::servers;
 
@@ -387,4 +388,71 @@ async fn instances_share_everything(
     assert_eq!(status, StatusCode::OK, "{issued}");
     let header = decode_segment(issued["access_token"].as_str().unwrap(), 0);
     assert_eq!(header["kid"], new_es256.as_str());
+}
+
+/// The account lifecycle across two hybrid instances: a reset link asked for on A works on B,
+/// the new password then works on A, and an account signed up on B verifies its address and
+/// signs in on A. Links live in Redis; each instance sends the mail it queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hybrid_instances_share_recovery_sign_up_and_verification() {
+    let (redis, smtp) = (servers::Redis::new(), servers::Smtp::new());
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployment = hybrid_deployment(&redis, dir.path());
+    deployment.env.extend([
+        ("TESSERA_SMTP_URL", smtp.url()),
+        ("TESSERA_MAIL_FROM", "id@tessera.test".into()),
+        ("TESSERA_SIGNUP", "open".into()),
+    ]);
+    let (a, b) = deployment.start_two().await;
+    let (on_a, on_b) = (Browser::for_issuer(&a.base), Browser::for_issuer(&b.base));
+    // Links name the one public issuer (A's address here): send them to B instead.
+    let to_b = |link: String| link.replace(&a.base, &b.base);
+
+    let (_, forgot) = on_a.visit(&a.url("/password/forgot")).await.page();
+    on_a.submit(&forgot, "/password/forgot", &[("email", "ada@example.com")])
+        .await
+        .page();
+    let mail = mail_to(&smtp, "ada@example.com", "Reset your password").await;
+    let link = to_b(link_in_text(&mail.text, "/password/reset?token="));
+    let (_, form) = on_b.visit(&link).await.page();
+    let new_password = "a new and long passphrase";
+    let (status, done) = on_b
+        .submit_all(&form, "/password/reset", &[("password", new_password)])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let (landing, _) = start_authorization(&a, &on_a, "web").await;
+    let (_, login) = landing.page();
+    let fields = [("username", "ada"), ("password", new_password)];
+    code_of(on_a.submit(&login, "/login", &fields).await);
+
+    let (_, signup) = on_b.visit(&b.url("/signup")).await.page();
+    let carol = [
+        ("username", "carol"),
+        ("email", "carol@example.com"),
+        ("password", new_password),
+    ];
+    let (_, account) = on_b.submit(&signup, "/signup", &carol).await.page();
+    assert!(account.contains("not verified yet"), "{account}");
+    let mail = mail_to(&smtp, "carol@example.com", "Verify your email address").await;
+    let link = link_in_text(&mail.text, "/email/verify?token=");
+    let (_, form) = on_a.visit(&link).await.page();
+    let (status, verified) = on_a.submit_all(&form, "/email/verify", &[]).await.page();
+    assert_eq!(status, StatusCode::OK, "{verified}");
+    let carol_on_a = Browser::for_issuer(&a.base);
+    let (_, login) = carol_on_a.visit(&a.url("/account")).await.page();
+    let fields = [("username", "carol"), ("password", new_password)];
+    let (_, account) = carol_on_a.submit(&login, "/login", &fields).await.page();
+    assert!(account.contains("Your account"), "{account}");
+    assert!(
+        !account.contains("not verified yet"),
+        "verified on B's link, seen on A"
+    );
+}
+
+/// The line of a mail's text that holds a link with `marker`.
+fn link_in_text(text: &str, marker: &str) -> String {
+    let line = text.lines().find(|line| line.contains(marker));
+    line.unwrap_or_else(|| panic!("no {marker} in {text}"))
+        .to_string()
 }

@@ -25,6 +25,7 @@ mod scim;
 mod seed;
 mod servers;
 mod sessions_and_keys;
+mod signup;
 mod store_suite;
 mod throttle;
 mod token_errors;

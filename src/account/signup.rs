@@ -1,0 +1,114 @@
+//! Self-service sign-up (`TESSERA_SIGNUP=open`): anyone may create an account with a user name,
+//! an address (at an allowed domain, `TESSERA_SIGNUP_EMAIL_DOMAINS`) and a password that meets
+//! the password rule. The address gets a verification link when verification is on; the store
+//! publishes `user.created`.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::account::password::PasswordHasher;
+use crate::account::self_service::{plausible_email, PASSWORD_LENGTH};
+use crate::account::users::{self, CreateUserError, NewUser};
+use crate::account::verification::Verification;
+use crate::config::Signup;
+use crate::error::Result;
+use crate::store::{Store, User};
+use crate::throttle::Throttle;
+
+/// Longer is not an address (RFC 5321 §4.5.3.1.3 bounds a path to 256 octets).
+pub const MAX_EMAIL_LENGTH: usize = 254;
+
+/// What the sign-up form asks for.
+pub struct NewAccount {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// Why no account was made, in words for the page.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SignupRefused {
+    Invalid(&'static str),
+    NameTaken,
+    /// Too many accounts from this network: wait this long.
+    Throttled(Duration),
+}
+
+impl SignupRefused {
+    pub fn message(&self) -> &'static str {
+        match self {
+            SignupRefused::Invalid(why) => why,
+            SignupRefused::NameTaken => "That user name is taken. Choose another one.",
+            SignupRefused::Throttled(_) => {
+                "Too many accounts were made from here. Try again later."
+            }
+        }
+    }
+}
+
+/// What sign-up touches.
+pub struct SignupService<'a> {
+    pub store: &'a dyn Store,
+    pub passwords: &'a PasswordHasher,
+    pub throttle: &'a Throttle,
+    pub settings: &'a Signup,
+    pub verification: Option<&'a Verification>,
+}
+
+impl SignupService<'_> {
+    /// Creates the account, counting it against `ip` like a sign-in start (each is stored), and
+    /// mails the address a verification link when verification is on.
+    pub async fn sign_up(
+        &self,
+        account: NewAccount,
+        ip: IpAddr,
+    ) -> Result<std::result::Result<User, SignupRefused>> {
+        if let Err(why) = self.check(&account) {
+            return Ok(Err(SignupRefused::Invalid(why)));
+        }
+        let starts = [self.throttle.sign_in_starts(ip)];
+        if let Some(wait) = self.throttle.locked(&starts).await {
+            return Ok(Err(SignupRefused::Throttled(wait)));
+        }
+        self.throttle.record_failure(&starts).await;
+        let new = NewUser {
+            username: account.username,
+            password: account.password,
+            email: Some(account.email.clone()),
+            ..NewUser::default()
+        };
+        let user = match users::create_user(self.store, self.passwords, new).await {
+            Ok(user) => user,
+            Err(CreateUserError::Duplicate(_)) => return Ok(Err(SignupRefused::NameTaken)),
+            Err(CreateUserError::Invalid(_)) => {
+                return Ok(Err(SignupRefused::Invalid("That account cannot be made.")))
+            }
+            Err(CreateUserError::Other(err)) => return Err(err),
+        };
+        tracing::info!(user_id = %user.id, "account created by sign-up");
+        if let Some(verification) = self.verification {
+            verification.send(&user, &account.email, false).await?;
+        }
+        Ok(Ok(user))
+    }
+
+    fn check(&self, account: &NewAccount) -> std::result::Result<(), &'static str> {
+        users::check_username(&account.username).map_err(|_| {
+            "Choose a user name of letters, digits and punctuation, without spaces at either end."
+        })?;
+        let email = &account.email;
+        if email.len() > MAX_EMAIL_LENGTH
+            || crate::input::has_control(email)
+            || !plausible_email(email)
+        {
+            return Err("That email address does not look right.");
+        }
+        if !self.settings.accepts(email) {
+            return Err("Sign-up takes addresses of this organisation's domains only.");
+        }
+        if !PASSWORD_LENGTH.contains(&account.password.chars().count()) {
+            return Err("Choose a password of at least 8 characters.");
+        }
+        Ok(())
+    }
+}
