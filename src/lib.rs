@@ -145,7 +145,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
 /// Prepares the server on an already bound listener (tests bind port 0 first to learn the issuer).
 pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<App> {
     let store = open_store(&config).await?;
-    let passwords = PasswordHasher::for_this_machine();
+    let passwords = PasswordHasher::for_this_machine().with_min_length(config.password_min_length);
     if let Some(path) = &config.seed_file {
         seed::apply_file(store.as_ref(), &passwords, path)
             .await

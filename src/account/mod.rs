@@ -3,6 +3,7 @@
 pub mod mfa;
 pub mod password;
 pub mod password_check;
+pub mod password_rule;
 pub mod recovery;
 pub mod self_service;
 pub mod session;

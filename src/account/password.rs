@@ -18,6 +18,7 @@ use argon2::password_hash::{
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::oneshot;
 
+use crate::account::password_rule::{self, Weak};
 use crate::error::{Error, Result};
 
 fn argon2() -> ReusingArgon2 {
@@ -142,10 +143,12 @@ fn verify_blocking(password: &str, phc: &str) -> bool {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Runs argon2 work on its own threads, off the async workers.
+/// Runs argon2 work on its own threads, off the async workers; knows the rule new passwords
+/// meet ([`password_rule`]).
 #[derive(Clone)]
 pub struct PasswordHasher {
     jobs: mpsc::Sender<Job>,
+    min_length: usize,
 }
 
 impl PasswordHasher {
@@ -160,7 +163,21 @@ impl PasswordHasher {
                 .spawn(move || work_through(&queue))
                 .expect("starting a password hashing thread");
         }
-        PasswordHasher { jobs }
+        PasswordHasher {
+            jobs,
+            min_length: password_rule::DEFAULT_MIN_LENGTH,
+        }
+    }
+
+    /// With `TESSERA_PASSWORD_MIN_LENGTH` for new passwords.
+    pub fn with_min_length(self, min_length: usize) -> Self {
+        PasswordHasher { min_length, ..self }
+    }
+
+    /// Whether a user may choose `password` ([`password_rule::check`]); `context` is what the
+    /// account is known by (its name, its address), which makes a poor password.
+    pub fn check_new(&self, password: &str, context: &[&str]) -> std::result::Result<(), Weak> {
+        password_rule::check(self.min_length, password, context)
     }
 
     /// One thread per core: argon2 is CPU-bound, more threads would only add queueing inside.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::account::password::PasswordHasher;
-use crate::account::self_service::{end_access_after_password_reset, PASSWORD_LENGTH};
+use crate::account::self_service::{end_access_after_password_reset, known_by};
 use crate::clock;
 use crate::error::Result;
 use crate::mail::{self, Mailer, PasswordChanged, PasswordReset};
@@ -150,10 +150,8 @@ impl Recovery {
         let Some(user) = self.link_user(token).await? else {
             return Ok(Reset::LinkInvalid);
         };
-        if !PASSWORD_LENGTH.contains(&password.chars().count()) {
-            return Ok(Reset::Refused(
-                "Choose a password of at least 8 characters.",
-            ));
+        if let Err(weak) = self.passwords.check_new(&password, &known_by(&user)) {
+            return Ok(Reset::Refused(weak.message()));
         }
         let kind = ArtifactKind::PasswordReset;
         // Of two submissions of one link, only the one that deletes it goes on.

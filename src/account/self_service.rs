@@ -27,9 +27,6 @@ pub struct SelfService<'a> {
     pub verification: Option<&'a Verification>,
 }
 
-/// NIST SP 800-63B §5.1.1.2: at least 8 characters; the maximum bounds the hashing work.
-pub const PASSWORD_LENGTH: std::ops::RangeInclusive<usize> = 8..=1024;
-
 /// Why a change was not made, in words for the account page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountChangeRefused {
@@ -124,10 +121,8 @@ pub async fn change_password(
     ip: IpAddr,
 ) -> Result<Option<AccountChangeRefused>> {
     let (current, new) = passwords;
-    if !PASSWORD_LENGTH.contains(&new.chars().count()) {
-        return Ok(Some(AccountChangeRefused::Invalid(
-            "Choose a new password of at least 8 characters.",
-        )));
+    if let Err(weak) = service.passwords.check_new(&new, &known_by(user)) {
+        return Ok(Some(AccountChangeRefused::Invalid(weak.message())));
     }
     if let Some(refused) = prove_password(service, user, current, ip).await? {
         return Ok(Some(refused));
@@ -145,6 +140,14 @@ pub async fn change_password(
     revoke_refresh_grants_except(store, &user.id, Some(current_session)).await?;
     tracing::info!(user_id = %user.id, "password changed; other sessions and grants ended");
     Ok(None)
+}
+
+/// What the account is known by, which its password should not be.
+pub fn known_by(user: &User) -> Vec<&str> {
+    [Some(user.username.as_str()), user.email()]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// How binding an authenticator ended.

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::account::password::PasswordHasher;
-use crate::account::self_service::{plausible_email, PASSWORD_LENGTH};
+use crate::account::self_service::plausible_email;
 use crate::account::users::{self, CreateUserError, NewUser};
 use crate::account::verification::Verification;
 use crate::config::Signup;
@@ -106,9 +106,10 @@ impl SignupService<'_> {
         if !self.settings.accepts(email) {
             return Err("Sign-up takes addresses of this organisation's domains only.");
         }
-        if !PASSWORD_LENGTH.contains(&account.password.chars().count()) {
-            return Err("Choose a password of at least 8 characters.");
-        }
+        let known_by = [account.username.as_str(), email.as_str()];
+        self.passwords
+            .check_new(&account.password, &known_by)
+            .map_err(|weak| weak.message())?;
         Ok(())
     }
 }

@@ -42,6 +42,8 @@ pub struct Config {
     /// Outgoing mail, and the flows that need it.
     pub mail: Mail,
     pub signup: Signup,
+    /// `TESSERA_PASSWORD_MIN_LENGTH`: the shortest password a user may choose.
+    pub password_min_length: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,7 @@ impl Default for Config {
                 ..Mail::default()
             },
             signup: Signup::default(),
+            password_min_length: 0,
         };
         for variable in variables::VARIABLES {
             if let Some(text) = variable.documented_value() {

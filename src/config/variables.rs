@@ -340,6 +340,16 @@ pub static VARIABLES: &[Variable] = &[
         },
     },
     Variable {
+        name: "TESSERA_PASSWORD_MIN_LENGTH",
+        meaning: "the shortest password a user may choose (8–64), at sign-up, reset, the account \
+                  page and SCIM; see [Passwords](#passwords) for the rest of the rule",
+        default: "`8`",
+        apply: |config, value| {
+            config.password_min_length = value.within(8..=64)? as usize;
+            Ok(())
+        },
+    },
+    Variable {
         name: "TESSERA_SIGNUP",
         meaning: "`off` (administrators create accounts) or `open` (anyone may, at `/signup`, \
                   linked from the login page; `prompt=create` opens it). `invite` is not built \

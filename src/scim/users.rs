@@ -131,6 +131,9 @@ impl ResourceKind for Users {
         }
         let password_hash = match attributes.remove("password") {
             Some(Value::String(password)) if !password.is_empty() => {
+                let known_by = [username.as_str()];
+                let checked = directory.passwords.check_new(&password, &known_by);
+                checked.map_err(|weak| invalid(weak.message()))?;
                 Some(directory.passwords.hash(password).await?)
             }
             Some(_) => return Err(invalid("password must be a non-empty string")),

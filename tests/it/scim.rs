@@ -247,6 +247,13 @@ async fn users_are_created_read_replaced_and_deleted() {
     scim.post("/Users", json!({ "userName": "x", "shoeSize": 44 }))
         .await
         .assert_error(StatusCode::BAD_REQUEST, Some("invalidValue"));
+    // The password rule holds for administrators too: a common password is refused.
+    scim.post(
+        "/Users",
+        json!({ "userName": "x", "password": "password1" }),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, Some("invalidValue"));
     let not_json = http_client()
         .post(server.url("/scim/v2/Users"))
         .bearer_auth(scim.token())

@@ -130,7 +130,17 @@ async fn bad_sign_ups_make_no_account() {
         (
             with("password", "short"),
             StatusCode::BAD_REQUEST,
-            "at least 8",
+            "too short",
+        ),
+        (
+            with("password", "password123"),
+            StatusCode::BAD_REQUEST,
+            "too common",
+        ),
+        (
+            with("password", "carol@example.com"),
+            StatusCode::BAD_REQUEST,
+            "too common",
         ),
     ];
     for (fields, status, says) in cases {
