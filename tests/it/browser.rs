@@ -1,5 +1,6 @@
 //! A real browser (Debian's headless Chromium through chromedriver) signs in, enrolls TOTP by
-//! reading the secret from the page, signs out, signs in again with a TOTP code and consents.
+//! reading the secret from the page, signs out, signs in again with a TOTP code and consents; and
+//! signs up for a client, then recovers the new account's password through the mailed link.
 //! `.ci/run` installs chromium and chromium-driver; without them this test fails, never skips.
 
 use std::process::{Child, Command, Stdio};
@@ -252,4 +253,84 @@ async fn a_browser_enrolls_totp_then_signs_in_with_it_and_consents() {
         info["mfa_verified"], true,
         "the browser's login was multi-factor"
     );
+}
+
+/// Sign-up from a relying party's request and password recovery, in Chromium: the pages work
+/// without JavaScript, and the mailed link opens a working form.
+#[tokio::test]
+async fn a_browser_signs_up_for_a_client_then_recovers_its_password_by_mail() {
+    let smtp = crate::servers::Smtp::new();
+    let server = crate::mailbox::mailing_server(&smtp, |c| c.signup.open = true).await;
+    let callback = callback_server().await;
+    server
+        .client(ClientRegistration {
+            client_id: "webapp".into(),
+            redirect_uris: vec![callback.clone()],
+            ..Default::default()
+        })
+        .await;
+    let (browser, _driver) = chromium().await;
+
+    let mut authorize = url::Url::parse(&server.url("/authorize")).unwrap();
+    authorize.query_pairs_mut().extend_pairs([
+        ("client_id", "webapp"),
+        ("redirect_uri", callback.as_str()),
+        ("response_type", "code"),
+        ("scope", "openid email"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]);
+    browser.goto(authorize.as_str()).await.unwrap();
+    wait_for(&browser, "a[href^='/signup']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&browser, "input[name=email]").await;
+    screenshot(&browser, "signup").await;
+    fill(&browser, "username", "carol").await;
+    fill(&browser, "email", "carol@example.com").await;
+    fill(&browser, "password", PASSWORD).await;
+    click(&browser, "button[type=submit]").await;
+    wait_for(&browser, "button[value=allow]").await;
+    click(&browser, "button[value=allow]").await;
+    let landed = landing_at(&browser, &callback).await;
+    assert!(query(&landed).contains_key("code"), "{landed}");
+
+    browser.goto(&server.url("/password/forgot")).await.unwrap();
+    fill(&browser, "email", "carol@example.com").await;
+    click(&browser, "button[type=submit]").await;
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//h1[contains(., 'Check your mail')]"))
+        .await
+        .expect("the same answer for every address");
+    let mail = crate::mailbox::mail_to(&smtp, "carol@example.com", "Reset your password").await;
+    let link = crate::mailbox::link_in(&server, &mail, "/password/reset");
+    browser.goto(&link).await.unwrap();
+    wait_for(&browser, "input[name=password]").await;
+    screenshot(&browser, "reset").await;
+    let new_password = "a new and long passphrase";
+    fill(&browser, "password", new_password).await;
+    click(&browser, "button[type=submit]").await;
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//h1[contains(., 'Password changed')]"))
+        .await
+        .expect("the reset is confirmed");
+
+    browser.goto(&server.url("/account")).await.unwrap();
+    wait_for(&browser, "input[name=username]").await;
+    fill(&browser, "username", "carol").await;
+    fill(&browser, "password", new_password).await;
+    click(&browser, "button[type=submit]").await;
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//h1[contains(., 'Your account')]"))
+        .await
+        .expect("signed in with the new password");
+    browser.close().await.unwrap();
 }
