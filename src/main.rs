@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use tessera::account::invitation;
 use tessera::account::password::PasswordHasher;
 use tessera::account::users::{self, NewUser};
 use tessera::config::StoreBackend;
@@ -64,6 +65,15 @@ enum KeysCommand {
 enum UserCommand {
     /// Create a user; prints the new user's id.
     Create(UserCreate),
+    /// Invite someone to make an account: prints a single-use link to /signup (7 days), and
+    /// mails it when mail is configured (TESSERA_SIGNUP must be invite or open).
+    Invite {
+        #[arg(long)]
+        email: String,
+        /// The display name of a group the new account joins.
+        #[arg(long)]
+        group: Option<String>,
+    },
     /// Remove a user's TOTP and recovery codes (a user who lost their authenticator).
     ResetMfa {
         #[arg(long)]
@@ -211,6 +221,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 email: args.email,
                 given_name: args.given_name,
                 family_name: args.family_name,
+                email_verified: false,
             };
             let user = users::create_user(store.as_ref(), &PasswordHasher::for_this_machine(), new)
                 .await?;
@@ -230,6 +241,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 line["last_error"] = dead.last_error.into();
                 println!("{line}");
             }
+            Ok(())
+        }
+        Command::User(UserCommand::Invite { email, group }) => {
+            refuse_unless_reachable(&config, Reach::Users)?;
+            if !config.signup.invitations {
+                anyhow::bail!("invitations need TESSERA_SIGNUP=invite (or open)");
+            }
+            let store = tessera::open_store(&config).await?;
+            // Only the SQL backend's outbox outlives this process: elsewhere the link is printed.
+            let sealer = tessera::sealing::Sealer::new(config.encryption_key);
+            let mailer = tessera::mail::Mailer::new(&config.mail, store.clone(), sealer)
+                .filter(|_| config.store.backend == StoreBackend::Sql);
+            let link = invitation::invite(
+                store.as_ref(),
+                mailer.as_ref(),
+                &config.issuer,
+                &email,
+                group.as_deref(),
+            )
+            .await?;
+            println!("{link}");
             Ok(())
         }
         Command::User(UserCommand::ResetMfa { username }) => {

@@ -144,6 +144,7 @@ async fn apply_user(
         email: seed.email,
         given_name: seed.given_name,
         family_name: seed.family_name,
+        email_verified: false,
     });
     let now = crate::clock::now();
     let Some(current) = existing else {

@@ -1,5 +1,6 @@
 //! Users, their passwords and their signed-in sessions.
 
+pub mod invitation;
 pub mod mfa;
 pub mod password;
 pub mod password_check;

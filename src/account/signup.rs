@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::account::invitation::{self, Invitation};
 use crate::account::password::PasswordHasher;
 use crate::account::self_service::plausible_email;
 use crate::account::users::{self, CreateUserError, NewUser};
@@ -17,6 +18,9 @@ use crate::throttle::Throttle;
 
 /// Longer is not an address (RFC 5321 §4.5.3.1.3 bounds a path to 256 octets).
 pub const MAX_EMAIL_LENGTH: usize = 254;
+
+const INVITATION_ONLY: &str = "Accounts are made by invitation only: ask for one.";
+const INVITATION_USED: &str = "This invitation was already used or has expired. Ask for a new one.";
 
 /// What the sign-up form asks for.
 pub struct NewAccount {
@@ -57,13 +61,39 @@ pub struct SignupService<'a> {
 
 impl SignupService<'_> {
     /// Creates the account, counting it against `ip` like a sign-in start (each is stored), and
-    /// mails the address a verification link when verification is on.
+    /// mails the address a verification link when verification is on. With an invitation's
+    /// token, the account gets the invitation's address, verified, and joins its group.
     pub async fn sign_up(
         &self,
-        account: NewAccount,
+        mut account: NewAccount,
+        invitation: Option<&str>,
         ip: IpAddr,
     ) -> Result<std::result::Result<User, SignupRefused>> {
-        if let Err(why) = self.check(&account) {
+        let Some(token) = invitation else {
+            if !self.settings.open {
+                return Ok(Err(SignupRefused::Invalid(INVITATION_ONLY)));
+            }
+            return self.create(account, None, ip).await;
+        };
+        let Some(invited) = invitation::take(self.store, token).await? else {
+            return Ok(Err(SignupRefused::Invalid(INVITATION_USED)));
+        };
+        account.email = invited.email.clone();
+        let made = self.create(account, Some(&invited), ip).await?;
+        match &made {
+            Ok(user) => invitation::join_group(self.store, &invited, &user.id).await?,
+            Err(_) => invitation::give_back(self.store, token, &invited).await?,
+        }
+        Ok(made)
+    }
+
+    async fn create(
+        &self,
+        account: NewAccount,
+        invited: Option<&Invitation>,
+        ip: IpAddr,
+    ) -> Result<std::result::Result<User, SignupRefused>> {
+        if let Err(why) = self.check(&account, invited.is_some()) {
             return Ok(Err(SignupRefused::Invalid(why)));
         }
         let starts = [self.throttle.sign_in_starts(ip)];
@@ -75,6 +105,7 @@ impl SignupService<'_> {
             username: account.username,
             password: account.password,
             email: Some(account.email.clone()),
+            email_verified: invited.is_some(),
             ..NewUser::default()
         };
         let user = match users::create_user(self.store, self.passwords, new).await {
@@ -86,13 +117,14 @@ impl SignupService<'_> {
             Err(CreateUserError::Other(err)) => return Err(err),
         };
         tracing::info!(user_id = %user.id, "account created by sign-up");
-        if let Some(verification) = self.verification {
+        if let Some(verification) = self.verification.filter(|_| invited.is_none()) {
             verification.send(&user, &account.email, false).await?;
         }
         Ok(Ok(user))
     }
 
-    fn check(&self, account: &NewAccount) -> std::result::Result<(), &'static str> {
+    /// `invited`: the address is the invitation's, whatever the domains.
+    fn check(&self, account: &NewAccount, invited: bool) -> std::result::Result<(), &'static str> {
         users::check_username(&account.username).map_err(|_| {
             "Choose a user name of letters, digits and punctuation, without spaces at either end."
         })?;
@@ -103,7 +135,7 @@ impl SignupService<'_> {
         {
             return Err("That email address does not look right.");
         }
-        if !self.settings.accepts(email) {
+        if !invited && !self.settings.accepts(email) {
             return Err("Sign-up takes addresses of this organisation's domains only.");
         }
         let known_by = [account.username.as_str(), email.as_str()];

@@ -11,6 +11,8 @@ pub struct NewUser {
     pub email: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
+    /// The email is known to be the user's (an invitation's link proved it).
+    pub email_verified: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +85,7 @@ pub async fn create_user(
         id: uuid::Uuid::new_v4().to_string(),
         password_hash: Some(hasher.hash(new.password).await?),
         active: true,
-        verified_email: None,
+        verified_email: new.email.clone().filter(|_| new.email_verified),
         attributes,
         username: new.username,
         version: 1,

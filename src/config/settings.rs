@@ -169,6 +169,8 @@ pub struct WebPolicy {
 pub struct Signup {
     /// Anyone may create an account at `/signup`; off, only administrators create them.
     pub open: bool,
+    /// Invitations (`tessera user invite`) may be redeemed at `/signup` (open or invite).
+    pub invitations: bool,
     /// The domains sign-up addresses must be at (lower case); empty: any.
     pub email_domains: Vec<String>,
 }

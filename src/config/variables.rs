@@ -351,17 +351,19 @@ pub static VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "TESSERA_SIGNUP",
-        meaning: "`off` (administrators create accounts) or `open` (anyone may, at `/signup`, \
-                  linked from the login page; `prompt=create` opens it). `invite` is not built \
-                  yet and is refused",
+        meaning: "`off` (administrators create accounts), `open` (anyone may, at `/signup`, \
+                  linked from the login page; `prompt=create` opens it) or `invite` (only with \
+                  a link from `tessera user invite`, which `open` takes too)",
         default: "`off`",
         apply: |config, value| {
-            config.signup.open = match value.text.trim() {
-                "off" => false,
-                "open" => true,
-                "invite" => return Err(value.invalid("is not supported yet (use off or open)")),
-                _ => return Err(value.invalid("is not off or open")),
+            let (open, invitations) = match value.text.trim() {
+                "off" => (false, false),
+                "open" => (true, true),
+                "invite" => (false, true),
+                _ => return Err(value.invalid("is not off, open or invite")),
             };
+            config.signup.open = open;
+            config.signup.invitations = invitations;
             Ok(())
         },
     },

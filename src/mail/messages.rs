@@ -25,98 +25,70 @@ pub struct EmailChanged<'a> {
     pub new_address: &'a str,
 }
 
+/// An invitation to make an account.
+pub struct Invite<'a> {
+    pub link: &'a str,
+}
+
 /// The notice that a password was reset, to the account's address.
 pub struct PasswordChanged<'a> {
     pub username: &'a str,
 }
 
-#[derive(Template)]
-#[template(path = "mail/password_reset.txt")]
-struct PasswordResetText<'a> {
-    mail: &'a PasswordReset<'a>,
+/// Makes `$mail` a [`Message`] with `$subject`, from its text and HTML templates: the two
+/// template structs askama needs, and the conversion.
+macro_rules! mail_message {
+    ($mail:ident, $text:literal, $html:literal, $subject:literal) => {
+        impl From<$mail<'_>> for Message {
+            fn from(mail: $mail<'_>) -> Self {
+                #[derive(Template)]
+                #[template(path = $text)]
+                struct Text<'a> {
+                    mail: &'a $mail<'a>,
+                }
+
+                #[derive(Template)]
+                #[template(path = $html)]
+                struct Html<'a> {
+                    mail: &'a $mail<'a>,
+                }
+
+                message($subject, Text { mail: &mail }, Html { mail: &mail })
+            }
+        }
+    };
 }
 
-#[derive(Template)]
-#[template(path = "mail/password_reset.html")]
-struct PasswordResetHtml<'a> {
-    mail: &'a PasswordReset<'a>,
-}
-
-#[derive(Template)]
-#[template(path = "mail/password_changed.txt")]
-struct PasswordChangedText<'a> {
-    mail: &'a PasswordChanged<'a>,
-}
-
-#[derive(Template)]
-#[template(path = "mail/password_changed.html")]
-struct PasswordChangedHtml<'a> {
-    mail: &'a PasswordChanged<'a>,
-}
-
-#[derive(Template)]
-#[template(path = "mail/verify_email.txt")]
-struct VerifyEmailText<'a> {
-    mail: &'a VerifyEmail<'a>,
-}
-
-#[derive(Template)]
-#[template(path = "mail/verify_email.html")]
-struct VerifyEmailHtml<'a> {
-    mail: &'a VerifyEmail<'a>,
-}
-
-#[derive(Template)]
-#[template(path = "mail/email_changed.txt")]
-struct EmailChangedText<'a> {
-    mail: &'a EmailChanged<'a>,
-}
-
-#[derive(Template)]
-#[template(path = "mail/email_changed.html")]
-struct EmailChangedHtml<'a> {
-    mail: &'a EmailChanged<'a>,
-}
-
-impl From<VerifyEmail<'_>> for Message {
-    fn from(mail: VerifyEmail<'_>) -> Self {
-        message(
-            "Verify your email address",
-            VerifyEmailText { mail: &mail },
-            VerifyEmailHtml { mail: &mail },
-        )
-    }
-}
-
-impl From<EmailChanged<'_>> for Message {
-    fn from(mail: EmailChanged<'_>) -> Self {
-        message(
-            "Your email address was changed",
-            EmailChangedText { mail: &mail },
-            EmailChangedHtml { mail: &mail },
-        )
-    }
-}
-
-impl From<PasswordReset<'_>> for Message {
-    fn from(mail: PasswordReset<'_>) -> Self {
-        message(
-            "Reset your password",
-            PasswordResetText { mail: &mail },
-            PasswordResetHtml { mail: &mail },
-        )
-    }
-}
-
-impl From<PasswordChanged<'_>> for Message {
-    fn from(mail: PasswordChanged<'_>) -> Self {
-        message(
-            "Your password was reset",
-            PasswordChangedText { mail: &mail },
-            PasswordChangedHtml { mail: &mail },
-        )
-    }
-}
+mail_message!(
+    PasswordReset,
+    "mail/password_reset.txt",
+    "mail/password_reset.html",
+    "Reset your password"
+);
+mail_message!(
+    PasswordChanged,
+    "mail/password_changed.txt",
+    "mail/password_changed.html",
+    "Your password was reset"
+);
+mail_message!(
+    VerifyEmail,
+    "mail/verify_email.txt",
+    "mail/verify_email.html",
+    "Verify your email address"
+);
+mail_message!(
+    EmailChanged,
+    "mail/email_changed.txt",
+    "mail/email_changed.html",
+    "Your email address was changed"
+);
+mail_message!(
+    Invite,
+    "mail/invite.txt",
+    "mail/invite.html",
+    "You are invited to make an account"
+);
 
 fn message(subject: &str, text: impl Template, html: impl Template) -> Message {
     // Rendering fills fields into fixed text: it cannot fail.

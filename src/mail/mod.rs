@@ -24,7 +24,7 @@ use crate::sealing::Sealer;
 use crate::store::events::{self, Channel, OutboxEvent};
 use crate::store::{OutboxStore, StoreResult, UnixTime};
 
-pub use messages::{EmailChanged, PasswordChanged, PasswordReset, VerifyEmail};
+pub use messages::{EmailChanged, Invite, PasswordChanged, PasswordReset, VerifyEmail};
 
 /// How long one SMTP exchange may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);

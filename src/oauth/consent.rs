@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
@@ -19,7 +19,6 @@ use crate::store::Client;
 use crate::tokens::scope;
 use crate::ui::{self, ConsentPage};
 use crate::web::csrf;
-use crate::web::paths;
 
 /// The authorization interaction `id` with its client and the session that signed in for it.
 /// Without that session the user is sent to the login page. (The verification step waits on it
@@ -28,15 +27,13 @@ pub(crate) async fn consenting_session(
     sign_in: &SignIn,
     jar: &CookieJar,
     id: &str,
-) -> Result<Result<(Interaction, Client, Session), Response>, InteractionRefusal> {
+) -> Result<(Interaction, Client, Session), InteractionRefusal> {
     let (interaction, client) = sign_in.interactions.load(jar, id).await?;
     let client = client.ok_or(InteractionRefusal::Expired)?;
     let session = sign_in.current_session(jar, clock::now()).await?;
     match (session, &interaction.sid) {
-        (Some(session), Some(sid)) if session.sid == *sid => Ok(Ok((interaction, client, session))),
-        _ => Ok(Err(
-            Redirect::to(&paths::for_interaction(paths::LOGIN, id)).into_response()
-        )),
+        (Some(session), Some(sid)) if session.sid == *sid => Ok((interaction, client, session)),
+        _ => Err(InteractionRefusal::SignInAgain(id.to_string())),
     }
 }
 
@@ -51,10 +48,7 @@ pub async fn consent_page(
     Query(query): Query<InteractionQuery>,
 ) -> Result<Response, InteractionRefusal> {
     let id = query.interaction.unwrap_or_default();
-    let (interaction, client, session) = match consenting_session(&sign_in, &jar, &id).await? {
-        Ok(found) => found,
-        Err(to_login) => return Ok(to_login),
-    };
+    let (interaction, client, session) = consenting_session(&sign_in, &jar, &id).await?;
     let user = state
         .store
         .user(&session.user_id)
@@ -90,10 +84,7 @@ pub async fn consent_submit(
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, sign_in.https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
-    let (interaction, client, session) = match consenting_session(&sign_in, &jar, &id).await? {
-        Ok(found) => found,
-        Err(to_login) => return Ok(to_login),
-    };
+    let (interaction, client, session) = consenting_session(&sign_in, &jar, &id).await?;
     let request = request(&interaction)?;
     match form.decision.as_deref() {
         Some("allow") => {

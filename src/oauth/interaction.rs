@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +21,7 @@ use crate::oauth::authorize::AuthorizationRequest;
 use crate::secret;
 use crate::store::{ArtifactKind, Client, Store, UnixTime};
 use crate::ui;
-use crate::web::csrf;
+use crate::web::{csrf, paths};
 
 /// What the sign-in is for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,6 +161,9 @@ pub struct InteractionQuery {
 pub enum InteractionRefusal {
     Expired,
     Forged,
+    /// The step needs the session that signed in for interaction `.0`, which the browser no
+    /// longer has: back to its login page.
+    SignInAgain(String),
     Failed(Error),
 }
 
@@ -189,6 +192,9 @@ impl IntoResponse for InteractionRefusal {
                 "Request refused",
                 "The form could not be verified. Reload the page and try again.",
             ),
+            InteractionRefusal::SignInAgain(id) => {
+                Redirect::to(&paths::for_interaction(paths::LOGIN, &id)).into_response()
+            }
             InteractionRefusal::Failed(err) => ui::error_response(err),
         }
     }

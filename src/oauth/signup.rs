@@ -11,25 +11,40 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
+use crate::account::invitation;
 use crate::account::signup::{NewAccount, SignupRefused, SignupService};
-use crate::oauth::interaction::{
-    check_csrf, InteractionQuery, InteractionRefusal, ACCOUNT_SIGN_IN,
-};
+use crate::oauth::interaction::{check_csrf, InteractionRefusal, ACCOUNT_SIGN_IN};
 use crate::oauth::sign_in::SignIn;
 use crate::state::AppState;
 use crate::ui::{self, SignupPage};
 use crate::web::client_ip::ClientIp;
 use crate::web::{csrf, retry_after};
 
-/// GET /signup[?interaction=…]
+#[derive(Debug, Deserialize)]
+pub struct SignupQuery {
+    interaction: Option<String>,
+    /// An invitation's token (`tessera user invite`).
+    invitation: Option<String>,
+}
+
+/// GET /signup[?interaction=…][?invitation=…]
 pub async fn signup_page(
+    State(state): State<AppState>,
     State(sign_in): State<Arc<SignIn>>,
     jar: CookieJar,
-    Query(query): Query<InteractionQuery>,
+    Query(query): Query<SignupQuery>,
 ) -> Result<Response, InteractionRefusal> {
     let id = query
         .interaction
         .unwrap_or_else(|| ACCOUNT_SIGN_IN.to_string());
+    let invited = match &query.invitation {
+        Some(token) => match invitation::pending(state.store.as_ref(), token).await? {
+            Some(invited) => Some(invited.email),
+            None => return Ok(invitation_invalid()),
+        },
+        None if !sign_in.offers_signup => return Ok(invitation_only()),
+        None => None,
+    };
     let (jar, csrf_token) = csrf::page_token(jar, sign_in.https());
     // The interaction must be this browser's (an account sign-in only needs its CSRF cookie).
     sign_in.interactions.load(&jar, &id).await?;
@@ -37,10 +52,27 @@ pub async fn signup_page(
         interaction: &id,
         csrf_token,
         username: "",
-        email: "",
+        email: invited.as_deref().unwrap_or_default(),
+        invitation: query.invitation.as_deref(),
         error: None,
     };
     Ok((jar, ui::render(StatusCode::OK, &page)).into_response())
+}
+
+fn invitation_invalid() -> Response {
+    ui::error_page(
+        StatusCode::BAD_REQUEST,
+        "Invitation expired",
+        "This invitation was already used or has expired. Ask for a new one.",
+    )
+}
+
+fn invitation_only() -> Response {
+    ui::error_page(
+        StatusCode::FORBIDDEN,
+        "By invitation only",
+        "Accounts here are made by invitation. Ask whoever runs this service for one.",
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +82,7 @@ pub struct SignupForm {
     username: Option<String>,
     email: Option<String>,
     password: Option<String>,
+    invitation: Option<String>,
 }
 
 /// POST /signup: makes the account and signs it in for the interaction.
@@ -76,7 +109,8 @@ pub async fn signup_submit(
         settings: &state.config.signup,
         verification: state.verification.as_ref(),
     };
-    let refused = match service.sign_up(account, ip).await? {
+    let invitation = form.invitation.as_deref();
+    let refused = match service.sign_up(account, invitation, ip).await? {
         Ok(user) => {
             return sign_in
                 .after_password(jar, &id, interaction, client, &user.id)
@@ -94,6 +128,7 @@ pub async fn signup_submit(
         csrf_token: csrf::form_token(&jar, sign_in.https()).unwrap_or_default(),
         username: &username,
         email: &email,
+        invitation,
         error: Some(refused.message()),
     };
     let mut response = ui::render(status, &page);

@@ -35,10 +35,7 @@ pub async fn waiting_page(
     Query(query): Query<InteractionQuery>,
 ) -> Result<Response, InteractionRefusal> {
     let id = query.interaction.unwrap_or_default();
-    let (_, _, session) = match consenting_session(&sign_in, &jar, &id).await? {
-        Ok(found) => found,
-        Err(to_login) => return Ok(to_login),
-    };
+    let (_, _, session) = consenting_session(&sign_in, &jar, &id).await?;
     let user = state.store.user(&session.user_id).await?;
     let user = user.ok_or(InteractionRefusal::Expired)?;
     verification(&sign_in)?.ensure_sent(&user).await?;
@@ -63,10 +60,7 @@ pub async fn waiting_submit(
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, sign_in.https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
-    let (interaction, client, session) = match consenting_session(&sign_in, &jar, &id).await? {
-        Ok(found) => found,
-        Err(to_login) => return Ok(to_login),
-    };
+    let (interaction, client, session) = consenting_session(&sign_in, &jar, &id).await?;
     let request = interaction.request().ok_or(InteractionRefusal::Expired)?;
     let user = state.store.user(&session.user_id).await?;
     let user = user.ok_or(InteractionRefusal::Expired)?;

@@ -172,9 +172,9 @@ fn sign_in_pages(state: &AppState) -> Router<AppState> {
         .with_state(WithService::new(state, sign_in))
 }
 
-/// Sign-up, when it is open (else its path is not found).
+/// Sign-up, when it is open or takes invitations (else its path is not found).
 fn signup_page(state: &AppState) -> Router<WithService<SignIn>> {
-    if !state.config.signup.open {
+    if !(state.config.signup.open || state.config.signup.invitations) {
         return Router::new();
     }
     Router::new().route(

@@ -313,6 +313,8 @@ pub enum ArtifactKind {
     PasswordReset,
     /// A mailed email-verification link ([`crate::account::verification`]).
     EmailVerification,
+    /// An invitation to make an account ([`crate::account::invitation`]).
+    Invitation,
 }
 
 impl ArtifactKind {
@@ -322,6 +324,7 @@ impl ArtifactKind {
             ArtifactKind::Interaction => "interaction",
             ArtifactKind::PasswordReset => "password_reset",
             ArtifactKind::EmailVerification => "email_verification",
+            ArtifactKind::Invitation => "invitation",
         }
     }
 }

@@ -66,6 +66,8 @@ pub struct SignupPage<'a> {
     pub csrf_token: String,
     pub username: &'a str,
     pub email: &'a str,
+    /// An invitation's token: its address is the account's, fixed.
+    pub invitation: Option<&'a str>,
     pub error: Option<&'a str>,
 }
 

@@ -114,6 +114,7 @@ impl TestServer {
             email: Some(format!("{username}@example.com")),
             given_name: Some("Ada".into()),
             family_name: Some("Lovelace".into()),
+            email_verified: false,
         };
         users::create_user(self.state.store.as_ref(), &self.state.passwords, new)
             .await
@@ -428,6 +429,20 @@ impl RelyingParty {
     }
 
     /// Verifies the ID token against the JWKS (signature, iss, aud, exp, nonce, at_hash).
+    /// Redeems the code `redirect` carries for `pending`, and verifies the RS256 ID token.
+    pub async fn redeem(
+        &self,
+        server: &TestServer,
+        pending: Pending,
+        redirect: &Url,
+    ) -> (CoreTokenResponse, CoreIdTokenClaims) {
+        let code = self.code_from(server, &pending, redirect);
+        let tokens = self.exchange(code, pending.verifier).await;
+        let alg = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
+        let claims = self.verify_id_token(&tokens, &pending.nonce, alg);
+        (tokens, claims)
+    }
+
     pub fn verify_id_token(
         &self,
         tokens: &CoreTokenResponse,

@@ -1,7 +1,6 @@
 //! Self-service sign-up (`TESSERA_SIGNUP=open`): from the login page or `prompt=create`, on to
 //! the client that asked; what it refuses; and `prompt=create` when sign-up is off.
 
-use openidconnect::core::CoreJwsSigningAlgorithm;
 use reqwest::StatusCode;
 use tessera::config::EmailVerification;
 use tessera::store::events::Channel;
@@ -40,13 +39,7 @@ async fn a_visitor_signs_up_from_the_login_page_and_goes_on_to_the_client() {
     let (status, consent) = sign_up(&browser, &page, &CAROL).await.page();
     assert_eq!(status, StatusCode::OK);
     let redirect = browser.consent(&consent, "allow").await.left();
-    let code = rp.code_from(&server, &pending, &redirect);
-    let tokens = rp.exchange(code, pending.verifier).await;
-    let claims = rp.verify_id_token(
-        &tokens,
-        &pending.nonce,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    );
+    let (_, claims) = rp.redeem(&server, pending, &redirect).await;
     let carol = server
         .state
         .store
@@ -225,4 +218,92 @@ async fn a_new_account_waits_for_its_address_where_verification_is_required() {
         .page();
     let redirect = browser.consent(&consent, "allow").await.left();
     rp.code_from(&server, &pending, &redirect);
+}
+
+/// `TESSERA_SIGNUP=invite`: no sign-up but through `tessera user invite`, whose mailed link makes
+/// one account, at the invited address (verified), in the invited group; a refused attempt
+/// keeps the invitation.
+#[tokio::test]
+async fn an_invitation_makes_one_account_at_its_address_in_its_group() {
+    let smtp = Smtp::new();
+    let server = mailing_server(&smtp, |c| c.signup.invitations = true).await;
+    server.user("ada").await;
+    let browser = Browser::new(&server);
+    let (status, page) = browser.visit(&server.url("/signup")).await.page();
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("By invitation only"));
+    let pilots = server.scim().await.create_group("pilots", &[]).await;
+
+    let invited = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "user",
+            "invite",
+            "--email",
+            "dan@example.com",
+            "--group",
+            "pilots",
+        ])
+        .env("DATABASE_URL", &server.database_url)
+        .env("TESSERA_ISSUER", &server.issuer)
+        .env("TESSERA_SIGNUP", "invite")
+        .env("TESSERA_SMTP_URL", smtp.url())
+        .env("TESSERA_MAIL_FROM", "id@tessera.test")
+        .output()
+        .unwrap();
+    assert!(
+        invited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&invited.stderr)
+    );
+    let printed = String::from_utf8(invited.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let mail = mail_to(
+        &smtp,
+        "dan@example.com",
+        "You are invited to make an account",
+    )
+    .await;
+    assert!(
+        mail.text.contains(&printed),
+        "the mail carries the printed link"
+    );
+
+    let (status, form) = browser.visit(&printed).await.page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        form.contains("value=\"dan@example.com\" readonly"),
+        "{form}"
+    );
+    let taken = [("username", "ada"), ("password", "a long enough password")];
+    let (status, form) = browser.submit_all(&form, "/signup", &taken).await.page();
+    assert_eq!(status, StatusCode::CONFLICT, "{form}");
+    let dan = [
+        ("username", "dan"),
+        ("password", "a long enough password"),
+        ("email", "eve@elsewhere.example"),
+    ];
+    let (status, account) = browser.submit_all(&form, "/signup", &dan).await.page();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the invitation survived the refusal: {account}"
+    );
+    let store = &server.state.store;
+    let user = store.user_by_username("dan").await.unwrap().unwrap();
+    assert_eq!(
+        user.email(),
+        Some("dan@example.com"),
+        "the invited address, not the form's"
+    );
+    assert!(user.email_verified(), "the link proved it");
+    let group = store
+        .group(pilots["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(group.members.iter().any(|m| m.user_id == user.id));
+    let (status, _) = Browser::new(&server).visit(&printed).await.page();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "used once");
 }
