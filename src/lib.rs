@@ -4,6 +4,7 @@
 //! the server the same way.
 
 pub mod account;
+pub mod api;
 pub mod circuit;
 pub mod clock;
 pub mod config;

@@ -200,6 +200,7 @@ fn apis(cors: &Option<CorsLayer>, state: &AppState) -> Router<AppState> {
             cors::allow(get(userinfo::get).post(userinfo::post), cors),
         )
         .route(paths::READYZ, get(readyz))
+        .merge(crate::api::router(cors))
 }
 
 /// Ready when the store answers (on the hybrid backend that includes Redis). Redis beside the

@@ -24,12 +24,14 @@ pub const OFFLINE_ACCESS: &str = "offline_access";
 /// The `groups` claim: the names of the user's groups, as provisioned through SCIM (the claim
 /// name Keycloak, Okta and Entra ID use).
 pub const GROUPS: &str = "groups";
+/// The JSON self-service API (`/api/v1/users/me`), for a user's token.
+pub const ACCOUNT: &str = "account";
 /// SCIM provisioning, for client-credentials tokens only (never advertised).
 pub const SCIM: &str = "scim";
 
 /// Every scope with a meaning here. Other scope values a client is registered for pass through
 /// to its tokens untouched.
-pub const SCOPES: [ScopeInfo; 6] = [
+pub const SCOPES: [ScopeInfo; 7] = [
     ScopeInfo {
         name: OPENID,
         consent: "confirm who you are",
@@ -63,6 +65,13 @@ pub const SCOPES: [ScopeInfo; 6] = [
         consent: "see the groups you belong to",
         claims: &["groups"],
         user_only: false,
+        advertised: true,
+    },
+    ScopeInfo {
+        name: ACCOUNT,
+        consent: "manage your account: profile, password, sessions",
+        claims: &[],
+        user_only: true,
         advertised: true,
     },
     ScopeInfo {

@@ -1,5 +1,6 @@
 //! CORS (the Fetch standard's protocol) on exactly the endpoints a browser app calls from its own
-//! origin: discovery, JWKS, token, userinfo and revocation (OAuth 2.0 for Browser-Based Apps).
+//! origin: discovery, JWKS, token, userinfo, revocation (OAuth 2.0 for Browser-Based Apps) and
+//! the self-service API.
 //! Pages, introspection and SCIM never answer cross-origin requests. Origins come from
 //! `TESSERA_CORS_ORIGINS`; none are allowed by default. No credentials mode: these endpoints
 //! authenticate with headers or the form body, never with cookies.
@@ -26,7 +27,7 @@ pub fn layer(origins: &CorsOrigins) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
             .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
             .max_age(Duration::from_secs(3600)),

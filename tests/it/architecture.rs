@@ -21,7 +21,7 @@ const LAYERS: [(&str, &[&str]); 13] = [
     ("wiring", &["state"]),
     ("shared protocol", &["ui"]),
     ("protocols", &["oauth", "scim"]),
-    ("surfaces", &["oidc", "pages", "seed", "tasks"]),
+    ("surfaces", &["api", "oidc", "pages", "seed", "tasks"]),
     ("composition", &["fuzzing", "routes"]),
 ];
 

@@ -40,6 +40,8 @@ async fn configured_origins_may_call_the_browser_endpoints_and_nothing_else() {
         "/userinfo",
         "/jwks",
         "/.well-known/openid-configuration",
+        "/api/v1/users/me",
+        "/api/v1/users/me/sessions/some-id",
     ] {
         let response = preflight(&server, path, APP).await;
         assert!(
@@ -53,6 +55,10 @@ async fn configured_origins_may_call_the_browser_endpoints_and_nothing_else() {
             .unwrap()
             .to_string();
         assert!(methods.contains("POST"), "{path}: {methods}");
+        assert!(
+            methods.contains("DELETE"),
+            "the API deletes: {path}: {methods}"
+        );
     }
     // A real cross-origin call gets the header too, errors included.
     let response = http_client()

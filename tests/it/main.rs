@@ -2,6 +2,7 @@
 //! 127.0.0.1:0, a real SQLite file each, and the `openidconnect` crate as the relying party.
 
 mod account;
+mod api;
 mod architecture;
 mod authorize_errors;
 mod browser;
