@@ -15,7 +15,7 @@ use tessera::oauth::pkce::Challenge;
 use tessera::scim::filter::parse_filter;
 use tessera::scim::query::ListParams;
 use tessera::scim::schema::USER_TYPE;
-use tessera::store::{Client, SqlStore, User, UserStore};
+use tessera::store::{Client, SqlStore, User, UserOrigin, UserStore};
 use tessera::tokens::id_token::IdTokenFacts;
 
 const ALGS: [SigningAlg; 3] = [SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa];
@@ -102,7 +102,7 @@ fn scim_filters(c: &mut Criterion) {
     let store = runtime.block_on(SqlStore::in_memory()).unwrap();
     runtime.block_on(async {
         for n in 0..10_000 {
-            store.insert_user(&user(n)).await.unwrap();
+            store.insert_user(&user(n), UserOrigin::Scim).await.unwrap();
         }
     });
     let query = ListParams {

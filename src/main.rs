@@ -11,6 +11,7 @@ use tessera::account::users::{self, NewUser};
 use tessera::config::StoreBackend;
 use tessera::oauth::clients::{self, ClientRegistration};
 use tessera::oauth::grants;
+use tessera::store::UserOrigin;
 use tessera::Config;
 
 #[derive(Parser)]
@@ -223,8 +224,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 family_name: args.family_name,
                 email_verified: false,
             };
-            let user = users::create_user(store.as_ref(), &PasswordHasher::for_this_machine(), new)
-                .await?;
+            let hasher = PasswordHasher::for_this_machine();
+            let user = users::create_user(store.as_ref(), &hasher, new, UserOrigin::Cli).await?;
             println!("{}", user.id);
             Ok(())
         }

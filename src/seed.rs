@@ -12,7 +12,7 @@ use crate::account::password::{is_argon2_phc, PasswordHasher};
 use crate::account::self_service::end_access_after_password_reset;
 use crate::account::users::{check_username, scim_attributes, NewUser};
 use crate::oauth::clients::{self, ClientRegistration};
-use crate::store::{Store, StoreError, Update, User};
+use crate::store::{Store, StoreError, Update, User, UserOrigin};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,7 +159,7 @@ async fn apply_user(
             created_at: now,
             updated_at: now,
         };
-        return match store.insert_user(&user).await {
+        return match store.insert_user(&user, UserOrigin::Seed).await {
             Ok(()) => Ok(()),
             // Another instance applied the same seed at the same moment, if the name is now
             // this very user's; anything else is a real conflict.

@@ -13,7 +13,7 @@ use crate::account::users::{self, CreateUserError, NewUser};
 use crate::account::verification::Verification;
 use crate::config::Signup;
 use crate::error::Result;
-use crate::store::{Store, User};
+use crate::store::{Store, User, UserOrigin};
 use crate::throttle::Throttle;
 
 /// Longer is not an address (RFC 5321 §4.5.3.1.3 bounds a path to 256 octets).
@@ -108,7 +108,11 @@ impl SignupService<'_> {
             email_verified: invited.is_some(),
             ..NewUser::default()
         };
-        let user = match users::create_user(self.store, self.passwords, new).await {
+        let origin = match invited {
+            Some(_) => UserOrigin::Invitation,
+            None => UserOrigin::Signup,
+        };
+        let user = match users::create_user(self.store, self.passwords, new, origin).await {
             Ok(user) => user,
             Err(CreateUserError::Duplicate(_)) => return Ok(Err(SignupRefused::NameTaken)),
             Err(CreateUserError::Invalid(_)) => {

@@ -2,7 +2,7 @@
 
 use crate::account::password::PasswordHasher;
 use crate::error::{Error, Result};
-use crate::store::{Attributes, Store, StoreError, User};
+use crate::store::{Attributes, Store, StoreError, User, UserOrigin};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewUser {
@@ -77,6 +77,7 @@ pub async fn create_user(
     store: &dyn Store,
     hasher: &PasswordHasher,
     new: NewUser,
+    origin: UserOrigin,
 ) -> Result<User, CreateUserError> {
     validate(&new)?;
     let now = crate::clock::now();
@@ -92,7 +93,7 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    match store.insert_user(&user).await {
+    match store.insert_user(&user, origin).await {
         Ok(()) => Ok(user),
         Err(StoreError::Conflict(_)) => Err(CreateUserError::Duplicate(user.username)),
         Err(err) => Err(CreateUserError::Other(err.into())),

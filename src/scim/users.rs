@@ -10,7 +10,7 @@ use super::schema::{ResourceType, ENTERPRISE_USER_SCHEMA, USER_SCHEMA, USER_TYPE
 use super::Directory;
 use crate::account::{self_service, users};
 use crate::store::query::{ListQuery, Page};
-use crate::store::{Attributes, GroupRef, StoreResult, UnixTime, Update, User};
+use crate::store::{Attributes, GroupRef, StoreResult, UnixTime, Update, User, UserOrigin};
 
 pub struct Users;
 
@@ -91,7 +91,7 @@ impl ResourceKind for Users {
     }
 
     async fn insert(directory: &Directory<'_>, user: &User) -> StoreResult<()> {
-        directory.store.insert_user(user).await
+        directory.store.insert_user(user, UserOrigin::Scim).await
     }
 
     async fn update(

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::{Group, UnixTime, User};
+use super::{Group, UnixTime, User, UserOrigin};
 
 /// An event as the store writes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,8 +126,10 @@ fn user_data(user: &User) -> Value {
     json!({"id": user.id, "userName": user.username, "active": user.active})
 }
 
-pub fn user_created(user: &User) -> NewEvent {
-    NewEvent::new(EventKind::UserCreated, user_data(user), user.created_at)
+pub fn user_created(user: &User, origin: UserOrigin) -> NewEvent {
+    let mut data = user_data(user);
+    data["origin"] = serde_json::to_value(origin).expect("a unit variant serializes");
+    NewEvent::new(EventKind::UserCreated, data, user.created_at)
 }
 
 pub fn user_updated(user: &User, now: UnixTime) -> NewEvent {

@@ -91,6 +91,23 @@ pub struct User {
     pub updated_at: UnixTime,
 }
 
+/// How a user came to be: `user.created` says it (`data.origin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserOrigin {
+    /// Provisioned over SCIM (and what a change logged before origins were recorded reads as).
+    #[default]
+    Scim,
+    /// `tessera user create`.
+    Cli,
+    /// The seed file.
+    Seed,
+    /// `/signup`.
+    Signup,
+    /// `/signup` with an invitation.
+    Invitation,
+}
+
 impl User {
     /// The primary e-mail address, else the first (RFC 7643 §4.1.2 `emails`).
     pub fn email(&self) -> Option<&str> {
@@ -332,7 +349,7 @@ impl ArtifactKind {
 #[async_trait]
 pub trait UserStore {
     /// Fails with [`StoreError::Conflict`] when the user name is taken (case-insensitively).
-    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn insert_user(&self, user: &User, origin: UserOrigin) -> StoreResult<()>;
     async fn user(&self, id: &str) -> StoreResult<Option<User>>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
     /// Replaces the user if its stored version is still `expected_version`. A user left

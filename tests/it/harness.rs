@@ -116,10 +116,15 @@ impl TestServer {
             family_name: Some("Lovelace".into()),
             email_verified: false,
         };
-        users::create_user(self.state.store.as_ref(), &self.state.passwords, new)
-            .await
-            .expect("create user")
-            .id
+        users::create_user(
+            self.state.store.as_ref(),
+            &self.state.passwords,
+            new,
+            tessera::store::UserOrigin::Cli,
+        )
+        .await
+        .expect("create user")
+        .id
     }
 
     /// Registers a client; returns its secret (None for public clients).

@@ -68,6 +68,7 @@ async fn a_visitor_signs_up_from_the_login_page_and_goes_on_to_the_client() {
         .find(|e| e.event.kind.name() == "user.created")
         .expect("user.created published");
     assert_eq!(created.event.data["userName"], "carol");
+    assert_eq!(created.event.data["origin"], "signup");
 }
 
 /// The sign-up page the login page of `pending` links to.
@@ -306,4 +307,13 @@ async fn an_invitation_makes_one_account_at_its_address_in_its_group() {
     assert!(group.members.iter().any(|m| m.user_id == user.id));
     let (status, _) = Browser::new(&server).visit(&printed).await.page();
     assert_eq!(status, StatusCode::BAD_REQUEST, "used once");
+    let events = store
+        .claim_events(Channel::Webhooks, i64::MAX / 2, i64::MAX / 2, 100)
+        .await
+        .unwrap();
+    let created = events
+        .iter()
+        .find(|e| e.event.kind.name() == "user.created" && e.event.data["userName"] == "dan")
+        .expect("user.created published");
+    assert_eq!(created.event.data["origin"], "invitation");
 }

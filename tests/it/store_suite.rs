@@ -143,7 +143,9 @@ async fn two_hybrid_instances_share_one_directory() {
     a.insert_client(&app).await.unwrap();
     b.insert_client(&app).await.unwrap();
 
-    a.insert_user(&user("u1", "alice")).await.unwrap();
+    a.insert_user(&user("u1", "alice"), UserOrigin::Scim)
+        .await
+        .unwrap();
     assert_eq!(
         b.user_by_username("ALICE").await.unwrap(),
         Some(user("u1", "alice"))
@@ -178,7 +180,10 @@ async fn two_hybrid_instances_share_one_directory() {
 
     // One user name, taken on both at once: one of them gets it.
     let (bob_a, bob_b) = (user("u2", "bob"), user("u3", "BOB"));
-    let (on_a, on_b) = tokio::join!(a.insert_user(&bob_a), b.insert_user(&bob_b));
+    let (on_a, on_b) = tokio::join!(
+        a.insert_user(&bob_a, UserOrigin::Scim),
+        b.insert_user(&bob_b, UserOrigin::Scim)
+    );
     assert_eq!([&on_a, &on_b].iter().filter(|r| r.is_ok()).count(), 1);
     let bob = a.user_by_username("bob").await.unwrap().unwrap();
     assert_eq!(b.user_by_username("bob").await.unwrap().unwrap().id, bob.id);
@@ -243,7 +248,10 @@ async fn two_hybrid_instances_share_one_directory() {
         .await
         .unwrap();
     let fresh = hybrid_instance(&prefix).await;
-    fresh.insert_user(&user("u9", "zed")).await.unwrap();
+    fresh
+        .insert_user(&user("u9", "zed"), UserOrigin::Scim)
+        .await
+        .unwrap();
     let err = a.user("u9").await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 }
@@ -298,7 +306,10 @@ async fn user_names_are_rekeyed(url: &str) {
     let connect = || SqlStore::connect(url, &settings);
     let store = connect().await.unwrap();
     for (id, name) in [("u1", "legacy-1"), ("u2", "legacy-2"), ("u3", "ada")] {
-        store.insert_user(&user(id, name)).await.unwrap();
+        store
+            .insert_user(&user(id, name), UserOrigin::Scim)
+            .await
+            .unwrap();
     }
     drop(store);
     let database = sqlx::AnyPool::connect(url).await.unwrap();
@@ -543,7 +554,10 @@ async fn clients_insert_read_and_conflict(store: Arc<dyn Store>) {
 }
 
 async fn consents_recorded_and_overwritten(store: Arc<dyn Store>) {
-    store.insert_user(&user("u1", "alice")).await.unwrap();
+    store
+        .insert_user(&user("u1", "alice"), UserOrigin::Scim)
+        .await
+        .unwrap();
     for client_id in ["app", "other"] {
         let client = Client {
             client_id: client_id.into(),
@@ -1240,7 +1254,10 @@ async fn grants_of_session_lists_each_grant_once(store: Arc<dyn Store>) {
 
 async fn artifacts_upsert_expire_and_delete(store: Arc<dyn Store>) {
     use ArtifactKind::{Interaction, Session};
-    store.insert_user(&user("u1", "alice")).await.unwrap();
+    store
+        .insert_user(&user("u1", "alice"), UserOrigin::Scim)
+        .await
+        .unwrap();
     store
         .put_artifact(Session, "id1", Some("u1"), "session-1", NOW + 100)
         .await
@@ -1400,8 +1417,14 @@ async fn signing_keys_in_insertion_order(store: Arc<dyn Store>) {
 // MFA
 
 async fn mfa_enrollment_steps_recovery_and_failures(store: Arc<dyn Store>) {
-    store.insert_user(&user("u1", "alice")).await.unwrap();
-    store.insert_user(&user("u2", "bob")).await.unwrap();
+    store
+        .insert_user(&user("u1", "alice"), UserOrigin::Scim)
+        .await
+        .unwrap();
+    store
+        .insert_user(&user("u2", "bob"), UserOrigin::Scim)
+        .await
+        .unwrap();
     assert_eq!(store.totp("u1").await.unwrap(), None);
     assert!(
         !store.confirm_totp("u1", "sealed-1", 10, &[]).await.unwrap(),
@@ -1757,7 +1780,7 @@ async fn outbox_records_each_change_with_its_event(store: Arc<dyn Store>) {
         }
     };
     let mut ada = user("u1", "ada");
-    store.insert_user(&ada).await.unwrap();
+    store.insert_user(&ada, UserOrigin::Scim).await.unwrap();
     ada.active = false;
     ada.version = 2;
     store.update_user(&ada, 1, NOW + 1).await.unwrap();
@@ -1822,7 +1845,10 @@ async fn outbox_records_each_change_with_its_event(store: Arc<dyn Store>) {
     assert_eq!(
         claim().await,
         [
-            ("user.created", user_data(true)),
+            (
+                "user.created",
+                json!({"id": "u1", "userName": "ada", "active": true, "origin": "scim"}),
+            ),
             ("user.updated", user_data(false)),
             (
                 "group.created",
@@ -1848,7 +1874,10 @@ async fn outbox_records_each_change_with_its_event(store: Arc<dyn Store>) {
 /// events are never claimed again; the purge drops events after the retention.
 async fn outbox_claims_retries_and_buries_events(store: Arc<dyn Store>) {
     for (id, name) in [("u1", "ada"), ("u2", "grace"), ("u3", "edsger")] {
-        store.insert_user(&user(id, name)).await.unwrap();
+        store
+            .insert_user(&user(id, name), UserOrigin::Scim)
+            .await
+            .unwrap();
     }
     let ids = |claimed: Vec<events::OutboxEvent>| -> Vec<String> {
         claimed
@@ -1947,7 +1976,10 @@ async fn outbox_claims_retries_and_buries_events(store: Arc<dyn Store>) {
 /// Queued mail is claimed only by the mail channel, and audit events only by the webhooks; a
 /// dead message is listed with the dead events.
 async fn outbox_keeps_mail_apart_from_audit_events(store: Arc<dyn Store>) {
-    store.insert_user(&user("u1", "ada")).await.unwrap();
+    store
+        .insert_user(&user("u1", "ada"), UserOrigin::Scim)
+        .await
+        .unwrap();
     let mut message = events::mail("ada@example.com", "Reset your password", NOW);
     message.data["sealed"] = "opaque".into();
     store.enqueue(&message).await.unwrap();
@@ -2014,7 +2046,7 @@ async fn users_insert_read_update_and_conflicts(store: Arc<dyn Store>) {
         })),
         ..user("u1", "Alice")
     };
-    store.insert_user(&alice).await.unwrap();
+    store.insert_user(&alice, UserOrigin::Scim).await.unwrap();
     assert_eq!(store.user("u1").await.unwrap(), Some(alice.clone()));
     assert_eq!(
         store.user_by_username("ALICE").await.unwrap(),
@@ -2027,14 +2059,17 @@ async fn users_insert_read_update_and_conflicts(store: Arc<dyn Store>) {
     assert_eq!(store.user("U1").await.unwrap(), None, "ids are exact");
     assert_eq!(store.user_by_username("alic").await.unwrap(), None);
 
-    let err = store.insert_user(&user("u2", "aLiCe")).await.unwrap_err();
+    let err = store
+        .insert_user(&user("u2", "aLiCe"), UserOrigin::Scim)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert_eq!(store.user("u2").await.unwrap(), None);
     let bob = User {
         password_hash: None,
         ..user("u2", "bob")
     };
-    store.insert_user(&bob).await.unwrap();
+    store.insert_user(&bob, UserOrigin::Scim).await.unwrap();
     assert_eq!(store.user("u2").await.unwrap(), Some(bob.clone()));
 
     // Conditional update: the stored version must be the expected one.
@@ -2075,7 +2110,10 @@ async fn users_insert_read_update_and_conflicts(store: Arc<dyn Store>) {
     assert_eq!(store.user("u9").await.unwrap(), None);
 
     // The old name is free again; a taken one (in any case) is a conflict.
-    store.insert_user(&user("u3", "alice")).await.unwrap();
+    store
+        .insert_user(&user("u3", "alice"), UserOrigin::Scim)
+        .await
+        .unwrap();
     let clash = User {
         username: "Alice.Smith".into(),
         version: 2,
@@ -2163,7 +2201,10 @@ async fn access_intact(store: &Arc<dyn Store>, user_id: &str) -> [bool; 4] {
 
 async fn user_deactivation_ends_access(store: Arc<dyn Store>) {
     for (id, name) in [("u1", "alice"), ("u2", "bob")] {
-        store.insert_user(&user(id, name)).await.unwrap();
+        store
+            .insert_user(&user(id, name), UserOrigin::Scim)
+            .await
+            .unwrap();
         hand_out_access(&store, id).await;
     }
     store
@@ -2223,7 +2264,10 @@ async fn user_deactivation_ends_access(store: Arc<dyn Store>) {
 
 async fn user_deletion_ends_access_and_membership(store: Arc<dyn Store>) {
     for (id, name) in [("u1", "alice"), ("u2", "bob")] {
-        store.insert_user(&user(id, name)).await.unwrap();
+        store
+            .insert_user(&user(id, name), UserOrigin::Scim)
+            .await
+            .unwrap();
         hand_out_access(&store, id).await;
     }
     store
@@ -2252,7 +2296,10 @@ async fn user_deletion_ends_access_and_membership(store: Arc<dyn Store>) {
 
     assert!(!store.delete_user("u1", NOW).await.unwrap());
     assert!(!store.delete_user("unknown", NOW).await.unwrap());
-    store.insert_user(&user("u3", "alice")).await.unwrap();
+    store
+        .insert_user(&user("u3", "alice"), UserOrigin::Scim)
+        .await
+        .unwrap();
 }
 
 async fn groups_insert_read_and_references(store: Arc<dyn Store>) {
@@ -2264,9 +2311,12 @@ async fn groups_insert_read_and_references(store: Arc<dyn Store>) {
         attributes: Attributes::new(),
         ..user("u2", "bert")
     };
-    store.insert_user(&ann).await.unwrap();
-    store.insert_user(&bert).await.unwrap();
-    store.insert_user(&user("u3", "cy")).await.unwrap();
+    store.insert_user(&ann, UserOrigin::Scim).await.unwrap();
+    store.insert_user(&bert, UserOrigin::Scim).await.unwrap();
+    store
+        .insert_user(&user("u3", "cy"), UserOrigin::Scim)
+        .await
+        .unwrap();
 
     let staff = group("g1", "Staff", &["u1", "u2"]);
     store.insert_group(&staff).await.unwrap();
@@ -2343,7 +2393,10 @@ async fn groups_insert_read_and_references(store: Arc<dyn Store>) {
 
 async fn group_changes_bump_versions(store: Arc<dyn Store>) {
     for (id, name) in [("a", "amy"), ("b", "ben"), ("c", "cat")] {
-        store.insert_user(&user(id, name)).await.unwrap();
+        store
+            .insert_user(&user(id, name), UserOrigin::Scim)
+            .await
+            .unwrap();
     }
     store
         .insert_group(&group("g", "Team", &["a", "b"]))
@@ -2610,7 +2663,7 @@ async fn directory(store: &Arc<dyn Store>) {
             created_at,
             updated_at: created_at + 50,
         };
-        store.insert_user(&person).await.unwrap();
+        store.insert_user(&person, UserOrigin::Scim).await.unwrap();
     }
     for (id, name, members) in [
         ("g1", "Engineering", "u01 u02 u08"),
@@ -2995,7 +3048,7 @@ async fn value_filters_select_what_the_patch_matcher_selects(store: Arc<dyn Stor
             .collect();
         let mut person = user(&format!("p{n:02}"), &format!("p{n:02}"));
         person.attributes.insert("emails".into(), json!(emails));
-        store.insert_user(&person).await.unwrap();
+        store.insert_user(&person, UserOrigin::Scim).await.unwrap();
         people.push((person.username, emails));
     }
     let operators = ["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"];
@@ -3099,7 +3152,10 @@ async fn a_cancelled_transaction_leaves_no_connection_behind_in_it() {
     let store: Arc<dyn Store> = Arc::new(store);
     for n in 0..300 {
         store
-            .insert_user(&user(&format!("old-{n}"), &format!("old{n}")))
+            .insert_user(
+                &user(&format!("old-{n}"), &format!("old{n}")),
+                UserOrigin::Scim,
+            )
             .await
             .unwrap();
     }
@@ -3123,7 +3179,7 @@ async fn a_cancelled_transaction_leaves_no_connection_behind_in_it() {
     }
     for n in 0..30 {
         let new = user(&format!("id-{n}"), &format!("u{n}"));
-        store.insert_user(&new).await.unwrap();
+        store.insert_user(&new, UserOrigin::Scim).await.unwrap();
         let read = store.user(&new.id).await.unwrap();
         assert_eq!(
             read.map(|u| u.username),

@@ -68,6 +68,28 @@ async fn an_address_is_verified_through_its_link() {
 
     let (status, page) = elsewhere.visit(&link).await.page();
     assert_eq!(status, StatusCode::BAD_REQUEST, "used once: {page}");
+
+    // A link's token is good for its own purpose only: a fresh one opens no reset form.
+    let (_, page) = browser.visit(&server.url("/account")).await.page();
+    browser
+        .submit(&page, "/account/email/verify", &[])
+        .await
+        .page();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while mails_to(&smtp, "ada@example.com").len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "a second link");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let fresh = mails_to(&smtp, "ada@example.com")
+        .iter()
+        .map(|mail| link_in(&server, mail, "/email/verify"))
+        .find(|other| *other != link)
+        .unwrap();
+    let as_reset = fresh.replace("/email/verify", "/password/reset");
+    let (status, _) = elsewhere.visit(&as_reset).await.page();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "not a reset link");
+    let (status, _) = elsewhere.visit(&fresh).await.page();
+    assert_eq!(status, StatusCode::OK, "still a verification link");
 }
 
 #[tokio::test]

@@ -265,5 +265,9 @@ async fn events_written_before_a_restart_are_delivered_after_it() {
         .await;
     assert_eq!(kinds(&deliveries), ["user.created"]);
     assert_eq!(deliveries[0].body["data"]["userName"], "ada");
+    assert_eq!(
+        deliveries[0].body["data"]["origin"], "cli",
+        "how the user was made"
+    );
     assert!(deliveries[0].signed);
 }

@@ -15,7 +15,7 @@ use crate::keys::{self, KeyRing};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::Challenge;
 use crate::oauth::token::TokenResponse;
-use crate::store::{AuthCode, Client, SqlStore, Store, User};
+use crate::store::{AuthCode, Client, SqlStore, Store, User, UserOrigin};
 use crate::tokens::issuer::TokenIssuer;
 use crate::{clock, secret};
 
@@ -81,7 +81,10 @@ impl Fixture {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_user(&user).await.unwrap();
+        self.store
+            .insert_user(&user, UserOrigin::Cli)
+            .await
+            .unwrap();
         user
     }
 

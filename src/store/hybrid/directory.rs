@@ -28,7 +28,7 @@ use tokio::sync::Mutex;
 use crate::store::redis::LogReply;
 use crate::store::{
     ConsentStore, Group, GroupStore, RedisStore, SqlStore, StoreError, StoreResult, UnixTime,
-    Update, User, UserStore,
+    Update, User, UserOrigin, UserStore,
 };
 
 /// One change, with every input its write takes.
@@ -37,6 +37,8 @@ use crate::store::{
 pub(super) enum Change {
     InsertUser {
         user: User,
+        #[serde(default)]
+        origin: UserOrigin,
     },
     UpdateUser {
         user: User,
@@ -104,7 +106,10 @@ fn mismatch() -> StoreError {
 impl Change {
     pub(super) async fn apply(&self, to: &SqlStore) -> StoreResult<Outcome> {
         Ok(match self {
-            Change::InsertUser { user } => to.insert_user(user).await.map(|()| Outcome::Done)?,
+            Change::InsertUser { user, origin } => to
+                .insert_user(user, *origin)
+                .await
+                .map(|()| Outcome::Done)?,
             Change::UpdateUser {
                 user,
                 expected_version,

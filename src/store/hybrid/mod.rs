@@ -84,9 +84,11 @@ async fn to_completion<T: Send + 'static>(
 
 #[async_trait]
 impl UserStore for HybridStore {
-    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+    async fn insert_user(&self, user: &User, origin: UserOrigin) -> StoreResult<()> {
         let user = user.clone();
-        self.change(Change::InsertUser { user }).await?.done()
+        self.change(Change::InsertUser { user, origin })
+            .await?
+            .done()
     }
 
     async fn user(&self, id: &str) -> StoreResult<Option<User>> {

@@ -100,7 +100,7 @@ async fn end_access(
 
 #[async_trait::async_trait]
 impl UserStore for SqlStore {
-    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+    async fn insert_user(&self, user: &User, origin: UserOrigin) -> StoreResult<()> {
         let mut tx = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO users (id, username, username_normalized, password_hash, active,
@@ -120,7 +120,7 @@ impl UserStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| conflict_or_backend(e, &format!("user {}", user.username)))?;
-        self.insert_event(&mut *tx, &events::user_created(user))
+        self.insert_event(&mut *tx, &events::user_created(user, origin))
             .await?;
         tx.commit().await.map_err(backend)?;
         Ok(())
