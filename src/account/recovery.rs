@@ -84,7 +84,8 @@ impl Recovery {
         for user in self.accounts_with(email).await? {
             // The account's own spelling: a mailbox's local part may be case-sensitive
             // (RFC 5321 §2.4), the lookup is not.
-            if let Some(address) = stored_address(&user, email) {
+            let stored = stored_address(&user, email).filter(|a| mail::is_deliverable(a));
+            if let Some(address) = stored {
                 self.mail_link(&user, &address).await?;
             }
         }

@@ -355,12 +355,13 @@ pub(crate) fn set_primary_email(attributes: &mut Attributes, email: &str) {
     }
 }
 
-/// One `@` with something on both sides and no spaces: the checks worth making before a
-/// verification mail settles the rest.
+/// One `@` with something on both sides, a dotted domain, no spaces, and an address mail can
+/// be sent to: the checks worth making before a verification mail settles the rest.
 pub(crate) fn plausible_email(email: &str) -> bool {
-    matches!(email.split_once('@'), Some((local, domain))
+    let shaped = matches!(email.split_once('@'), Some((local, domain))
         if !local.is_empty() && domain.contains('.') && !domain.contains('@')
-            && !email.contains(char::is_whitespace))
+            && !email.contains(char::is_whitespace));
+    shaped && crate::mail::is_deliverable(email)
 }
 
 /// How a saved profile left the email.
