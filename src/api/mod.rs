@@ -150,6 +150,13 @@ async fn update_me(
     Ok(Json(answer))
 }
 
+/// 204 for a change made, the API's error for one refused.
+fn done(refused: Option<self_service::AccountChangeRefused>) -> Result<StatusCode, ApiError> {
+    refused.map_or(Ok(StatusCode::NO_CONTENT), |refused| {
+        Err(ApiError::refused(refused))
+    })
+}
+
 #[derive(Deserialize)]
 struct PasswordChange {
     current_password: String,
@@ -168,10 +175,7 @@ async fn change_password(
     let change = body(change)?;
     let passwords = (change.current_password, change.new_password);
     let service = state.self_service();
-    match self_service::change_password(&service, &user, "", passwords, ip).await? {
-        None => Ok(StatusCode::NO_CONTENT),
-        Some(refused) => Err(ApiError::refused(refused)),
-    }
+    done(self_service::change_password(&service, &user, "", passwords, ip).await?)
 }
 
 #[derive(Deserialize)]
@@ -189,10 +193,7 @@ async fn close(
     let user = caller(&state, &headers).await?;
     let close = body(close)?;
     let service = state.self_service();
-    match self_service::deactivate(&service, &user, close.password, ip).await? {
-        None => Ok(StatusCode::NO_CONTENT),
-        Some(refused) => Err(ApiError::refused(refused)),
-    }
+    done(self_service::deactivate(&service, &user, close.password, ip).await?)
 }
 
 #[derive(Serialize)]
@@ -233,8 +234,5 @@ async fn end_session(
         return Err(ApiError::not_found("no such session"));
     }
     let service = state.self_service();
-    match self_service::end_session(&service, &user.id, "", &sid).await? {
-        None => Ok(StatusCode::NO_CONTENT),
-        Some(refused) => Err(ApiError::refused(refused)),
-    }
+    done(self_service::end_session(&service, &user.id, "", &sid).await?)
 }
