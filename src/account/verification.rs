@@ -59,12 +59,17 @@ impl Verification {
     }
 
     /// Mails `user` a link that verifies `address`; with `change`, using it also makes the
-    /// address their email.
+    /// address their email. The user's earlier links stop working: an old change of address
+    /// cannot be used after a newer one was asked for.
     pub async fn send(&self, user: &User, address: &str, change: bool) -> Result<()> {
         if !mail::is_deliverable(address) {
             return Err(Error::invalid_request("that address cannot receive mail"));
         }
         let now = clock::now();
+        let kind = ArtifactKind::EmailVerification;
+        for (id_hash, _) in self.store.user_artifacts(kind, &user.id, now).await? {
+            self.store.delete_artifact(kind, &id_hash).await?;
+        }
         let token = secret::generate();
         let pending = Pending {
             user_id: user.id.clone(),
@@ -73,7 +78,7 @@ impl Verification {
         };
         let payload = serde_json::to_string(&pending).map_err(Error::internal)?;
         let expires_at = now + LINK_LIFETIME.as_secs() as i64;
-        let (kind, id_hash) = (ArtifactKind::EmailVerification, secret::hash(&token));
+        let id_hash = secret::hash(&token);
         self.store
             .put_artifact(kind, &id_hash, Some(&user.id), &payload, expires_at)
             .await?;

@@ -106,13 +106,18 @@ async fn a_new_address_needs_the_password_and_replaces_the_old_one_once_verified
     assert_eq!(status, StatusCode::UNAUTHORIZED, "no password");
     assert!(page.contains("Your current password is not correct."));
 
-    let with_password = [change[0], change[1], ("password", PASSWORD)];
+    let to_first = [
+        ("email", "ada@first.example"),
+        change[1],
+        ("password", PASSWORD),
+    ];
     let (status, page) = browser
-        .submit(&page, "/account/profile", &with_password)
+        .submit(&page, "/account/profile", &to_first)
         .await
         .page();
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("A link went to the new address"), "{page}");
+    let with_password = [change[0], change[1], ("password", PASSWORD)];
     let user = server.state.store.user(&id).await.unwrap().unwrap();
     assert_eq!(
         user.email(),
@@ -120,11 +125,24 @@ async fn a_new_address_needs_the_password_and_replaces_the_old_one_once_verified
         "not before the link is used"
     );
 
+    let first = link_in(
+        &server,
+        &mail_to(&smtp, "ada@first.example", VERIFY).await,
+        "/email/verify",
+    );
+    // A newer change supersedes it: the older link no longer works.
+    let (status, page) = browser
+        .submit(&page, "/account/profile", &with_password)
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK, "{page}");
     let link = link_in(
         &server,
         &mail_to(&smtp, "ada@new.example", VERIFY).await,
         "/email/verify",
     );
+    let (status, _) = browser.visit(&first).await.page();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "superseded");
     let (status, _) = verify_through(&browser, &link).await;
     assert_eq!(status, StatusCode::OK);
     let user = server.state.store.user(&id).await.unwrap().unwrap();
