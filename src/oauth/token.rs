@@ -16,8 +16,9 @@ use crate::oauth::client_auth;
 use crate::oauth::grants::{GrantServices, Grants};
 use crate::oauth::params::Params;
 use crate::state::AppState;
-use crate::store::{Client, TokenRecord, UserStore};
+use crate::store::{Client, TokenRecord, User, UserStore};
 use crate::tokens::access_token::{Grant, Issued};
+use crate::tokens::claims::EmailClaims;
 use crate::tokens::id_token::IdTokenFacts;
 use crate::tokens::issuer::TokenIssuer;
 use crate::tokens::scope;
@@ -57,7 +58,8 @@ impl TokenResponse {
 /// A user's grant at the token endpoint: what its access token and ID token state.
 pub struct UserGrant<'a> {
     pub grant_id: &'a str,
-    pub user_id: &'a str,
+    /// The grant's user, as [`active_user`] read it.
+    pub user: &'a User,
     /// The scope of this access token.
     pub scope: &'a str,
     pub authentication: &'a Authentication,
@@ -65,13 +67,10 @@ pub struct UserGrant<'a> {
     pub sid: Option<&'a str>,
 }
 
-/// Refuses a grant whose user was deleted or deactivated since it was made.
-pub async fn ensure_active_user(
-    users: &(dyn UserStore + Send + Sync),
-    user_id: &str,
-) -> Result<()> {
+/// The grant's user; refuses a grant whose user was deleted or deactivated since it was made.
+pub async fn active_user(users: &(dyn UserStore + Send + Sync), user_id: &str) -> Result<User> {
     match users.user(user_id).await? {
-        Some(user) if user.active => Ok(()),
+        Some(user) if user.active => Ok(user),
         _ => Err(Error::invalid_grant("the user is no longer active")),
     }
 }
@@ -87,16 +86,16 @@ pub async fn mint_user_tokens(
     let (access, record) = tokens.mint_access_token(&Grant {
         grant_id: grant.grant_id,
         client,
-        user_id: Some(grant.user_id),
+        user_id: Some(&grant.user.id),
         scope: grant.scope,
         authentication: Some(grant.authentication),
     })?;
     let id_token = if scope::has(grant.scope, scope::OPENID) {
-        let groups = tokens.groups_claim(grant.user_id, grant.scope).await?;
-        let email = tokens.email_claims(grant.user_id, grant.scope).await?;
+        let groups = tokens.groups_claim(&grant.user.id, grant.scope).await?;
+        let email = EmailClaims::of(grant.user, grant.scope);
         Some(tokens.sign_id_token(&IdTokenFacts {
             client,
-            user_id: grant.user_id,
+            user_id: &grant.user.id,
             nonce: grant.nonce,
             authentication: grant.authentication,
             sid: grant.sid,

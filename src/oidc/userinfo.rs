@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::oauth::params::Params;
 use crate::state::AppState;
 use crate::store::{User, UserStore};
+use crate::tokens::claims::EmailClaims;
 use crate::tokens::issuer::TokenIssuer;
 use crate::tokens::scope;
 use crate::web::bearer;
@@ -21,13 +22,8 @@ struct UserInfo<'a> {
     sub: &'a str,
     #[serde(flatten)]
     profile: Option<Profile<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a str>,
-    /// OIDC Core §5.1: whether the address was verified. Tessera verifies none yet, and says
-    /// so, so that no relying party links accounts by an address anyone could have typed
-    /// (security review, info).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email_verified: Option<bool>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    email: Option<EmailClaims<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     groups: Option<Vec<String>>,
 }
@@ -120,16 +116,10 @@ async fn userinfo(
         None => None,
     }
     .ok_or_else(|| Error::oauth(ErrorCode::InvalidToken, "the token's user is gone"))?;
-    let email = user
-        .email()
-        .filter(|_| scope::releases(&record.scope, "email"));
     let info = UserInfo {
         sub: &user.id,
         profile: scope::releases(&record.scope, "name").then(|| profile(&user)),
-        email,
-        email_verified: email
-            .filter(|_| scope::releases(&record.scope, "email_verified"))
-            .map(|_| user.email_verified()),
+        email: EmailClaims::of(&user, &record.scope),
         groups: tokens.groups_claim(&user.id, &record.scope).await?,
     };
     serde_json::to_value(info).map_err(Error::internal)

@@ -3,32 +3,32 @@
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::store::User;
 use crate::tokens::issuer::TokenIssuer;
 use crate::tokens::scope;
 
-/// OIDC Core §5.4 `email` scope claims.
+/// OIDC Core §5.4 `email` scope claims, for the ID token and userinfo alike. `email_verified`
+/// (§5.1) is true only once the user opened a link mailed to the address, so that no relying
+/// party links accounts by an address anyone could have typed.
 #[derive(Debug, Clone, Serialize)]
-pub struct EmailClaims {
-    pub email: String,
+pub struct EmailClaims<'a> {
+    pub email: &'a str,
     pub email_verified: bool,
 }
 
-impl TokenIssuer {
-    /// `email` and `email_verified` for a token of `granted` scope: `None` unless the scope
-    /// releases them and the user has an address.
-    pub async fn email_claims(&self, user_id: &str, granted: &str) -> Result<Option<EmailClaims>> {
-        if !scope::releases(granted, "email") {
-            return Ok(None);
-        }
-        let user = self.users.user(user_id).await?;
-        Ok(user.and_then(|user| {
-            Some(EmailClaims {
-                email: user.email()?.to_string(),
-                email_verified: user.email_verified(),
-            })
-        }))
+impl<'a> EmailClaims<'a> {
+    /// The claims for a token of `granted` scope: `None` unless the scope releases them and
+    /// the user has an address.
+    pub fn of(user: &'a User, granted: &str) -> Option<Self> {
+        scope::releases(granted, "email").then_some(())?;
+        Some(EmailClaims {
+            email: user.email()?,
+            email_verified: user.email_verified(),
+        })
     }
+}
 
+impl TokenIssuer {
     /// The `groups` claim for a token of `granted` scope: `None` unless the scope releases it.
     pub async fn groups_claim(&self, user_id: &str, granted: &str) -> Result<Option<Vec<String>>> {
         if !scope::releases(granted, "groups") {

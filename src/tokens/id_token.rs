@@ -33,7 +33,7 @@ struct IdTokenClaims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     groups: Option<&'a [String]>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    email: Option<&'a EmailClaims>,
+    email: Option<&'a EmailClaims<'a>>,
 }
 
 /// What an ID token states.
@@ -48,7 +48,7 @@ pub struct IdTokenFacts<'a> {
     /// The `groups` claim, when the scope asks for it.
     pub groups: Option<&'a [String]>,
     /// `email` and `email_verified`, when the scope asks for them.
-    pub email: Option<&'a EmailClaims>,
+    pub email: Option<&'a EmailClaims<'a>>,
 }
 
 /// §3.1.3.6: the left half of the hash of the access token, with the hash of the JWS algorithm

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::oauth::grants::{GrantHandler, GrantServices};
 use crate::oauth::params::Params;
 use crate::oauth::pkce::Challenge;
-use crate::oauth::token::{ensure_active_user, mint_user_tokens, TokenResponse, UserGrant};
+use crate::oauth::token::{active_user, mint_user_tokens, TokenResponse, UserGrant};
 use crate::secret;
 use crate::store::{AuthCode, Client, CodeRedemption, Store};
 use crate::tokens::issuer::TokenIssuer;
@@ -110,7 +110,7 @@ impl GrantHandler for AuthorizationCodeGrant {
             .get("code")
             .ok_or_else(|| Error::invalid_request("code is required"))?;
         let record = self.redeem(code, client, params).await?;
-        ensure_active_user(self.store.as_ref(), &record.user_id).await?;
+        let user = active_user(self.store.as_ref(), &record.user_id).await?;
         let authentication = Authentication {
             auth_time: record.auth_time,
             acr: record.acr.clone(),
@@ -118,7 +118,7 @@ impl GrantHandler for AuthorizationCodeGrant {
         };
         let grant = UserGrant {
             grant_id: &record.grant_id,
-            user_id: &record.user_id,
+            user: &user,
             scope: &record.scope,
             authentication: &authentication,
             nonce: record.nonce.as_deref(),

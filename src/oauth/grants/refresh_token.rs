@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::metrics::Metrics;
 use crate::oauth::grants::{GrantHandler, GrantServices};
 use crate::oauth::params::Params;
-use crate::oauth::token::{ensure_active_user, mint_user_tokens, TokenResponse, UserGrant};
+use crate::oauth::token::{active_user, mint_user_tokens, TokenResponse, UserGrant};
 use crate::secret;
 use crate::store::{Client, RefreshTokenRecord, Rotation, Store, TokenRecord, UnixTime};
 use crate::tokens::issuer::TokenIssuer;
@@ -140,7 +140,7 @@ impl GrantHandler for RefreshTokenGrant {
             ));
         }
         let access_scope = requested_scope(params, &record)?;
-        ensure_active_user(self.store.as_ref(), &record.user_id).await?;
+        let user = active_user(self.store.as_ref(), &record.user_id).await?;
         let authentication = Authentication {
             auth_time: record.auth_time,
             acr: record.acr.clone(),
@@ -158,7 +158,7 @@ impl GrantHandler for RefreshTokenGrant {
         // and no nonce.
         let grant = UserGrant {
             grant_id: &record.family_id,
-            user_id: &record.user_id,
+            user: &user,
             scope: &access_scope,
             authentication: &authentication,
             nonce: None,
