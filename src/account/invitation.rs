@@ -11,7 +11,7 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::mail::{self, Invite, Mailer};
 use crate::secret;
-use crate::store::query::{Attr, AttrKind, CompValue, CompareOp, Filter, ListQuery};
+use crate::store::query::{Attr, AttrKind, ListQuery};
 use crate::store::{ArtifactKind, Member, Store, UnixTime, Update};
 use crate::web::paths;
 
@@ -71,17 +71,9 @@ async fn group_named(store: &dyn Store, name: &str) -> Result<String> {
         case_exact: false,
         multi_valued: false,
     };
-    let query = ListQuery {
-        filter: Some(Filter::Compare {
-            attr: display_name,
-            op: CompareOp::Eq,
-            value: CompValue::String(name.to_string()),
-        }),
-        sort: None,
-        start_index: 1,
-        count: 1,
-    };
-    let page = store.list_groups(&query, false).await?;
+    let page = store
+        .list_groups(&ListQuery::equal(display_name, name, 1), false)
+        .await?;
     let group = page.items.into_iter().next();
     group
         .map(|group| group.id)

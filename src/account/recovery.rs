@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::mail::{self, Mailer, PasswordChanged, PasswordReset};
 use crate::secret;
 use crate::store::events;
-use crate::store::query::{Attr, AttrKind, CompValue, CompareOp, Filter, ListQuery};
+use crate::store::query::{Attr, AttrKind, ListQuery};
 use crate::store::{ArtifactKind, Store, Update, User};
 use crate::throttle::Throttle;
 use crate::web::paths;
@@ -65,10 +65,9 @@ impl Recovery {
         ip: IpAddr,
     ) -> Requested {
         let keys = [throttle.mail_link_address(email), throttle.mail_link_ip(ip)];
-        if let Some(wait) = throttle.locked(&keys).await {
+        if let Some(wait) = throttle.admit(&keys).await {
             return Requested::Throttled(wait);
         }
-        throttle.record_failure(&keys).await;
         if mail::is_deliverable(email) {
             let (recovery, email) = (self.clone(), email.to_string());
             tokio::spawn(async move {
@@ -93,16 +92,7 @@ impl Recovery {
     }
 
     async fn accounts_with(&self, email: &str) -> Result<Vec<User>> {
-        let query = ListQuery {
-            filter: Some(Filter::Compare {
-                attr: EMAIL_VALUE,
-                op: CompareOp::Eq,
-                value: CompValue::String(email.to_string()),
-            }),
-            sort: None,
-            start_index: 1,
-            count: ACCOUNTS_PER_ADDRESS,
-        };
+        let query = ListQuery::equal(EMAIL_VALUE, email, ACCOUNTS_PER_ADDRESS);
         let page = self.store.list_users(&query).await?;
         Ok(page.items.into_iter().filter(|user| user.active).collect())
     }
@@ -163,7 +153,11 @@ impl Recovery {
         {
             return Ok(Reset::LinkInvalid);
         }
-        self.end_links(&user.id).await?;
+        // Every other link of the account dies with it.
+        let (kind, now) = (ArtifactKind::PasswordReset, clock::now());
+        self.store
+            .delete_user_artifacts(kind, &user.id, now)
+            .await?;
         let hash = self.passwords.hash(password).await?;
         let now = clock::now();
         let updated = User {
@@ -188,16 +182,6 @@ impl Recovery {
             self.mailer.send(email, notice.into(), now).await?;
         }
         Ok(Reset::Done)
-    }
-
-    /// Ends every outstanding link of the user.
-    async fn end_links(&self, user_id: &str) -> Result<()> {
-        let kind = ArtifactKind::PasswordReset;
-        let now = clock::now();
-        for (id_hash, _) in self.store.user_artifacts(kind, user_id, now).await? {
-            self.store.delete_artifact(kind, &id_hash).await?;
-        }
-        Ok(())
     }
 }
 

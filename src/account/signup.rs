@@ -97,10 +97,9 @@ impl SignupService<'_> {
             return Ok(Err(SignupRefused::Invalid(why)));
         }
         let starts = [self.throttle.sign_in_starts(ip)];
-        if let Some(wait) = self.throttle.locked(&starts).await {
+        if let Some(wait) = self.throttle.admit(&starts).await {
             return Ok(Err(SignupRefused::Throttled(wait)));
         }
-        self.throttle.record_failure(&starts).await;
         let new = NewUser {
             username: account.username,
             password: account.password,

@@ -67,9 +67,9 @@ impl Verification {
         }
         let now = clock::now();
         let kind = ArtifactKind::EmailVerification;
-        for (id_hash, _) in self.store.user_artifacts(kind, &user.id, now).await? {
-            self.store.delete_artifact(kind, &id_hash).await?;
-        }
+        self.store
+            .delete_user_artifacts(kind, &user.id, now)
+            .await?;
         let token = secret::generate();
         let pending = Pending {
             user_id: user.id.clone(),
@@ -107,10 +107,9 @@ impl Verification {
             throttle.mail_link_address(address),
             throttle.mail_link_ip(ip),
         ];
-        if let Some(wait) = throttle.locked(&keys).await {
+        if let Some(wait) = throttle.admit(&keys).await {
             return Ok(Err(wait));
         }
-        throttle.record_failure(&keys).await;
         self.send(user, address, false).await?;
         Ok(Ok(()))
     }

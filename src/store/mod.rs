@@ -502,6 +502,19 @@ pub trait ArtifactStore {
         user_id: &str,
         now: UnixTime,
     ) -> StoreResult<Vec<(String, String)>>;
+
+    /// Deletes every live artifact of `kind` that belongs to `user_id` (a user's mailed links).
+    async fn delete_user_artifacts(
+        &self,
+        kind: ArtifactKind,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        for (id_hash, _) in self.user_artifacts(kind, user_id, now).await? {
+            self.delete_artifact(kind, &id_hash).await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -199,6 +199,22 @@ pub struct ListQuery {
     pub count: u64,
 }
 
+impl ListQuery {
+    /// The first `count` resources whose `attr` equals `value` (SCIM `attr eq "value"`).
+    pub fn equal(attr: Attr, value: &str, count: u64) -> Self {
+        ListQuery {
+            filter: Some(Filter::Compare {
+                attr,
+                op: CompareOp::Eq,
+                value: CompValue::String(value.to_string()),
+            }),
+            sort: None,
+            start_index: 1,
+            count,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sort {
     pub attr: Attr,

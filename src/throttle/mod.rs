@@ -128,6 +128,17 @@ impl Throttle {
         self.local.record_failure(keys)
     }
 
+    /// Counts a request that is no failure but costs something (a mailed link, a new account)
+    /// on every key, unless one is locked: then it returns how long the caller must wait, and
+    /// counts nothing. The request that reaches a limit is still served.
+    pub async fn admit(&self, keys: &[Key]) -> Option<Duration> {
+        if let Some(wait) = self.locked(keys).await {
+            return Some(wait);
+        }
+        self.record_failure(keys).await;
+        None
+    }
+
     /// Forgets the failures counted on `key` (not a running lockout) after a success.
     pub async fn clear(&self, key: &Key) {
         if let Some(shared) = &self.shared {
