@@ -22,6 +22,7 @@ use crate::ui::{self, VerifyEmailWaitPage};
 use crate::web::client_ip::ClientIp;
 use crate::web::{csrf, retry_after};
 
+/// The router registers this step only when verification is required.
 fn verification(sign_in: &SignIn) -> Result<&Verification, InteractionRefusal> {
     let off = || Error::internal("no verification step without required verification");
     Ok(sign_in.verification.as_ref().ok_or_else(off)?)

@@ -1,6 +1,8 @@
 //! The page a verification link opens (`/email/verify?token=…`): a GET shows a form, since mail
 //! scanners open links; its POST verifies the address. Exists while verification is on.
 
+use std::sync::Arc;
+
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,21 +20,15 @@ pub struct LinkQuery {
     token: Option<String>,
 }
 
-/// The router registers these pages only with verification on.
-fn verification(state: &AppState) -> Result<&Verification, InteractionRefusal> {
-    state.verification.as_ref().ok_or_else(|| {
-        InteractionRefusal::Failed(crate::error::Error::internal("verification is off"))
-    })
-}
-
 /// GET /email/verify?token=…: the form, if the link still works; nothing is used up.
 pub async fn confirm_page(
     State(state): State<AppState>,
+    State(verification): State<Arc<Verification>>,
     jar: CookieJar,
     Query(query): Query<LinkQuery>,
 ) -> Result<Response, InteractionRefusal> {
     let token = query.token.unwrap_or_default();
-    let Some((_, address)) = verification(&state)?.link(&token).await? else {
+    let Some((_, address)) = verification.link(&token).await? else {
         return Ok(link_invalid());
     };
     let (jar, csrf_token) = csrf::page_token(jar, state.config.is_https());
@@ -53,12 +49,13 @@ pub struct ConfirmForm {
 /// POST /email/verify: records the address as verified and uses the link up.
 pub async fn confirm_submit(
     State(state): State<AppState>,
+    State(verification): State<Arc<Verification>>,
     jar: CookieJar,
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let token = form.token.unwrap_or_default();
-    Ok(match verification(&state)?.confirm(&token).await? {
+    Ok(match verification.confirm(&token).await? {
         Confirmed::Verified(_) => ui::render(
             StatusCode::OK,
             &NoticePage {

@@ -109,13 +109,15 @@ fn pages(state: &AppState) -> Router<AppState> {
 
 /// The page a verification link opens, when verification is on.
 fn verification_pages(state: &AppState) -> Router<AppState> {
-    if state.verification.is_none() {
+    let Some(service) = state.verification.clone() else {
         return Router::new();
-    }
-    Router::new().route(
-        paths::EMAIL_VERIFY,
-        get(verification::confirm_page).post(verification::confirm_submit),
-    )
+    };
+    Router::new()
+        .route(
+            paths::EMAIL_VERIFY,
+            get(verification::confirm_page).post(verification::confirm_submit),
+        )
+        .with_state(WithService::new(state, service))
 }
 
 /// Password recovery, when mail is configured (else its paths are not found).
@@ -161,15 +163,24 @@ fn sign_in_pages(state: &AppState) -> Router<AppState> {
             get(login::mfa_step_page).post(login::mfa_step_submit),
         )
         .merge(signup_page(state))
-        .route(
-            paths::LOGIN_VERIFY_EMAIL,
-            get(verify_email::waiting_page).post(verify_email::waiting_submit),
-        )
+        .merge(verify_email_step(&sign_in))
         .route(
             paths::CONSENT,
             get(consent::consent_page).post(consent::consent_submit),
         )
         .with_state(WithService::new(state, sign_in))
+}
+
+/// The step that waits for a verified address, when verification is required (else its path
+/// is not found).
+fn verify_email_step(sign_in: &SignIn) -> Router<WithService<SignIn>> {
+    if sign_in.verification.is_none() {
+        return Router::new();
+    }
+    Router::new().route(
+        paths::LOGIN_VERIFY_EMAIL,
+        get(verify_email::waiting_page).post(verify_email::waiting_submit),
+    )
 }
 
 /// Sign-up, when it is open or takes invitations (else its path is not found).
