@@ -175,16 +175,21 @@ fn grant_help() -> String {
 /// What a CLI command reads or writes.
 #[derive(Clone, Copy)]
 enum Reach {
+    /// Users and groups, their second factors and invitations (with the mail these queue).
     Users,
-    ClientsOrEvents,
+    Events,
+    Clients,
 }
 
 /// The CLI reaches only what the servers keep outside their own memory: everything on the SQL
-/// backend; users and second factors on the hybrid backend with Redis (its directory log).
+/// backend; on the hybrid backend with Redis, users and second factors (its directory log) and
+/// the outbox.
 fn refuse_unless_reachable(config: &Config, reach: Reach) -> anyhow::Result<()> {
     let reachable = match config.store.backend {
         StoreBackend::Sql => true,
-        StoreBackend::Hybrid => matches!(reach, Reach::Users) && config.store.redis_url.is_some(),
+        StoreBackend::Hybrid => {
+            !matches!(reach, Reach::Clients) && config.store.redis_url.is_some()
+        }
         StoreBackend::Memory => false,
     };
     if reachable {
@@ -192,7 +197,8 @@ fn refuse_unless_reachable(config: &Config, reach: Reach) -> anyhow::Result<()> 
     }
     let what = match reach {
         Reach::Users => "users",
-        Reach::ClientsOrEvents => "clients and events",
+        Reach::Events => "events",
+        Reach::Clients => "clients",
     };
     anyhow::bail!(
         "on this backend {what} live in each server's memory; declare users and clients in \
@@ -230,7 +236,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Events(EventsCommand::Dead { limit }) => {
-            refuse_unless_reachable(&config, Reach::ClientsOrEvents)?;
+            refuse_unless_reachable(&config, Reach::Events)?;
             let store = tessera::open_store(&config).await?;
             for dead in store.dead_events(limit).await? {
                 let mut line = dead.event.body();
@@ -250,10 +256,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("invitations need TESSERA_SIGNUP=invite (or open)");
             }
             let store = tessera::open_store(&config).await?;
-            // Only the SQL backend's outbox outlives this process: elsewhere the link is printed.
             let sealer = tessera::sealing::Sealer::new(config.encryption_key);
-            let mailer = tessera::mail::Mailer::new(&config.mail, store.clone(), sealer)
-                .filter(|_| config.store.backend == StoreBackend::Sql);
+            let mailer = tessera::mail::Mailer::new(&config.mail, store.clone(), sealer);
             let link = invitation::invite(
                 store.as_ref(),
                 mailer.as_ref(),
@@ -281,7 +285,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Client(ClientCommand::Create(args)) => {
-            refuse_unless_reachable(&config, Reach::ClientsOrEvents)?;
+            refuse_unless_reachable(&config, Reach::Clients)?;
             let store = tessera::open_store(&config).await?;
             let registration = ClientRegistration {
                 client_id: args.client_id,

@@ -326,6 +326,17 @@ pub static VARIABLES: &[Variable] = &[
         },
     },
     Variable {
+        name: "TESSERA_MAIL_RETRY_SECONDS",
+        meaning: "wait after a message's first failed try (the SMTP server down or refusing); \
+                  it doubles each time, at most an hour, and the tenth failure makes the \
+                  message dead (`tessera events dead`)",
+        default: "`30`",
+        apply: |config, value| {
+            config.mail.retry_base = value.seconds(1)?.min(Duration::from_secs(3600));
+            Ok(())
+        },
+    },
+    Variable {
         name: "TESSERA_EMAIL_VERIFICATION",
         meaning: "`off`, `optional` (a new or changed address is mailed a link; `email_verified` \
                   says whether it was opened) or `required` (also: a user whose address is not \
@@ -489,7 +500,7 @@ pub static VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "TESSERA_ENCRYPTION_KEY",
-        meaning: "32 bytes, base64: seals TOTP seeds at rest. Required unless the issuer is a \
+        meaning: "32 bytes, base64: seals TOTP seeds and queued mail at rest. Required unless the issuer is a \
                   loopback http URL (development, where a public development key is used with a \
                   warning). Make one with `head -c 32 /dev/urandom \\| base64`",
         default: "unset",

@@ -122,6 +122,34 @@ pub struct OutboxEvent {
     pub last_error: Option<String>,
 }
 
+/// An event as the stores keep it: its kind by name and its data as JSON text.
+pub struct StoredEvent {
+    pub id: String,
+    pub kind: String,
+    pub data: String,
+    pub occurred_at: UnixTime,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+impl TryFrom<StoredEvent> for OutboxEvent {
+    type Error = crate::store::StoreError;
+
+    fn try_from(stored: StoredEvent) -> Result<Self, Self::Error> {
+        let corrupt = |what: &str| crate::store::StoreError::Backend(format!("outbox {what}").into());
+        Ok(OutboxEvent {
+            event: NewEvent {
+                id: stored.id,
+                kind: EventKind::named(&stored.kind).ok_or_else(|| corrupt("event type"))?,
+                data: serde_json::from_str(&stored.data).map_err(|_| corrupt("event data"))?,
+                occurred_at: stored.occurred_at,
+            },
+            attempts: stored.attempts,
+            last_error: stored.last_error,
+        })
+    }
+}
+
 fn user_data(user: &User) -> Value {
     json!({"id": user.id, "userName": user.username, "active": user.active})
 }

@@ -450,6 +450,51 @@ async fn two_hybrid_instances_share_recovery_sign_up_and_verification() {
     );
 }
 
+/// On the hybrid backend the outbox is in Redis: mail queued by an instance that then dies, or
+/// by the CLI, is sent by another instance once the SMTP server is back, and the CLI lists the
+/// dead letters every instance shares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_hybrid_queued_mail_outlives_the_instance_that_queued_it() {
+    let (redis, smtp) = (servers::Redis::new(), servers::Smtp::new());
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployment = hybrid_deployment(&redis, dir.path());
+    deployment.env.extend([
+        ("TESSERA_SMTP_URL", smtp.url()),
+        ("TESSERA_MAIL_FROM", "id@tessera.test".into()),
+        ("TESSERA_MAIL_RETRY_SECONDS", "1".into()),
+        ("TESSERA_SIGNUP", "invite".into()),
+    ]);
+    let (a, b) = deployment.start_two().await;
+    smtp.stop();
+    let on_a = Browser::for_issuer(&a.base);
+    let (_, forgot) = on_a.visit(&a.url("/password/forgot")).await.page();
+    on_a.submit(&forgot, "/password/forgot", &[("email", "ada@example.com")])
+        .await
+        .page();
+    // Time for the reset mail to be queued (in the background, so that the page's timing does not
+    // tell whether the account exists) and tried in vain; then A is killed.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let issuer = a.base.clone();
+    drop(a);
+    let printed = deployment.cli(&["user", "invite", "--email", "dan@example.com"], "");
+    assert!(printed.contains("/signup?invitation="), "{printed}");
+    smtp.start();
+
+    let reset = mail_to(&smtp, "ada@example.com", "Reset your password").await;
+    let link = link_in_text(&reset.text, "/password/reset?token=").replace(&issuer, &b.base);
+    let on_b = Browser::for_issuer(&b.base);
+    let (_, form) = on_b.visit(&link).await.page();
+    let (status, done) = on_b
+        .submit_all(&form, "/password/reset", &[("password", "a new and long passphrase")])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let invitation = mail_to(&smtp, "dan@example.com", "You are invited to make an account").await;
+    let token = printed.trim().rsplit("invitation=").next().unwrap();
+    assert!(invitation.text.contains(token), "{}", invitation.text);
+    assert_eq!(deployment.cli(&["events", "dead"], ""), "", "none died");
+}
+
 /// The line of a mail's text that holds a link with `marker`.
 fn link_in_text(text: &str, marker: &str) -> String {
     let line = text.lines().find(|line| line.contains(marker));

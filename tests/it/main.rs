@@ -15,6 +15,7 @@ mod hardening;
 mod harness;
 mod login;
 mod logs;
+mod mail_relays;
 mod mailbox;
 mod mfa;
 mod oidc_flow;

@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -203,28 +205,75 @@ impl Redis {
     }
 }
 
-/// An SMTP server (aiosmtpd, from Debian's python3-aiosmtpd) that keeps every message it
-/// accepts in a Maildir, which tests read back. Stopped and deleted when dropped.
+/// How an [`Smtp`] server takes mail.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain SMTP, anyone's mail: a local relay.
+    Plain,
+    /// Only after STARTTLS (RFC 3207), and only with [`SMTP_USER`] and [`SMTP_PASSWORD`].
+    StartTls,
+    /// TLS from the first byte (RFC 8314 §3.3), and only with the same login.
+    ImplicitTls,
+}
+
+/// The login a TLS [`Smtp`] server takes mail with (SMTP AUTH, RFC 4954).
+pub const SMTP_USER: &str = "tessera";
+pub const SMTP_PASSWORD: &str = "relay p@ss:word";
+
+/// An SMTP server (aiosmtpd, from Debian's python3-aiosmtpd, run by `smtp_relay.py`) that keeps
+/// every message it accepts in a Maildir, which tests read back. Stopped and deleted when dropped.
 pub struct Smtp {
     instance: Instance,
+    security: SmtpSecurity,
 }
 
 impl Smtp {
     pub fn new() -> Self {
+        Self::with(SmtpSecurity::Plain)
+    }
+
+    /// A server taking mail as `security` says; a TLS one has a self-signed certificate for
+    /// `localhost` ([`Smtp::certificate`]), made here with `openssl`.
+    pub fn with(security: SmtpSecurity) -> Self {
         let tmp = tempfile::Builder::new()
             .prefix("tessera-smtp-")
             .tempdir()
             .expect("SMTP temp dir");
         let smtp = Smtp {
             instance: Instance::new(tmp),
+            security,
         };
+        if security != SmtpSecurity::Plain {
+            let (cert, key) = (smtp.certificate(), smtp.instance.dir.join("key.pem"));
+            run(Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+                .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+                .args(["-subj", "/CN=localhost", "-addext"])
+                .arg("subjectAltName=DNS:localhost,IP:127.0.0.1")
+                .arg("-keyout")
+                .arg(key)
+                .arg("-out")
+                .arg(cert));
+        }
         smtp.start();
         smtp
     }
 
-    /// `smtp://127.0.0.1:PORT` (plain: a local relay).
+    /// The `TESSERA_SMTP_URL` of this server.
     pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.instance.port)
+        let port = self.instance.port;
+        let password = utf8_percent_encode(SMTP_PASSWORD, NON_ALPHANUMERIC);
+        let login = format!("{SMTP_USER}:{password}@localhost:{port}");
+        match self.security {
+            SmtpSecurity::Plain => format!("smtp://127.0.0.1:{port}"),
+            SmtpSecurity::StartTls => format!("smtp://{login}?tls=starttls"),
+            SmtpSecurity::ImplicitTls => format!("smtps://{login}"),
+        }
+    }
+
+    /// The certificate (PEM) a client must trust to reach a TLS server.
+    pub fn certificate(&self) -> PathBuf {
+        self.instance.dir.join("cert.pem")
     }
 
     /// Returns once the server has exited; what it received stays.
@@ -232,19 +281,33 @@ impl Smtp {
         self.instance.stop();
     }
 
-    /// (Re)starts on the same port and Maildir, returning once it greets.
+    /// (Re)starts on the same port and Maildir, returning once it takes connections.
     pub fn start(&self) {
-        let listen = format!("127.0.0.1:{}", self.instance.port);
-        let maildir = self.maildir().display().to_string();
-        // Debian's interpreter, which the package installs the module for.
-        let server = ["/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", &listen]
-            .into_iter()
-            .chain(["-c", "aiosmtpd.handlers.Mailbox", &maildir])
-            .map(String::from)
-            .collect::<Vec<_>>();
         let port = self.instance.port;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/smtp_relay.py");
+        // Debian's interpreter, which the package installs the module for.
+        let mut server = vec!["/usr/bin/python3".to_string(), script.into()];
+        server.extend(["--port".into(), port.to_string(), "--maildir".into()]);
+        server.push(self.maildir().display().to_string());
+        if self.security != SmtpSecurity::Plain {
+            let tls = match self.security {
+                SmtpSecurity::StartTls => "starttls",
+                _ => "implicit",
+            };
+            let key = self.instance.dir.join("key.pem");
+            server.extend(["--tls".into(), tls.into(), "--cert".into()]);
+            server.push(self.certificate().display().to_string());
+            server.extend(["--key".into(), key.display().to_string()]);
+            server.extend(["--login".into(), format!("{SMTP_USER}:{SMTP_PASSWORD}")]);
+        }
+        // An implicit-TLS server greets only inside TLS: that one is ready when it accepts.
+        let greets = self.security != SmtpSecurity::ImplicitTls;
+        let ready = || match greets {
+            true => smtp_greets(port),
+            false => TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        };
         self.instance
-            .start(Command::new("sh"), "TERM", &server, || smtp_greets(port));
+            .start(Command::new("sh"), "TERM", &server, ready);
     }
 
     fn maildir(&self) -> PathBuf {

@@ -13,7 +13,10 @@
 //! - A read first asks Redis for entries it has not applied (one round trip, empty when up to
 //!   date), so a read on B right after a write on A sees it.
 //! - A restart replays the whole log: what was written at run time outlives the process.
-//! - Events are recorded by the instance that made the change, not by those replaying it.
+//! - Events are recorded by the instance that made the change, not by those replaying it: in
+//!   its copy's outbox, in the change's transaction, and from there moved to the outbox every
+//!   instance shares in Redis right after (or, if Redis failed just then, at the next change or
+//!   claim).
 //! - Clients are each process's own (from the seed file), so a consent may name a client this
 //!   instance has not loaded yet: the copy's consents do not reference its clients.
 //!
@@ -25,11 +28,16 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use crate::clock;
+use crate::store::events::Channel;
 use crate::store::redis::LogReply;
 use crate::store::{
-    ConsentStore, Group, GroupStore, RedisStore, SqlStore, StoreError, StoreResult, UnixTime,
-    Update, User, UserOrigin, UserStore,
+    ConsentStore, Group, GroupStore, OutboxStore, RedisStore, SqlStore, StoreError, StoreResult,
+    UnixTime, Update, User, UserOrigin, UserStore,
 };
+
+/// Events moved to Redis per claim of the copy's outbox.
+const FORWARD_BATCH: u32 = 100;
 
 /// One change, with every input its write takes.
 #[derive(Serialize, Deserialize)]
@@ -189,9 +197,41 @@ impl Directory {
                 LogReply::Appended => {
                     let outcome = change.apply(&self.local).await;
                     self.applied.store(position + 1, Ordering::Release);
+                    // The change is made: its events wait in the copy if Redis fails now.
+                    if let Err(err) = self.forward_events().await {
+                        tracing::warn!(error = %err, "events stay queued in memory for now");
+                    }
                     return outcome;
                 }
                 LogReply::Behind(entries) => self.apply_entries(position, &entries).await?,
+            }
+        }
+    }
+
+    /// Moves what this instance's changes recorded in the copy's outbox to the shared outbox,
+    /// marking each delivered once Redis holds it.
+    pub(super) async fn forward_leftover_events(&self) -> StoreResult<()> {
+        let _applying = self.applying.lock().await;
+        self.forward_events().await
+    }
+
+    /// As [`Self::forward_leftover_events`]; the caller holds `applying`, so one forward runs at a
+    /// time and none sends an event twice.
+    async fn forward_events(&self) -> StoreResult<()> {
+        // Every event the copy holds, whatever times its changes were given.
+        let (all, claimed_until) = (UnixTime::MAX, UnixTime::MAX);
+        loop {
+            let batch = self
+                .local
+                .claim_events(Channel::Webhooks, all, claimed_until, FORWARD_BATCH)
+                .await?;
+            for claimed in &batch {
+                self.redis.enqueue(&claimed.event).await?;
+                let id = &claimed.event.id;
+                self.local.event_delivered(id, claimed_until, clock::now()).await?;
+            }
+            if batch.len() < FORWARD_BATCH as usize {
+                return Ok(());
             }
         }
     }

@@ -9,9 +9,10 @@
 //! clients (and, if wanted, users) in the seed file (`TESSERA_SEED_FILE`), which every instance
 //! applies at start-up.
 //!
-//! Audit events and queued mail live in memory, so they are lost on restart, and each is sent by the
-//! instance that made the change. Events of changes made in Redis (logout, refresh reuse) are
-//! recorded just after the change, not in one transaction with it.
+//! Audit events and queued mail live in Redis too ([`RedisStore`]'s outbox): each is sent once, by
+//! whichever instance claims it, and a restart loses none. Events of changes made in Redis
+//! (logout, refresh reuse, second factors) are recorded just after the change, not in one
+//! transaction with it; those of the directory's changes are moved there from the copy.
 
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ mod directory;
 use directory::{Change, Directory, Outcome};
 
 pub struct HybridStore {
-    /// This process's users, groups, clients, consents, login attempts and events.
+    /// This process's users, groups, clients, consents and login attempts.
     local: SqlStore,
     redis: Arc<RedisStore>,
     /// The log that keeps users, groups and consents alike on every instance.
@@ -244,6 +245,8 @@ impl LoginAttemptStore for HybridStore {
     }
 }
 
+/// The outbox every instance shares, in Redis: an event or message queued by one instance (or
+/// the CLI) is sent once, by whichever instance claims it, and outlives the process.
 #[async_trait]
 impl OutboxStore for HybridStore {
     async fn log_out(
@@ -253,19 +256,11 @@ impl OutboxStore for HybridStore {
         sid: &str,
         now: UnixTime,
     ) -> StoreResult<bool> {
-        let ended = self
-            .redis
-            .delete_artifact(ArtifactKind::Session, id_hash)
-            .await?;
-        if ended {
-            let event = events::user_logged_out(user_id, sid, now);
-            self.local.enqueue(&event).await?;
-        }
-        Ok(ended)
+        self.redis.log_out(id_hash, user_id, sid, now).await
     }
 
     async fn enqueue(&self, event: &events::NewEvent) -> StoreResult<()> {
-        self.local.enqueue(event).await
+        self.redis.enqueue(event).await
     }
 
     async fn claim_events(
@@ -275,7 +270,8 @@ impl OutboxStore for HybridStore {
         lease_until: UnixTime,
         limit: u32,
     ) -> StoreResult<Vec<events::OutboxEvent>> {
-        self.local
+        self.directory.forward_leftover_events().await?;
+        self.redis
             .claim_events(channel, now, lease_until, limit)
             .await
     }
@@ -286,7 +282,7 @@ impl OutboxStore for HybridStore {
         claimed_until: UnixTime,
         now: UnixTime,
     ) -> StoreResult<()> {
-        self.local.event_delivered(id, claimed_until, now).await
+        self.redis.event_delivered(id, claimed_until, now).await
     }
 
     async fn event_failed(
@@ -297,13 +293,13 @@ impl OutboxStore for HybridStore {
         retry_at: Option<UnixTime>,
         now: UnixTime,
     ) -> StoreResult<()> {
-        self.local
+        self.redis
             .event_failed(id, claimed_until, error, retry_at, now)
             .await
     }
 
     async fn dead_events(&self, limit: u32) -> StoreResult<Vec<events::OutboxEvent>> {
-        self.local.dead_events(limit).await
+        self.redis.dead_events(limit).await
     }
 }
 
@@ -341,7 +337,7 @@ impl MfaStore for HybridStore {
             .await?;
         if confirmed {
             let event = events::mfa_enrolled(user_id, crate::clock::now());
-            self.local.enqueue(&event).await?;
+            self.redis.enqueue(&event).await?;
         }
         Ok(confirmed)
     }
@@ -364,7 +360,7 @@ impl MfaStore for HybridStore {
     }
 
     async fn record_mfa_locked(&self, user_id: &str, now: UnixTime) -> StoreResult<()> {
-        self.local.record_mfa_locked(user_id, now).await
+        self.redis.enqueue(&events::mfa_locked(user_id, now)).await
     }
 
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
@@ -450,7 +446,7 @@ impl RefreshTokenStore for HybridStore {
             .await?;
         if revoked > 0 {
             let event = events::reuse_detected(family_id, client_id, user_id, now);
-            self.local.enqueue(&event).await?;
+            self.redis.enqueue(&event).await?;
         }
         Ok(revoked)
     }

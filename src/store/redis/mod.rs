@@ -1,5 +1,6 @@
 //! Redis half of the hybrid backend: codes, access and refresh tokens, artifacts (sessions,
-//! pending interactions) and signing keys, shared by every instance pointed at the same Redis.
+//! pending interactions), signing keys and the outbox, shared by every instance pointed at the
+//! same Redis.
 //! It behaves exactly as [`super::SqlStore`] does for these traits: expiry is decided by
 //! comparing a record's `expires_at` with the `now` the caller passes, never by Redis TTLs.
 //!
@@ -18,10 +19,13 @@
 //! - `P refresh-reuse`: a list of JSON audit entries.
 //! - `P directory`: the hybrid backend's log of user, group and consent changes (`directory.rs`).
 //! - `P totp:{user}`, `P recovery:{user}`: second factors (`mfa.rs`).
+//! - `P outbox:{id}`, `P outbox-due:{channel}`, `P outbox-dead`, `P outbox-written`: audit events
+//!   and queued mail (`outbox.rs`).
 //!
 //! Records also get a Redis expiry, [`EXPIRY_MARGIN`] after they expire (or after now, whichever
 //! is later), so an instance that never purges still does not fill Redis; the purge normally
-//! removes them first. Signing keys and the reuse audit never expire.
+//! removes them first. Signing keys and the reuse audit never expire; events expire
+//! [`EXPIRY_MARGIN`] after their retention.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -39,6 +43,7 @@ use crate::clock;
 
 mod directory;
 mod mfa;
+mod outbox;
 mod scripts;
 mod token_cache;
 
@@ -664,6 +669,7 @@ impl PurgeStore for RedisStore {
     ) -> StoreResult<u64> {
         let mut call = self.call(&scripts::PURGE);
         call.arg(now).arg(codes_expired_before).arg(batch);
-        self.run(&call).await
+        let records: u64 = self.run(&call).await?;
+        Ok(records + self.purge_events(now, batch).await?)
     }
 }

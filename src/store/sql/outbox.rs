@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{backend, SqlStore};
-use crate::store::events::{self, Channel, EventKind, NewEvent, OutboxEvent};
+use crate::store::events::{self, Channel, EventKind, NewEvent, OutboxEvent, StoredEvent};
 use crate::store::*;
 
 impl SqlStore {
@@ -37,19 +37,15 @@ impl SqlStore {
 const EVENT_COLUMNS: &str = "seq, id, kind, data, occurred_at, attempts, last_error";
 
 fn event_from_row(row: &AnyRow) -> StoreResult<OutboxEvent> {
-    let kind: String = row.get("kind");
-    let data: String = row.get("data");
-    let corrupt = |what: &str| StoreError::Backend(format!("outbox {what}").into());
-    Ok(OutboxEvent {
-        event: NewEvent {
-            id: row.get("id"),
-            kind: events::EventKind::named(&kind).ok_or_else(|| corrupt("event type"))?,
-            data: serde_json::from_str(&data).map_err(|_| corrupt("event data"))?,
-            occurred_at: row.get("occurred_at"),
-        },
+    StoredEvent {
+        id: row.get("id"),
+        kind: row.get("kind"),
+        data: row.get("data"),
+        occurred_at: row.get("occurred_at"),
         attempts: row.get::<i64, _>("attempts") as u32,
         last_error: row.get("last_error"),
-    })
+    }
+    .try_into()
 }
 
 #[async_trait::async_trait]
