@@ -136,7 +136,8 @@ impl TryFrom<StoredEvent> for OutboxEvent {
     type Error = crate::store::StoreError;
 
     fn try_from(stored: StoredEvent) -> Result<Self, Self::Error> {
-        let corrupt = |what: &str| crate::store::StoreError::Backend(format!("outbox {what}").into());
+        let corrupt =
+            |what: &str| crate::store::StoreError::Backend(format!("outbox {what}").into());
         Ok(OutboxEvent {
             event: NewEvent {
                 id: stored.id,

@@ -485,11 +485,20 @@ async fn on_hybrid_queued_mail_outlives_the_instance_that_queued_it() {
     let on_b = Browser::for_issuer(&b.base);
     let (_, form) = on_b.visit(&link).await.page();
     let (status, done) = on_b
-        .submit_all(&form, "/password/reset", &[("password", "a new and long passphrase")])
+        .submit_all(
+            &form,
+            "/password/reset",
+            &[("password", "a new and long passphrase")],
+        )
         .await
         .page();
     assert_eq!(status, StatusCode::OK, "{done}");
-    let invitation = mail_to(&smtp, "dan@example.com", "You are invited to make an account").await;
+    let invitation = mail_to(
+        &smtp,
+        "dan@example.com",
+        "You are invited to make an account",
+    )
+    .await;
     let token = printed.trim().rsplit("invitation=").next().unwrap();
     assert!(invitation.text.contains(token), "{}", invitation.text);
     assert_eq!(deployment.cli(&["events", "dead"], ""), "", "none died");

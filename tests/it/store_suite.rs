@@ -220,7 +220,11 @@ async fn two_hybrid_instances_share_one_directory() {
     let count = |kind: &str| on_c.iter().filter(|k| *k == kind).count();
     assert_eq!(count("user.created"), 2, "alice and one bob: {on_c:?}");
     assert_eq!(
-        (count("group.created"), count("user.updated"), count("user.deleted")),
+        (
+            count("group.created"),
+            count("user.updated"),
+            count("user.deleted")
+        ),
         (1, 1, 1),
         "{on_c:?}"
     );

@@ -228,7 +228,9 @@ impl Directory {
             for claimed in &batch {
                 self.redis.enqueue(&claimed.event).await?;
                 let id = &claimed.event.id;
-                self.local.event_delivered(id, claimed_until, clock::now()).await?;
+                self.local
+                    .event_delivered(id, claimed_until, clock::now())
+                    .await?;
             }
             if batch.len() < FORWARD_BATCH as usize {
                 return Ok(());

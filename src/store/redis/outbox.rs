@@ -175,14 +175,23 @@ fn outbox_event(row: Vec<Option<String>>) -> StoreResult<OutboxEvent> {
 }
 
 impl RedisStore {
-    async fn outbox_rows(&self, call: &::redis::ScriptInvocation<'_>) -> StoreResult<Vec<OutboxEvent>> {
+    async fn outbox_rows(
+        &self,
+        call: &::redis::ScriptInvocation<'_>,
+    ) -> StoreResult<Vec<OutboxEvent>> {
         let rows: Vec<Vec<Option<String>>> = self.run(call).await?;
         rows.into_iter().map(outbox_event).collect()
     }
 
     /// Settles a claimed event (see [`SETTLE`]); a claim that is no longer the newest changes
     /// nothing.
-    async fn settle(&self, id: &str, claimed_until: UnixTime, error: &str, retry_at: Option<UnixTime>) -> StoreResult<()> {
+    async fn settle(
+        &self,
+        id: &str,
+        claimed_until: UnixTime,
+        error: &str,
+        retry_at: Option<UnixTime>,
+    ) -> StoreResult<()> {
         let mut call = self.call(&SETTLE);
         call.arg(id).arg(claimed_until).arg(error);
         call.arg(retry_at.map(|at| at.to_string()).unwrap_or_default());
