@@ -564,8 +564,46 @@ pub trait MfaStore {
     ) -> StoreResult<MfaAttempt>;
     /// Records that the user's second factor locked for good (the `mfa.locked` event).
     async fn record_mfa_locked(&self, user_id: &str, now: UnixTime) -> StoreResult<()>;
-    /// Removes TOTP and recovery codes; `true` if there was an enrollment.
+    /// Removes TOTP, recovery codes and passkeys; `true` if there was any of them.
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool>;
+}
+
+/// A WebAuthn credential registered to a user: a passkey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    /// The credential id, base64url. One credential belongs to one user (WebAuthn §7.1 step 26).
+    pub credential_id: String,
+    pub user_id: String,
+    /// What the user called it.
+    pub name: String,
+    /// The credential as the WebAuthn library keeps it (public key, counter, flags), as JSON.
+    pub credential: String,
+    /// The authenticator's signature counter at the last use (WebAuthn §6.1.1); 0 for one that
+    /// keeps none.
+    pub sign_count: u32,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+}
+
+#[async_trait]
+pub trait PasskeyStore {
+    /// Registers a passkey; `Conflict` if its credential id is registered already (to anyone).
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<()>;
+    /// The user's passkeys, oldest first.
+    async fn passkeys(&self, user_id: &str) -> StoreResult<Vec<PasskeyRecord>>;
+    /// Records a use of the passkey with the credential and counter it leaves, atomically and
+    /// only if the counter moved forward (or the authenticator keeps none: both 0). `false`
+    /// otherwise: a counter that did not grow may mean a cloned authenticator (WebAuthn §6.1.1),
+    /// and of two parallel uses of one assertion's counter one loses.
+    async fn use_passkey(
+        &self,
+        credential_id: &str,
+        credential: &str,
+        sign_count: u32,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Removes one of the user's passkeys; `true` if it was theirs and there.
+    async fn delete_passkey(&self, user_id: &str, credential_id: &str) -> StoreResult<bool>;
 }
 
 /// The limits [`MfaStore::claim_mfa_attempt`] enforces.
@@ -719,6 +757,7 @@ pub trait Store:
     + ArtifactStore
     + KeyStore
     + MfaStore
+    + PasskeyStore
     + LoginAttemptStore
     + OutboxStore
     + PurgeStore

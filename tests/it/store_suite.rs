@@ -49,6 +49,7 @@ macro_rules! backend_suite {
                 user_artifacts_lists_the_live_ones_of_a_kind,
                 signing_keys_in_insertion_order,
                 mfa_enrollment_steps_recovery_and_failures,
+                passkeys_belong_to_one_user_and_count_forward,
                 purge_removes_expired_rows_in_batches,
                 purge_removes_expired_artifacts,
                 login_attempts_recorded_listed_and_purged,
@@ -1417,6 +1418,108 @@ async fn signing_keys_in_insertion_order(store: Arc<dyn Store>) {
 
 // ---------------------------------------------------------------------------------------------
 // MFA
+
+/// A credential id is registered once, to one user; a use is recorded only when the counter
+/// grows (or the authenticator keeps none); removal is by the owner; a user's deletion and an MFA
+/// reset take their passkeys.
+async fn passkeys_belong_to_one_user_and_count_forward(store: Arc<dyn Store>) {
+    for (id, name) in [("u1", "alice"), ("u2", "bob")] {
+        store
+            .insert_user(&user(id, name), UserOrigin::Scim)
+            .await
+            .unwrap();
+    }
+    let passkey = |id: &str, user_id: &str, sign_count: u32, created_at: UnixTime| PasskeyRecord {
+        credential_id: id.into(),
+        user_id: user_id.into(),
+        name: format!("key {id}"),
+        credential: format!("{{\"cred\": \"{id}\"}}"),
+        sign_count,
+        created_at,
+        last_used_at: None,
+    };
+    store
+        .insert_passkey(&passkey("c2", "u1", 5, NOW + 1))
+        .await
+        .unwrap();
+    store
+        .insert_passkey(&passkey("c1", "u1", 0, NOW))
+        .await
+        .unwrap();
+    let taken = store.insert_passkey(&passkey("c1", "u2", 0, NOW)).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    let nobody = store.insert_passkey(&passkey("c9", "nobody", 0, NOW)).await;
+    assert!(
+        matches!(nobody, Err(StoreError::MissingReference(_))),
+        "{nobody:?}"
+    );
+    let ids = |keys: Vec<PasskeyRecord>| {
+        keys.into_iter()
+            .map(|k| k.credential_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(store.passkeys("u1").await.unwrap()),
+        ["c1", "c2"],
+        "oldest first"
+    );
+    assert!(store.passkeys("u2").await.unwrap().is_empty());
+
+    // c2 counts: only a higher counter is a use; c1 keeps no counter: 0 after 0 is.
+    assert!(
+        !store.use_passkey("c2", "{}", 5, NOW + 2).await.unwrap(),
+        "not forward"
+    );
+    assert!(
+        !store.use_passkey("c2", "{}", 4, NOW + 2).await.unwrap(),
+        "backwards"
+    );
+    assert!(store
+        .use_passkey("c2", "{\"n\": 6}", 6, NOW + 3)
+        .await
+        .unwrap());
+    assert!(store.use_passkey("c1", "{}", 0, NOW + 4).await.unwrap());
+    assert!(
+        !store.use_passkey("c9", "{}", 1, NOW + 4).await.unwrap(),
+        "unknown"
+    );
+    let used = store.passkeys("u1").await.unwrap();
+    assert_eq!(
+        (
+            used[1].sign_count,
+            used[1].credential.as_str(),
+            used[1].last_used_at
+        ),
+        (6, "{\"n\": 6}", Some(NOW + 3))
+    );
+    assert_eq!(used[1].created_at, NOW + 1);
+    assert_eq!(used[0].last_used_at, Some(NOW + 4));
+
+    assert!(
+        !store.delete_passkey("u2", "c1").await.unwrap(),
+        "not bob's"
+    );
+    assert!(store.delete_passkey("u1", "c1").await.unwrap());
+    assert_eq!(ids(store.passkeys("u1").await.unwrap()), ["c2"]);
+    assert!(store.delete_mfa("u1").await.unwrap(), "the reset took c2");
+    assert!(store.passkeys("u1").await.unwrap().is_empty());
+    assert!(!store.delete_mfa("u1").await.unwrap(), "nothing left");
+
+    store
+        .insert_passkey(&passkey("c3", "u2", 0, NOW))
+        .await
+        .unwrap();
+    assert!(store.delete_user("u2", NOW + 5).await.unwrap());
+    assert!(store.passkeys("u2").await.unwrap().is_empty());
+    store
+        .insert_user(&user("u3", "carol"), UserOrigin::Scim)
+        .await
+        .unwrap();
+    store
+        .insert_passkey(&passkey("c3", "u3", 0, NOW))
+        .await
+        .expect("a deleted user's credential id is free again");
+}
 
 async fn mfa_enrollment_steps_recovery_and_failures(store: Arc<dyn Store>) {
     store

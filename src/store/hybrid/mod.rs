@@ -1,5 +1,5 @@
 //! The hybrid backend: codes, tokens, refresh tokens, sessions, signing keys and second factors
-//! (TOTP, recovery codes, attempt counts) live in Redis, so every instance sees them; users,
+//! (TOTP, recovery codes, attempt counts, passkeys) live in Redis, so every instance sees them; users,
 //! groups, clients and consents live in this process's memory, in SQLite (the SQL backend's own
 //! code, so the same answers).
 //!
@@ -365,6 +365,40 @@ impl MfaStore for HybridStore {
 
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
         self.redis.delete_mfa(user_id).await
+    }
+}
+
+/// Passkeys live in Redis, shared by every instance, like the other second factors.
+#[async_trait]
+impl PasskeyStore for HybridStore {
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<()> {
+        if self.user(&passkey.user_id).await?.is_none() {
+            return Err(StoreError::MissingReference(format!(
+                "user {}",
+                passkey.user_id
+            )));
+        }
+        self.redis.insert_passkey(passkey).await
+    }
+
+    async fn passkeys(&self, user_id: &str) -> StoreResult<Vec<PasskeyRecord>> {
+        self.redis.passkeys(user_id).await
+    }
+
+    async fn use_passkey(
+        &self,
+        credential_id: &str,
+        credential: &str,
+        sign_count: u32,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        self.redis
+            .use_passkey(credential_id, credential, sign_count, now)
+            .await
+    }
+
+    async fn delete_passkey(&self, user_id: &str, credential_id: &str) -> StoreResult<bool> {
+        self.redis.delete_passkey(user_id, credential_id).await
     }
 }
 

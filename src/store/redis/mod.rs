@@ -18,7 +18,8 @@
 //!   number), `P signing-key-seq` (the insertion counter).
 //! - `P refresh-reuse`: a list of JSON audit entries.
 //! - `P directory`: the hybrid backend's log of user, group and consent changes (`directory.rs`).
-//! - `P totp:{user}`, `P recovery:{user}`: second factors (`mfa.rs`).
+//! - `P totp:{user}`, `P recovery:{user}`: second factors (`mfa.rs`); `P passkey:{id}`,
+//!   `P user-passkeys:{user}`: passkeys (`passkeys.rs`).
 //! - `P outbox:{id}`, `P outbox-due:{channel}`, `P outbox-dead`, `P outbox-written`: audit events
 //!   and queued mail (`outbox.rs`).
 //!
@@ -44,6 +45,7 @@ use crate::clock;
 mod directory;
 mod mfa;
 mod outbox;
+mod passkeys;
 mod scripts;
 mod token_cache;
 

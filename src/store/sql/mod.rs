@@ -23,6 +23,7 @@ mod filter;
 mod group_commit;
 mod groups;
 mod outbox;
+mod passkeys;
 mod token_writes;
 mod users;
 
@@ -1063,13 +1064,20 @@ impl MfaStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let mut removed = deleted.rows_affected();
+        for statement in [
+            "DELETE FROM recovery_codes WHERE user_id = $1",
+            "DELETE FROM passkeys WHERE user_id = $1",
+        ] {
+            let done = sqlx::query(statement)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            removed += done.rows_affected();
+        }
         tx.commit().await.map_err(backend)?;
-        Ok(deleted.rows_affected() == 1)
+        Ok(removed > 0)
     }
 }
 
