@@ -42,6 +42,7 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
+use crate::account::passkeys::Passkeys;
 use crate::account::password::PasswordHasher;
 use crate::account::verification::Verification;
 use crate::config::{EmailVerification, StoreBackend};
@@ -167,6 +168,10 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
     let smtp = mail::Smtp::new(&config.mail, sealer.clone())?;
     let mailer = mail::Mailer::new(&config.mail, store.clone(), sealer.clone());
     let verification = verification(&config, &store, mailer.as_ref());
+    let passkeys = Passkeys::new(&config.issuer, store.clone());
+    if passkeys.is_none() {
+        tracing::info!("no passkeys: the issuer's host is an IP address, which cannot be a WebAuthn relying party id");
+    }
     let state = AppState::new(Services {
         config,
         store,
@@ -177,6 +182,7 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
         sealer,
         mailer,
         verification,
+        passkeys,
         throttle,
         metrics: Arc::default(),
         circuit,

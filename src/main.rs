@@ -75,7 +75,7 @@ enum UserCommand {
         #[arg(long)]
         group: Option<String>,
     },
-    /// Remove a user's TOTP and recovery codes (a user who lost their authenticator).
+    /// Remove a user's TOTP, recovery codes and passkeys (a user who lost their authenticators).
     ResetMfa {
         #[arg(long)]
         username: String,
@@ -277,7 +277,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no user {username:?}"))?
                 .id;
-            if store.delete_mfa(&user_id).await? {
+            let mut removed = store.delete_mfa(&user_id).await?;
+            for passkey in store.passkeys(&user_id).await? {
+                removed |= store
+                    .delete_passkey(&user_id, &passkey.credential_id)
+                    .await?;
+            }
+            if removed {
                 println!("MFA reset for {username}");
             } else {
                 println!("{username} had no MFA");

@@ -8,6 +8,7 @@ use axum::extract::FromRef;
 use bytes::Bytes;
 
 use crate::account::mfa::Mfa;
+use crate::account::passkeys::Passkeys;
 use crate::account::password::PasswordHasher;
 use crate::account::self_service::SelfService;
 use crate::account::verification::Verification;
@@ -35,6 +36,8 @@ pub struct Services {
     pub mailer: Option<Mailer>,
     /// Email verification; `None` when it is off.
     pub verification: Option<Verification>,
+    /// `None` when the issuer's host cannot be a WebAuthn relying party id (an IP address).
+    pub passkeys: Option<Passkeys>,
     pub throttle: Throttle,
     pub metrics: Arc<Metrics>,
     /// Opens when the store keeps failing, so requests fail fast ([`crate::circuit`]).

@@ -2,6 +2,7 @@
 
 pub mod invitation;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod password_check;
 pub mod password_rule;

@@ -62,7 +62,7 @@ impl AccountChangeRefused {
 }
 
 /// Checks the user's password, counting a wrong one like a failed sign-in.
-async fn prove_password(
+pub async fn prove_password(
     service: &SelfService<'_>,
     user: &User,
     password: String,

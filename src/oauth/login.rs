@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::account::mfa::Verdict;
 use crate::account::password_check::{check_throttled, PasswordCheck};
+use crate::account::session::Authentication;
 use crate::account::users;
 use crate::clock;
 use crate::oauth::interaction::{check_csrf, Interaction, InteractionQuery, InteractionRefusal};
@@ -48,16 +49,33 @@ pub async fn login_page(
     if interaction.pending_mfa.is_some() {
         return Redirect::to(&paths::for_interaction(paths::LOGIN_MFA, &id)).into_response();
     }
+    login_view(&sign_in, &jar, &id, &client, "", StatusCode::OK, None)
+}
+
+/// The login page of interaction `id`, with `username` filled in and `error` shown.
+pub fn login_view(
+    sign_in: &SignIn,
+    jar: &CookieJar,
+    id: &str,
+    client: &Option<Client>,
+    username: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
     let page = LoginPage {
-        client_id: audience(&client),
-        interaction: &id,
-        csrf_token: csrf::form_token(&jar, sign_in.https()).unwrap_or_default(),
-        username: "",
-        error: None,
+        client_id: audience(client),
+        interaction: id,
+        csrf_token: csrf::form_token(jar, sign_in.https()).unwrap_or_default(),
+        username,
+        error,
         offers_recovery: sign_in.offers_recovery,
         offers_signup: sign_in.offers_signup,
+        offers_passkeys: sign_in.passkeys.is_some(),
     };
-    ui::render(StatusCode::OK, &page)
+    match page.offers_passkeys {
+        true => ui::render_with_script(status, &page),
+        false => ui::render(status, &page),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,18 +98,8 @@ pub async fn login_submit(
     let (interaction, client) = sign_in.interactions.load(&jar, &id).await?;
     let username = form.username.unwrap_or_default();
     let password = form.password.unwrap_or_default();
-    let login_page = |status, error| {
-        let page = LoginPage {
-            client_id: audience(&client),
-            interaction: &id,
-            csrf_token: csrf::form_token(&jar, state.config.is_https()).unwrap_or_default(),
-            username: &username,
-            error: Some(error),
-            offers_recovery: sign_in.offers_recovery,
-            offers_signup: sign_in.offers_signup,
-        };
-        ui::render(status, &page)
-    };
+    let login_page =
+        |status, error| login_view(&sign_in, &jar, &id, &client, &username, status, Some(error));
     if crate::input::has_control(&username) {
         return Ok(login_page(
             StatusCode::BAD_REQUEST,
@@ -125,7 +133,7 @@ pub async fn login_submit(
 
 /// Counts the attempt in the metrics and keeps it in `login_attempts`. The audit row is best
 /// effort: the throttle has already counted the attempt, and a sign-in does not fail for it.
-async fn record(state: &AppState, username: &str, ip: IpAddr, outcome: LoginOutcome) {
+pub async fn record(state: &AppState, username: &str, ip: IpAddr, outcome: LoginOutcome) {
     state.metrics.login(outcome);
     let attempt = LoginAttempt {
         username_hash: state.throttle.names().hash(username),
@@ -139,7 +147,7 @@ async fn record(state: &AppState, username: &str, ip: IpAddr, outcome: LoginOutc
 }
 
 /// The page for a locked user name or address: 429 with `Retry-After` (RFC 6585 §4).
-fn locked(page: impl FnOnce(StatusCode, &'static str) -> Response, wait: Duration) -> Response {
+pub fn locked(page: impl FnOnce(StatusCode, &'static str) -> Response, wait: Duration) -> Response {
     let mut response = page(
         StatusCode::TOO_MANY_REQUESTS,
         "Too many failed sign-in attempts. Wait a few minutes, then try again.",
@@ -241,8 +249,9 @@ pub async fn mfa_step_submit(
     }
     match verdict {
         Verdict::Accepted => {
+            let authentication = Authentication::multi_factor(clock::now());
             sign_in
-                .after_second_factor(jar, &id, interaction, client, &user.id)
+                .after_multi_factor(jar, &id, interaction, client, &user.id, authentication)
                 .await
         }
         Verdict::Rejected => Ok(match state.throttle.record_failure(&ip_key).await {

@@ -11,6 +11,7 @@ pub mod interaction;
 pub mod introspection;
 pub mod login;
 pub mod params;
+pub mod passkey_login;
 pub mod pkce;
 pub mod presented_token;
 pub mod redirect_uri;

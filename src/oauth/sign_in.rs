@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 
 use crate::account::mfa::Mfa;
+use crate::account::passkeys::Passkeys;
 use crate::account::session::{self, Authentication, Session};
 use crate::account::verification::Verification;
 use crate::clock;
@@ -42,6 +43,8 @@ pub struct SignIn {
     pub offers_signup: bool,
     /// Set when a verified address is required to finish a sign-in.
     pub verification: Option<Verification>,
+    /// Set when the issuer can have passkeys: the login page offers a passkey sign-in.
+    pub passkeys: Option<Passkeys>,
 }
 
 /// A user whose authentication is complete, and the step the sign-in goes on with.
@@ -58,6 +61,7 @@ impl SignIn {
         store: Arc<dyn Store>,
         mfa: Mfa,
         verification: Option<Verification>,
+        passkeys: Option<Passkeys>,
     ) -> Self {
         SignIn {
             interactions: Interactions::new(config, store.clone()),
@@ -69,6 +73,7 @@ impl SignIn {
             offers_recovery: config.mail.relay.is_some(),
             offers_signup: config.signup.open,
             verification: verification.filter(Verification::required),
+            passkeys,
         }
     }
 
@@ -189,18 +194,20 @@ impl SignIn {
         }
     }
 
-    /// After the second factor: the rest of the sign-in, as [`flow::next_step`] decides it.
-    pub async fn after_second_factor(
+    /// After a multi-factor `authentication` (the password and a second factor, or a passkey
+    /// that verified the user): the rest of the sign-in, as [`flow::next_step`] decides it.
+    pub async fn after_multi_factor(
         &self,
         jar: CookieJar,
         id: &str,
         interaction: Interaction,
         client: Option<Client>,
         user_id: &str,
+        authentication: Authentication,
     ) -> Result<Response, InteractionRefusal> {
         let signed = SignedIn {
             user_id,
-            authentication: Authentication::multi_factor(clock::now()),
+            authentication,
             step: self
                 .next_step(&interaction, client.as_ref(), user_id, true)
                 .await?,

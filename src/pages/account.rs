@@ -27,7 +27,10 @@ use crate::web::paths;
 use crate::web::{csrf, retry_after};
 
 /// The browser's signed-in user (if active), with the hash naming its session in the store.
-async fn current_user(state: &AppState, jar: &CookieJar) -> Result<Option<(User, String)>> {
+pub(super) async fn current_user(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<(User, String)>> {
     let Some(cookie) = jar.get(session::COOKIE) else {
         return Ok(None);
     };
@@ -41,7 +44,7 @@ async fn current_user(state: &AppState, jar: &CookieJar) -> Result<Option<(User,
 
 /// Without a session, the account pages start a sign-in that ends back at `/account`; nothing
 /// is stored for it ([`interaction::ACCOUNT_SIGN_IN`]).
-async fn sign_in_first(state: &AppState, jar: CookieJar) -> Result<Response> {
+pub(super) async fn sign_in_first(state: &AppState, jar: CookieJar) -> Result<Response> {
     let (jar, _) = csrf::ensure_token(jar, state.config.is_https());
     let login = paths::for_interaction(paths::LOGIN, interaction::ACCOUNT_SIGN_IN);
     Ok((jar, Redirect::to(&login)).into_response())
@@ -83,6 +86,7 @@ async fn overview_page(
         email_unverified: state.verification.is_some()
             && user.email().is_some()
             && !user.email_verified(),
+        offers_passkeys: state.passkeys.is_some(),
         sessions,
     };
     let mut response = ui::render(status, &page);
@@ -120,7 +124,9 @@ fn session_view(listed: session::Listed, current_session: &str) -> SessionView {
         current: listed.id_hash == current_session,
         sid: listed.session.sid,
         signed_in_at,
-        method: if session::is_mfa(&authentication.amr) {
+        method: if authentication.amr.iter().any(|method| method == "pop") {
+            "passkey"
+        } else if session::is_mfa(&authentication.amr) {
             "password and authenticator"
         } else {
             "password"

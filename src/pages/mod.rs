@@ -2,5 +2,6 @@
 //! sign-in (`oauth::interaction`) and self-service (`account`) and renders `ui` views.
 
 pub mod account;
+pub mod passkeys;
 pub mod recovery;
 pub mod verification;

@@ -18,10 +18,11 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use crate::account::recovery::Recovery;
 use crate::oauth::sign_in::SignIn;
 use crate::oauth::{
-    authorize, consent, introspection, login, revocation, signup, token, verify_email,
+    authorize, consent, introspection, login, passkey_login, revocation, signup, token,
+    verify_email,
 };
 use crate::oidc::{discovery, jwks, logout, userinfo};
-use crate::pages::{account, recovery, verification};
+use crate::pages::{account, passkeys, recovery, verification};
 use crate::state::{AppState, WithService};
 use crate::web::{cors, paths, request_id};
 use store_guard::Surface;
@@ -77,6 +78,7 @@ fn storeless_routes(cors: &Option<CorsLayer>) -> Router<AppState> {
         .route(paths::HEALTHZ, get(|| async { "ok" }))
         .route(paths::METRICS, get(metrics))
         .route(paths::STYLESHEET, get(stylesheet))
+        .route(paths::PASSKEYS_SCRIPT, get(passkeys_script))
 }
 
 /// The pages a browser shows: sign-in, consent, the account, logout.
@@ -105,6 +107,7 @@ fn pages(state: &AppState) -> Router<AppState> {
         .route(paths::LOGOUT_CONFIRM, post(logout::confirm))
         .merge(recovery_pages(state))
         .merge(verification_pages(state))
+        .merge(passkey_pages(state))
 }
 
 /// The page a verification link opens, when verification is on.
@@ -151,6 +154,7 @@ fn sign_in_pages(state: &AppState) -> Router<AppState> {
         state.store.clone(),
         state.mfa.clone(),
         state.verification.clone(),
+        state.passkeys.clone(),
     );
     Router::new()
         .route(paths::AUTHORIZE, get(authorize::get).post(authorize::post))
@@ -164,6 +168,7 @@ fn sign_in_pages(state: &AppState) -> Router<AppState> {
         )
         .merge(signup_page(state))
         .merge(verify_email_step(&sign_in))
+        .merge(passkey_sign_in(&sign_in))
         .route(
             paths::CONSENT,
             get(consent::consent_page).post(consent::consent_submit),
@@ -181,6 +186,29 @@ fn verify_email_step(sign_in: &SignIn) -> Router<WithService<SignIn>> {
         paths::LOGIN_VERIFY_EMAIL,
         get(verify_email::waiting_page).post(verify_email::waiting_submit),
     )
+}
+
+/// The passkey sign-in, when the issuer can have passkeys (else its paths are not found).
+fn passkey_sign_in(sign_in: &SignIn) -> Router<WithService<SignIn>> {
+    if sign_in.passkeys.is_none() {
+        return Router::new();
+    }
+    Router::new()
+        .route(paths::LOGIN_PASSKEY_START, post(passkey_login::start))
+        .route(paths::LOGIN_PASSKEY, post(passkey_login::finish))
+}
+
+/// The account's passkeys page, when the issuer can have passkeys.
+fn passkey_pages(state: &AppState) -> Router<AppState> {
+    let Some(service) = state.passkeys.clone() else {
+        return Router::new();
+    };
+    Router::new()
+        .route(paths::ACCOUNT_PASSKEYS, get(passkeys::list))
+        .route(paths::ACCOUNT_PASSKEYS_NEW, post(passkeys::start))
+        .route(paths::ACCOUNT_PASSKEYS_REGISTER, post(passkeys::register))
+        .route(paths::ACCOUNT_PASSKEYS_REMOVE, post(passkeys::remove))
+        .with_state(WithService::new(state, service))
 }
 
 /// Sign-up, when it is open or takes invitations (else its path is not found).
@@ -253,6 +281,16 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+async fn passkeys_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/passkeys.js"),
+    )
+}
+
 async fn not_found() -> Response {
     crate::ui::error_page(
         StatusCode::NOT_FOUND,
@@ -288,8 +326,9 @@ async fn refuse_foreign_form_posts(
     )
 }
 
-/// The headers every response carries: no framing (clickjacking on the login page), no script at
-/// all, no MIME sniffing, no referrer leaking codes or state; HSTS when we are served over https.
+/// The headers every response carries: no framing (clickjacking on the login page), no script
+/// (but ours on the pages that set [`crate::ui::CSP_WITH_SCRIPT`]), no MIME sniffing, no referrer
+/// leaking codes or state; HSTS when we are served over https.
 fn with_security_headers(routes: Router<AppState>, https: bool) -> Router<AppState> {
     const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
                        frame-ancestors 'none'; base-uri 'none'";
@@ -297,7 +336,10 @@ fn with_security_headers(routes: Router<AppState>, https: bool) -> Router<AppSta
         |name, value| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
     let hsts = https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     routes
-        .layer(fixed(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
         .layer(fixed(header::X_FRAME_OPTIONS, "DENY"))
         .layer(fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(fixed(header::REFERRER_POLICY, "no-referrer"))

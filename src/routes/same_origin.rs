@@ -17,6 +17,8 @@ pub fn guards(route: &str) -> bool {
         route,
         paths::LOGIN
             | paths::LOGIN_MFA
+            | paths::LOGIN_PASSKEY_START
+            | paths::LOGIN_PASSKEY
             | paths::CONSENT
             | paths::LOGOUT_CONFIRM
             | paths::LOGIN_VERIFY_EMAIL

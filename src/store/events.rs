@@ -34,6 +34,9 @@ pub enum EventKind {
     MfaLocked,
     /// A password set through a mailed recovery link.
     UserPasswordReset,
+    /// A passkey answered with a signature counter that did not move forward: the
+    /// authenticator may have been cloned (WebAuthn §6.1.1). The sign-in was refused.
+    PasskeyCounterRegressed,
     /// A message for the SMTP server ([`crate::mail`]), not an audit event.
     Mail,
 }
@@ -46,7 +49,7 @@ pub enum Channel {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::UserCreated,
         EventKind::UserUpdated,
         EventKind::UserDeleted,
@@ -58,6 +61,7 @@ impl EventKind {
         EventKind::MfaEnrolled,
         EventKind::MfaLocked,
         EventKind::UserPasswordReset,
+        EventKind::PasskeyCounterRegressed,
         EventKind::Mail,
     ];
 
@@ -75,6 +79,7 @@ impl EventKind {
             EventKind::MfaEnrolled => "mfa.enrolled",
             EventKind::MfaLocked => "mfa.locked",
             EventKind::UserPasswordReset => "user.password_reset",
+            EventKind::PasskeyCounterRegressed => "passkey.counter_regressed",
             EventKind::Mail => "mail",
         }
     }
@@ -209,6 +214,14 @@ pub fn mfa_enrolled(user_id: &str, now: UnixTime) -> NewEvent {
 
 /// A second factor locked after too many wrong codes in a row, until an administrator resets
 /// it.
+pub fn passkey_counter_regressed(user_id: &str, credential_id: &str, now: UnixTime) -> NewEvent {
+    NewEvent::new(
+        EventKind::PasskeyCounterRegressed,
+        json!({"user_id": user_id, "credential_id": credential_id}),
+        now,
+    )
+}
+
 pub fn mfa_locked(user_id: &str, now: UnixTime) -> NewEvent {
     NewEvent::new(
         EventKind::MfaLocked,

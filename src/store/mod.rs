@@ -332,6 +332,8 @@ pub enum ArtifactKind {
     EmailVerification,
     /// An invitation to make an account ([`crate::account::invitation`]).
     Invitation,
+    /// A started passkey registration or sign-in ([`crate::account::passkeys`]).
+    PasskeyCeremony,
 }
 
 impl ArtifactKind {
@@ -342,6 +344,7 @@ impl ArtifactKind {
             ArtifactKind::PasswordReset => "password_reset",
             ArtifactKind::EmailVerification => "email_verification",
             ArtifactKind::Invitation => "invitation",
+            ArtifactKind::PasskeyCeremony => "passkey_ceremony",
         }
     }
 }
@@ -564,7 +567,7 @@ pub trait MfaStore {
     ) -> StoreResult<MfaAttempt>;
     /// Records that the user's second factor locked for good (the `mfa.locked` event).
     async fn record_mfa_locked(&self, user_id: &str, now: UnixTime) -> StoreResult<()>;
-    /// Removes TOTP, recovery codes and passkeys; `true` if there was any of them.
+    /// Removes TOTP and recovery codes (not passkeys); `true` if there was an enrollment.
     async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool>;
 }
 

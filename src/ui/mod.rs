@@ -19,6 +19,8 @@ pub struct LoginPage<'a> {
     pub offers_recovery: bool,
     /// Links to `/signup` for this interaction.
     pub offers_signup: bool,
+    /// Offers a passkey sign-in (the button `passkey-sign-in`, shown by the script).
+    pub offers_passkeys: bool,
 }
 
 #[derive(Template)]
@@ -92,7 +94,43 @@ pub struct AccountPage<'a> {
     pub profile: crate::account::self_service::Profile,
     /// Verification is on and the email is not verified: offer a link.
     pub email_unverified: bool,
+    /// Links to `/account/passkeys`.
+    pub offers_passkeys: bool,
     pub sessions: Vec<SessionView>,
+}
+
+/// `/account/passkeys`: the user's passkeys and the form that adds one.
+#[derive(Template)]
+#[template(path = "passkeys.html")]
+pub struct PasskeysPage<'a> {
+    pub passkeys: Vec<PasskeyView>,
+    pub csrf_token: String,
+    pub default_name: &'a str,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+}
+
+pub struct PasskeyView {
+    pub credential_id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: Option<String>,
+}
+
+/// Runs a passkey ceremony in the browser, then posts its answer to `action`.
+#[derive(Template)]
+#[template(path = "passkey_ceremony.html")]
+pub struct PasskeyCeremonyPage<'a> {
+    pub title: &'a str,
+    pub action: &'a str,
+    /// `create` (registration) or `get` (sign-in).
+    pub mode: &'a str,
+    /// The options for the browser, as JSON.
+    pub options: String,
+    pub token: &'a str,
+    pub interaction: Option<&'a str>,
+    pub csrf_token: String,
+    pub back: &'a str,
 }
 
 /// One signed-in session on the account page.
@@ -100,7 +138,7 @@ pub struct SessionView {
     /// The public session id: what the sign-out form names.
     pub sid: String,
     pub signed_in_at: String,
-    /// "password" or "password and authenticator".
+    /// "password", "password and authenticator" or "passkey".
     pub method: &'static str,
     /// The browser showing the page.
     pub current: bool,
@@ -165,6 +203,21 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
         Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
         Err(err) => Error::internal(err).into_response(),
     }
+}
+
+/// Content-Security-Policy of a page that loads our script (`/static/passkeys.js`): the fixed
+/// policy with `script-src 'self'`, still no inline script.
+pub const CSP_WITH_SCRIPT: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                                   img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+/// As [`render`], for a page that loads our script.
+pub fn render_with_script(status: StatusCode, page: &impl Template) -> Response {
+    let mut response = render(status, page);
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP_WITH_SCRIPT),
+    );
+    response
 }
 
 /// An HTML error page, for errors that must not (or cannot) be sent back to a client.

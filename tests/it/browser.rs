@@ -334,3 +334,217 @@ async fn a_browser_signs_up_for_a_client_then_recovers_its_password_by_mail() {
         .expect("signed in with the new password");
     browser.close().await.unwrap();
 }
+
+/// A WebDriver command of the WebAuthn extension (W3C Web Authentication §11) on this session:
+/// `path` under `/session/{id}/webauthn/`.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    method: axum::http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/webauthn/{}", self.path))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(|b| b.to_string()),
+        )
+    }
+}
+
+/// A virtual platform authenticator (§11.2) that keeps discoverable credentials and verifies
+/// its user.
+async fn add_virtual_authenticator(browser: &Client) {
+    browser
+        .issue_cmd(WebAuthnCommand {
+            method: axum::http::Method::POST,
+            path: "authenticator".into(),
+            body: Some(serde_json::json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            })),
+        })
+        .await
+        .expect("chromedriver's virtual authenticators");
+}
+
+/// Waits until the page has an element matching `css` that is shown (the script un-hides the
+/// passkey buttons).
+async fn wait_shown(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    for _ in 0..100 {
+        let element = wait_for(browser, css).await;
+        if element.is_displayed().await.unwrap_or(false) {
+            return element;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} is never shown");
+}
+
+async fn sign_out(browser: &Client, server: &TestServer) {
+    browser.goto(&server.url("/logout")).await.unwrap();
+    wait_for(browser, "button[value=allow]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//p[contains(., 'You are signed out')]"))
+        .await
+        .expect("the signed-out notice");
+}
+
+/// Passkeys in Chromium with a virtual authenticator: added on the account page after the
+/// password, then the passkey alone signs in for a client (acr `mfa`, amr `pop` and `mfa` in
+/// the ID token); a removed passkey is refused.
+#[tokio::test]
+async fn a_browser_adds_a_passkey_then_signs_in_with_it_alone() {
+    // WebAuthn takes a domain as relying party id: the issuer is localhost, not 127.0.0.1.
+    let server =
+        TestServer::start_with(|c| c.issuer = c.issuer.replace("127.0.0.1", "localhost")).await;
+    server.user("ada").await;
+    let callback = callback_server().await;
+    let secret = server
+        .client(ClientRegistration {
+            client_id: "webapp".into(),
+            redirect_uris: vec![callback.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (browser, _driver) = chromium().await;
+    add_virtual_authenticator(&browser).await;
+
+    // Add a passkey from the account page.
+    browser.goto(&server.url("/account")).await.unwrap();
+    wait_for(&browser, "input[name=password]").await;
+    fill(&browser, "username", "ada").await;
+    fill(&browser, "password", PASSWORD).await;
+    click(&browser, "button[type=submit]").await;
+    wait_for(&browser, "a[href='/account/passkeys']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let add = wait_shown(&browser, "#add-passkey").await;
+    browser
+        .find(Locator::Css("input[name=name]"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    fill(&browser, "name", "Laptop").await;
+    fill(&browser, "password", PASSWORD).await;
+    add.click().await.unwrap();
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//p[contains(., 'Your passkey is added')]"))
+        .await
+        .expect("the passkey is added");
+    screenshot(&browser, "passkeys").await;
+    let listed = browser.find(Locator::Css("ul.sessions")).await.unwrap();
+    assert!(listed.text().await.unwrap().contains("Laptop"));
+    sign_out(&browser, &server).await;
+
+    // A relying party's request: the passkey alone signs in.
+    let mut authorize = url::Url::parse(&server.url("/authorize")).unwrap();
+    authorize.query_pairs_mut().extend_pairs([
+        ("client_id", "webapp"),
+        ("redirect_uri", callback.as_str()),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]);
+    let passkey_sign_in = |expect_code: bool| {
+        let (browser, authorize, callback) = (&browser, authorize.as_str(), callback.as_str());
+        async move {
+            browser.goto(authorize).await.unwrap();
+            wait_shown(browser, "#passkey-sign-in")
+                .await
+                .click()
+                .await
+                .unwrap();
+            if !expect_code {
+                browser
+                    .wait()
+                    .at_most(Duration::from_secs(10))
+                    .for_element(Locator::XPath(
+                        "//p[contains(., 'That passkey could not sign you in')]",
+                    ))
+                    .await
+                    .expect("the passkey is refused");
+                return None;
+            }
+            wait_for(browser, "button[value=allow]")
+                .await
+                .click()
+                .await
+                .unwrap();
+            let landed = landing_at(browser, callback).await;
+            Some(query(&landed)["code"].clone())
+        }
+    };
+    let code = passkey_sign_in(true).await.expect("a code");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", callback.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, _, tokens) = post_token(&server, Some(("webapp", &secret)), &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = decode_segment(tokens["id_token"].as_str().unwrap(), 1);
+    assert_eq!(claims["acr"], "mfa", "{claims}");
+    assert_eq!(claims["amr"], serde_json::json!(["pop", "mfa"]), "{claims}");
+    sign_out(&browser, &server).await;
+
+    // Removed on the account page (signed in with the password), it signs in no more, though
+    // the authenticator still holds it.
+    browser
+        .goto(&server.url("/account/passkeys"))
+        .await
+        .unwrap();
+    wait_for(&browser, "input[name=username]").await;
+    fill(&browser, "username", "ada").await;
+    fill(&browser, "password", PASSWORD).await;
+    click(&browser, "button[type=submit]").await;
+    // Signed in: the account page (the sign-in ends there).
+    wait_for(&browser, "a[href='/account/passkeys']").await;
+    browser
+        .goto(&server.url("/account/passkeys"))
+        .await
+        .unwrap();
+    wait_for(&browser, "form[action='/account/passkeys/remove'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//p[contains(., 'The passkey is removed')]"))
+        .await
+        .expect("the passkey is removed");
+    sign_out(&browser, &server).await;
+    assert_eq!(passkey_sign_in(false).await, None);
+    browser.close().await.unwrap();
+}

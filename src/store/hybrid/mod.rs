@@ -134,6 +134,7 @@ impl UserStore for HybridStore {
             let deleted = writer.directory.write(change).await?.deleted()?;
             writer.redis.end_user_access(&id, now).await?;
             writer.redis.delete_mfa(&id).await?;
+            writer.redis.delete_passkeys(&id).await?;
             Ok(deleted)
         })
         .await

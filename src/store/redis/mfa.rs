@@ -202,12 +202,7 @@ impl RedisStore {
         })
     }
 
-    /// Removes the user's TOTP, recovery codes and passkeys; `true` if there was any.
     pub async fn delete_mfa(&self, user_id: &str) -> StoreResult<bool> {
-        let totp = self.mfa_flag(&DELETE, user_id, &[]).await?;
-        let mut call = self.call(&super::passkeys::DELETE_ALL);
-        call.arg(user_id);
-        let passkeys: i64 = self.run(&call).await?;
-        Ok(totp || passkeys > 0)
+        self.mfa_flag(&DELETE, user_id, &[]).await
     }
 }

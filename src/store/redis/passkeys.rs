@@ -83,7 +83,7 @@ return 1
 });
 
 /// Removes every passkey of user `ARGV[2]`; how many.
-pub(super) static DELETE_ALL: LazyLock<Script> = LazyLock::new(|| {
+static DELETE_ALL: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
 local ids = redis.call('ZRANGE', of_user(ARGV[2]), 0, -1)
@@ -108,6 +108,16 @@ fn passkey_from(reply: Vec<String>) -> StoreResult<PasskeyRecord> {
         created_at: stored.int("created_at")?,
         last_used_at: stored.opt_int("last_used_at")?,
     })
+}
+
+impl RedisStore {
+    /// Removes every passkey of the user (who is being deleted).
+    pub async fn delete_passkeys(&self, user_id: &str) -> StoreResult<()> {
+        let mut call = self.call(&DELETE_ALL);
+        call.arg(user_id);
+        self.run::<i64>(&call).await?;
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -1064,20 +1064,13 @@ impl MfaStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let mut removed = deleted.rows_affected();
-        for statement in [
-            "DELETE FROM recovery_codes WHERE user_id = $1",
-            "DELETE FROM passkeys WHERE user_id = $1",
-        ] {
-            let done = sqlx::query(statement)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            removed += done.rows_affected();
-        }
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(removed > 0)
+        Ok(deleted.rows_affected() == 1)
     }
 }
 

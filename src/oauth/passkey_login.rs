@@ -1,0 +1,123 @@
+//! Passwordless sign-in with a passkey ([`crate::account::passkeys`]). The login page's button
+//! posts here to start a ceremony, bound to the interaction and to this browser (its CSRF
+//! cookie); the page that answers runs it and posts the authenticator's answer back. A passkey
+//! that verified its user signs them in (acr `mfa`, amr `pop` and `mfa`); every refusal gets one
+//! message and counts against the client's address like a wrong password.
+
+use std::sync::Arc;
+
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+
+use crate::account::passkeys::Passkeys;
+use crate::account::session::Authentication;
+use crate::clock;
+use crate::oauth::interaction::{check_csrf, InteractionRefusal};
+use crate::oauth::login::{locked, login_view};
+use crate::oauth::sign_in::SignIn;
+use crate::secret;
+use crate::state::AppState;
+use crate::ui::{self, PasskeyCeremonyPage};
+use crate::web::client_ip::ClientIp;
+use crate::web::{csrf, paths};
+
+/// What a ceremony of interaction `id` is bound to: the interaction in this browser.
+fn bound_to(jar: &CookieJar, secure: bool, id: &str) -> String {
+    let browser = csrf::browser_token(jar, secure).unwrap_or_default();
+    format!("{id} {}", secret::hash(browser))
+}
+
+fn passkeys(sign_in: &SignIn) -> Result<&Passkeys, InteractionRefusal> {
+    // The routes exist only when passkeys do.
+    sign_in.passkeys.as_ref().ok_or(InteractionRefusal::Expired)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StartForm {
+    csrf_token: Option<String>,
+    interaction: Option<String>,
+}
+
+/// POST /login/passkey/start: a fresh challenge, and the page that hands it to the browser.
+pub async fn start(
+    State(sign_in): State<Arc<SignIn>>,
+    jar: CookieJar,
+    Form(form): Form<StartForm>,
+) -> Result<Response, InteractionRefusal> {
+    check_csrf(&jar, sign_in.https(), form.csrf_token.as_deref())?;
+    let id = form.interaction.unwrap_or_default();
+    sign_in.interactions.load(&jar, &id).await?;
+    let started = passkeys(&sign_in)?
+        .start_sign_in(&bound_to(&jar, sign_in.https(), &id))
+        .await?;
+    let back = paths::for_interaction(paths::LOGIN, &id);
+    let page = PasskeyCeremonyPage {
+        title: "Sign in with a passkey",
+        action: paths::LOGIN_PASSKEY,
+        mode: "get",
+        options: started.options.to_string(),
+        token: &started.token,
+        interaction: Some(&id),
+        csrf_token: csrf::form_token(&jar, sign_in.https()).unwrap_or_default(),
+        back: &back,
+    };
+    Ok(ui::render_with_script(StatusCode::OK, &page))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AnswerForm {
+    csrf_token: Option<String>,
+    interaction: Option<String>,
+    token: Option<String>,
+    /// The JSON of the browser's `PublicKeyCredential`.
+    credential: Option<String>,
+}
+
+/// POST /login/passkey: the authenticator's answer; signs the user in or shows the login page
+/// with one message for every refusal.
+pub async fn finish(
+    State(state): State<AppState>,
+    State(sign_in): State<Arc<SignIn>>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Form(form): Form<AnswerForm>,
+) -> Result<Response, InteractionRefusal> {
+    check_csrf(&jar, sign_in.https(), form.csrf_token.as_deref())?;
+    let id = form.interaction.unwrap_or_default();
+    let (interaction, client) = sign_in.interactions.load(&jar, &id).await?;
+    let page = |status, error| login_view(&sign_in, &jar, &id, &client, "", status, Some(error));
+    let ip_key = [state.throttle.ip(ip)];
+    if let Some(wait) = state.throttle.locked(&ip_key).await {
+        return Ok(locked(page, wait));
+    }
+    let answer = passkeys(&sign_in)?
+        .finish_sign_in(
+            &bound_to(&jar, sign_in.https(), &id),
+            form.token.as_deref().unwrap_or_default(),
+            form.credential.as_deref().unwrap_or_default(),
+        )
+        .await?;
+    // A passkey that only tested presence is one factor, weaker than the password: refused.
+    let user = match answer {
+        Ok(found) if found.user_verified => state.store.user(&found.user_id).await?,
+        Ok(_) | Err(_) => None,
+    };
+    let Some(user) = user.filter(|user| user.active) else {
+        tracing::info!("passkey sign-in refused");
+        return Ok(match state.throttle.record_failure(&ip_key).await {
+            Some(wait) => locked(page, wait),
+            None => page(
+                StatusCode::UNAUTHORIZED,
+                "That passkey could not sign you in. Try again, or use your password.",
+            ),
+        });
+    };
+    let authentication = Authentication::passkey(clock::now());
+    sign_in
+        .after_multi_factor(jar, &id, interaction, client, &user.id, authentication)
+        .await
+        .map(IntoResponse::into_response)
+}
