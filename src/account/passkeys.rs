@@ -232,7 +232,8 @@ impl Passkeys {
             .get_user_unique_id()
             .and_then(|handle| std::str::from_utf8(handle).ok())
             .map(str::to_string);
-        let Some(user_id) = user_id else {
+        // Not a user id (ours hold no control characters, which PostgreSQL may refuse).
+        let Some(user_id) = user_id.filter(|id| !crate::input::has_control(id)) else {
             return Ok(Err(Refused::Credential));
         };
         let credential_id = URL_SAFE_NO_PAD.encode(&answer.raw_id);
@@ -345,6 +346,69 @@ impl crate::account::session::Authentication {
             auth_time: now,
             acr: "mfa".into(),
             amr: vec!["pop".into(), "mfa".into()],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqlStore;
+
+    async fn passkeys(issuer: &str) -> Option<Passkeys> {
+        let store = SqlStore::in_memory().await.unwrap();
+        Passkeys::new(issuer, Arc::new(store))
+    }
+
+    #[tokio::test]
+    async fn the_relying_party_is_the_issuers_domain() {
+        for ip in [
+            "http://127.0.0.1:8080",
+            "https://[::1]/",
+            "https://10.0.0.1",
+        ] {
+            assert!(passkeys(ip).await.is_none(), "{ip}");
+        }
+        let tenant = passkeys("https://id.example.com/tenant").await.unwrap();
+        let started = tenant.start_sign_in("interaction").await.unwrap();
+        assert_eq!(started.options["publicKey"]["rpId"], "id.example.com");
+    }
+
+    #[tokio::test]
+    async fn a_ceremony_is_taken_once_and_only_by_what_started_it() {
+        let passkeys = passkeys("http://localhost:8080").await.unwrap();
+        let here = "interaction-a browser-1";
+        let started = passkeys.start_sign_in(here).await.unwrap();
+        for elsewhere in ["interaction-b browser-1", "interaction-a browser-2"] {
+            let other = passkeys.start_sign_in(here).await.unwrap();
+            assert!(passkeys
+                .take(elsewhere, &other.token)
+                .await
+                .unwrap()
+                .is_none());
+            assert!(
+                passkeys.take(here, &other.token).await.unwrap().is_none(),
+                "a try from elsewhere used it up"
+            );
+        }
+        let taken = passkeys.take(here, &started.token).await.unwrap();
+        assert!(matches!(taken, Some(CeremonyState::SignIn(_))));
+        assert!(
+            passkeys.take(here, &started.token).await.unwrap().is_none(),
+            "once"
+        );
+        assert!(passkeys.take(here, "forged").await.unwrap().is_none());
+    }
+
+    #[test]
+    fn a_name_is_short_plain_text() {
+        assert_eq!(passkey_name("  Laptop "), Some("Laptop"));
+        assert_eq!(
+            passkey_name(&"ü".repeat(MAX_NAME_CHARS)).map(str::len),
+            Some(128)
+        );
+        for refused in ["", "  ", "a\nb", &"n".repeat(MAX_NAME_CHARS + 1)] {
+            assert_eq!(passkey_name(refused), None, "{refused:?}");
         }
     }
 }

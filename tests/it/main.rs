@@ -21,6 +21,7 @@ mod mfa;
 mod oidc_flow;
 mod operations;
 mod outage;
+mod passkeys;
 mod process;
 mod recovery;
 mod scim;
