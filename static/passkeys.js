@@ -4,7 +4,7 @@
 "use strict";
 (function () {
   const supported = typeof window.PublicKeyCredential === "function";
-  for (const id of ["passkey-sign-in", "add-passkey"]) {
+  for (const id of ["passkey-sign-in", "passkey-verify", "add-passkey"]) {
     const button = document.getElementById(id);
     if (button) button.hidden = !supported;
   }

@@ -198,40 +198,61 @@ impl Passkeys {
         }
     }
 
-    /// Starts a passkey sign-in for the interaction `interaction_id`: any discoverable passkey
-    /// of this relying party may answer (§5.5 an empty `allowCredentials`).
-    pub async fn start_sign_in(&self, interaction_id: &str) -> Result<Started> {
+    /// Whether the user has a passkey (one counts as their second factor).
+    pub async fn has_any(&self, user_id: &str) -> Result<bool> {
+        Ok(!self.of_user(user_id).await?.is_empty())
+    }
+
+    /// Starts a passkey sign-in bound to `bound_to` (an interaction in a browser): any
+    /// discoverable passkey of this relying party may answer (§5.5 an empty
+    /// `allowCredentials`), or with `for_user` (the second factor after their password) only
+    /// that user's.
+    pub async fn start_sign_in(&self, bound_to: &str, for_user: Option<&str>) -> Result<Started> {
+        let mut allowed = Vec::new();
+        if let Some(user_id) = for_user {
+            for passkey in self.of_user(user_id).await? {
+                allowed.push(credential_of(&passkey)?);
+            }
+        }
         let builder = self
             .core
-            .new_challenge_authenticate_builder(Vec::new(), Some(UserVerificationPolicy::Preferred))
+            .new_challenge_authenticate_builder(allowed, Some(UserVerificationPolicy::Preferred))
             .map_err(webauthn_failure)?;
         let (options, state) = self
             .core
             .generate_challenge_authenticate(builder)
             .map_err(webauthn_failure)?;
-        self.start(interaction_id, CeremonyState::SignIn(state), &options)
+        self.start(bound_to, CeremonyState::SignIn(state), &options)
             .await
     }
 
     /// Finishes the sign-in `token` names with the browser's `answer` (the JSON of a
-    /// `PublicKeyCredential` from `get()`): the user whose passkey signed the challenge.
+    /// `PublicKeyCredential` from `get()`): the user whose passkey signed the challenge, who must
+    /// be `for_user` when the sign-in was started for them.
     pub async fn finish_sign_in(
         &self,
-        interaction_id: &str,
+        bound_to: &str,
         token: &str,
         answer: &str,
+        for_user: Option<&str>,
     ) -> Result<std::result::Result<PasskeyUser, Refused>> {
-        let Some(CeremonyState::SignIn(mut state)) = self.take(interaction_id, token).await? else {
+        let Some(CeremonyState::SignIn(mut state)) = self.take(bound_to, token).await? else {
             return Ok(Err(Refused::Ceremony));
         };
         let Ok(answer) = serde_json::from_str::<PublicKeyCredential>(answer) else {
             return Ok(Err(Refused::Credential));
         };
-        // The user handle names the user (registration set it to the user's id).
-        let user_id = answer
+        // The user handle names the user (registration set it to the user's id); an
+        // authenticator may leave it out when the credential was asked for by id (§6.3.3).
+        let handle = answer
             .get_user_unique_id()
-            .and_then(|handle| std::str::from_utf8(handle).ok())
-            .map(str::to_string);
+            .map(|handle| std::str::from_utf8(handle).ok());
+        let user_id = match (for_user, handle) {
+            (_, Some(None)) => None,
+            (Some(expected), Some(Some(named))) if expected != named => None,
+            (Some(expected), _) => Some(expected.to_string()),
+            (None, named) => named.flatten().map(str::to_string),
+        };
         // Not a user id (ours hold no control characters, which PostgreSQL may refuse).
         let Some(user_id) = user_id.filter(|id| !crate::input::has_control(id)) else {
             return Ok(Err(Refused::Credential));
@@ -348,6 +369,21 @@ impl crate::account::session::Authentication {
             amr: vec!["pop".into(), "mfa".into()],
         }
     }
+
+    /// The password, then a passkey as the second factor (RFC 8176 `pwd`, `pop`, `mfa`; and
+    /// `user` when the authenticator only tested presence, not who was there).
+    pub fn password_and_passkey(now: crate::store::UnixTime, user_verified: bool) -> Self {
+        let mut amr = vec!["pwd".to_string(), "pop".to_string()];
+        if !user_verified {
+            amr.push("user".into());
+        }
+        amr.push("mfa".into());
+        crate::account::session::Authentication {
+            auth_time: now,
+            acr: "mfa".into(),
+            amr,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -370,7 +406,7 @@ mod tests {
             assert!(passkeys(ip).await.is_none(), "{ip}");
         }
         let tenant = passkeys("https://id.example.com/tenant").await.unwrap();
-        let started = tenant.start_sign_in("interaction").await.unwrap();
+        let started = tenant.start_sign_in("interaction", None).await.unwrap();
         assert_eq!(started.options["publicKey"]["rpId"], "id.example.com");
     }
 
@@ -378,9 +414,9 @@ mod tests {
     async fn a_ceremony_is_taken_once_and_only_by_what_started_it() {
         let passkeys = passkeys("http://localhost:8080").await.unwrap();
         let here = "interaction-a browser-1";
-        let started = passkeys.start_sign_in(here).await.unwrap();
+        let started = passkeys.start_sign_in(here, None).await.unwrap();
         for elsewhere in ["interaction-b browser-1", "interaction-a browser-2"] {
-            let other = passkeys.start_sign_in(here).await.unwrap();
+            let other = passkeys.start_sign_in(here, None).await.unwrap();
             assert!(passkeys
                 .take(elsewhere, &other.token)
                 .await

@@ -158,8 +158,8 @@ pub fn locked(page: impl FnOnce(StatusCode, &'static str) -> Response, wait: Dur
     response
 }
 
-/// The TOTP step's interaction, provided someone passed the password step for it.
-async fn pending(
+/// The second-factor step's interaction, provided someone passed the password step for it.
+pub async fn pending(
     sign_in: &SignIn,
     jar: &CookieJar,
     id: &str,
@@ -172,33 +172,64 @@ async fn pending(
     Ok((interaction, client, user_id))
 }
 
-fn mfa_page(
+/// Which second factors a user can give: what the second-factor page offers.
+#[derive(Debug, Clone, Copy)]
+pub struct Factors {
+    /// TOTP (or, without a passkey, at least the code form: a recovery code).
+    code: bool,
+    passkey: bool,
+}
+
+impl Factors {
+    pub async fn of(sign_in: &SignIn, user_id: &str) -> crate::error::Result<Self> {
+        let passkey = match &sign_in.passkeys {
+            Some(passkeys) => passkeys.has_any(user_id).await?,
+            None => false,
+        };
+        let code = !passkey || sign_in.has_totp(user_id).await?;
+        Ok(Factors { code, passkey })
+    }
+}
+
+/// The second-factor page of interaction `id`: the code form, the passkey button, or both.
+pub fn mfa_view(
+    sign_in: &SignIn,
     jar: &CookieJar,
-    secure: bool,
-    id: &str,
-    client: &Option<Client>,
+    (id, client): (&str, &Option<Client>),
+    factors: Factors,
     status: StatusCode,
     error: Option<&str>,
 ) -> Response {
     let page = MfaPage {
         client_id: audience(client),
         interaction: id,
-        csrf_token: csrf::form_token(jar, secure).unwrap_or_default(),
+        csrf_token: csrf::form_token(jar, sign_in.https()).unwrap_or_default(),
         error,
+        offers_code: factors.code,
+        offers_passkey: factors.passkey,
     };
-    ui::render(status, &page)
+    match factors.passkey {
+        true => ui::render_with_script(status, &page),
+        false => ui::render(status, &page),
+    }
 }
 
 pub async fn mfa_step_page(
     State(sign_in): State<Arc<SignIn>>,
     jar: CookieJar,
     Query(query): Query<InteractionQuery>,
-) -> Response {
+) -> Result<Response, InteractionRefusal> {
     let id = query.interaction.unwrap_or_default();
-    match pending(&sign_in, &jar, &id).await {
-        Ok((_, client, _)) => mfa_page(&jar, sign_in.https(), &id, &client, StatusCode::OK, None),
-        Err(refusal) => refusal.into_response(),
-    }
+    let (_, client, user_id) = pending(&sign_in, &jar, &id).await?;
+    let factors = Factors::of(&sign_in, &user_id).await?;
+    Ok(mfa_view(
+        &sign_in,
+        &jar,
+        (&id, &client),
+        factors,
+        StatusCode::OK,
+        None,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,16 +249,9 @@ pub async fn mfa_step_submit(
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
     let (interaction, client, user_id) = pending(&sign_in, &jar, &id).await?;
-    let page = |status, error| {
-        mfa_page(
-            &jar,
-            state.config.is_https(),
-            &id,
-            &client,
-            status,
-            Some(error),
-        )
-    };
+    let factors = Factors::of(&sign_in, &user_id).await?;
+    let page =
+        |status, error| mfa_view(&sign_in, &jar, (&id, &client), factors, status, Some(error));
     let ip_key = [state.throttle.ip(ip)];
     if let Some(wait) = state.throttle.locked(&ip_key).await {
         return Ok(locked(page, wait));

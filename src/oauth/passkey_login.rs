@@ -1,8 +1,10 @@
-//! Passwordless sign-in with a passkey ([`crate::account::passkeys`]). The login page's button
-//! posts here to start a ceremony, bound to the interaction and to this browser (its CSRF
-//! cookie); the page that answers runs it and posts the authenticator's answer back. A passkey
-//! that verified its user signs them in (acr `mfa`, amr `pop` and `mfa`); every refusal gets one
-//! message and counts against the client's address like a wrong password.
+//! Sign-in with a passkey ([`crate::account::passkeys`]): alone from the login page, or as the
+//! second factor after the password. The page's button posts here to start a ceremony, bound to
+//! the interaction and to this browser (its CSRF cookie); the page that answers runs it and posts
+//! the authenticator's answer back. Alone, a passkey that verified its user signs them in (acr
+//! `mfa`, amr `pop` and `mfa`); after the password, any of the user's passkeys does (amr `pwd`,
+//! `pop`, `mfa`, and `user` without verification). Every refusal gets one message and counts
+//! against the client's address like a wrong password or code.
 
 use std::sync::Arc;
 
@@ -16,7 +18,7 @@ use crate::account::passkeys::Passkeys;
 use crate::account::session::Authentication;
 use crate::clock;
 use crate::oauth::interaction::{check_csrf, InteractionRefusal};
-use crate::oauth::login::{locked, login_view};
+use crate::oauth::login::{locked, login_view, mfa_view, Factors};
 use crate::oauth::sign_in::SignIn;
 use crate::secret;
 use crate::state::AppState;
@@ -49,11 +51,16 @@ pub async fn start(
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, sign_in.https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
-    sign_in.interactions.load(&jar, &id).await?;
+    let (interaction, _) = sign_in.interactions.load(&jar, &id).await?;
+    // After the password: the second factor, with one of that user's passkeys.
+    let for_user = interaction.pending_mfa.as_deref();
     let started = passkeys(&sign_in)?
-        .start_sign_in(&bound_to(&jar, sign_in.https(), &id))
+        .start_sign_in(&bound_to(&jar, sign_in.https(), &id), for_user)
         .await?;
-    let back = paths::for_interaction(paths::LOGIN, &id);
+    let back = match for_user {
+        Some(_) => paths::for_interaction(paths::LOGIN_MFA, &id),
+        None => paths::for_interaction(paths::LOGIN, &id),
+    };
     let page = PasskeyCeremonyPage {
         title: "Sign in with a passkey",
         action: paths::LOGIN_PASSKEY,
@@ -88,7 +95,15 @@ pub async fn finish(
     check_csrf(&jar, sign_in.https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
     let (interaction, client) = sign_in.interactions.load(&jar, &id).await?;
-    let page = |status, error| login_view(&sign_in, &jar, &id, &client, "", status, Some(error));
+    let pending = interaction.pending_mfa.clone();
+    let factors = match &pending {
+        Some(user_id) => Some(Factors::of(&sign_in, user_id).await?),
+        None => None,
+    };
+    let page = |status, error| match factors {
+        Some(factors) => mfa_view(&sign_in, &jar, (&id, &client), factors, status, Some(error)),
+        None => login_view(&sign_in, &jar, &id, &client, "", status, Some(error)),
+    };
     let ip_key = [state.throttle.ip(ip)];
     if let Some(wait) = state.throttle.locked(&ip_key).await {
         return Ok(locked(page, wait));
@@ -98,14 +113,27 @@ pub async fn finish(
             &bound_to(&jar, sign_in.https(), &id),
             form.token.as_deref().unwrap_or_default(),
             form.credential.as_deref().unwrap_or_default(),
+            pending.as_deref(),
         )
         .await?;
-    // A passkey that only tested presence is one factor, weaker than the password: refused.
-    let user = match answer {
-        Ok(found) if found.user_verified => state.store.user(&found.user_id).await?,
-        Ok(_) | Err(_) => None,
+    let now = clock::now();
+    // Alone, a passkey must have verified its user: presence only is one factor, weaker than
+    // the password. After the password, presence is the second factor.
+    let signed_in = match (answer, pending.is_some()) {
+        (Ok(found), true) => Some((
+            found.user_id,
+            Authentication::password_and_passkey(now, found.user_verified),
+        )),
+        (Ok(found), false) if found.user_verified => {
+            Some((found.user_id, Authentication::passkey(now)))
+        }
+        _ => None,
     };
-    let Some(user) = user.filter(|user| user.active) else {
+    let user = match &signed_in {
+        Some((user_id, _)) => state.store.user(user_id).await?.filter(|user| user.active),
+        None => None,
+    };
+    let (Some(user), Some((_, authentication))) = (user, signed_in) else {
         tracing::info!("passkey sign-in refused");
         return Ok(match state.throttle.record_failure(&ip_key).await {
             Some(wait) => locked(page, wait),
@@ -115,7 +143,6 @@ pub async fn finish(
             ),
         });
     };
-    let authentication = Authentication::passkey(clock::now());
     sign_in
         .after_multi_factor(jar, &id, interaction, client, &user.id, authentication)
         .await

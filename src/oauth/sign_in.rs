@@ -103,8 +103,8 @@ impl SignIn {
         fresh: bool,
     ) -> Result<UserFacts> {
         let request = sign_in.map(|(_, request)| request);
-        let enrolled =
-            flow::enrollment_matters(request, mfa, fresh) && self.mfa.is_enrolled(user_id).await?;
+        let enrolled = flow::enrollment_matters(request, mfa, fresh)
+            && self.has_second_factor(user_id).await?;
         let (consent_needed, email_unverified) = match sign_in {
             Some((client, request)) => (
                 self.consent_needed(client, request, user_id).await?,
@@ -119,6 +119,22 @@ impl SignIn {
             consent_needed,
             email_unverified,
         })
+    }
+
+    /// Whether the user has TOTP.
+    pub async fn has_totp(&self, user_id: &str) -> Result<bool> {
+        self.mfa.is_enrolled(user_id).await
+    }
+
+    /// Whether the user has a second factor: TOTP, or a passkey.
+    pub async fn has_second_factor(&self, user_id: &str) -> Result<bool> {
+        if self.has_totp(user_id).await? {
+            return Ok(true);
+        }
+        match &self.passkeys {
+            Some(passkeys) => passkeys.has_any(user_id).await,
+            None => Ok(false),
+        }
     }
 
     /// Whether a verified address is required and `user_id` has none.

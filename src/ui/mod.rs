@@ -80,6 +80,10 @@ pub struct MfaPage<'a> {
     pub interaction: &'a str,
     pub csrf_token: String,
     pub error: Option<&'a str>,
+    /// The user has TOTP: the code form.
+    pub offers_code: bool,
+    /// The user has a passkey: its button (`passkey-verify`, shown by the script).
+    pub offers_passkey: bool,
 }
 
 #[derive(Template)]

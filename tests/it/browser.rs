@@ -395,6 +395,34 @@ async fn wait_shown(browser: &Client, css: &str) -> fantoccini::elements::Elemen
     panic!("{css} is never shown");
 }
 
+async fn click_shown(browser: &Client, css: &str) {
+    wait_shown(browser, css).await.click().await.unwrap();
+}
+
+/// On the login page: ada's password, then her passkey as the second factor.
+async fn password_then_passkey(browser: &Client) {
+    wait_for(browser, "input[name=username]").await;
+    fill(browser, "username", "ada").await;
+    fill(browser, "password", PASSWORD).await;
+    click(browser, "button[type=submit]").await;
+    click_shown(browser, "#passkey-verify").await;
+}
+
+/// The code the sign-in ends with at the client's `callback`, consenting when asked.
+async fn code_at(browser: &Client, callback: &str) -> String {
+    for _ in 0..100 {
+        let url = browser.current_url().await.unwrap();
+        if url.as_str().starts_with(callback) {
+            return query(&url)["code"].clone();
+        }
+        if let Ok(allow) = browser.find(Locator::Css("button[value=allow]")).await {
+            allow.click().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the sign-in never reached {callback}");
+}
+
 async fn sign_out(browser: &Client, server: &TestServer) {
     browser.goto(&server.url("/logout")).await.unwrap();
     wait_for(browser, "button[value=allow]")
@@ -412,9 +440,10 @@ async fn sign_out(browser: &Client, server: &TestServer) {
 
 /// Passkeys in Chromium with a virtual authenticator: added on the account page after the
 /// password, then the passkey alone signs in for a client (acr `mfa`, amr `pop` and `mfa` in
-/// the ID token); a removed passkey is refused.
+/// the ID token), and after the password it is the second factor (amr `pwd`, `pop`, `mfa`); a
+/// removed passkey is refused.
 #[tokio::test]
-async fn a_browser_adds_a_passkey_then_signs_in_with_it_alone() {
+async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
     // WebAuthn takes a domain as relying party id: the issuer is localhost, not 127.0.0.1.
     let server =
         TestServer::start_with(|c| c.issuer = c.issuer.replace("127.0.0.1", "localhost")).await;
@@ -474,60 +503,44 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it_alone() {
         ("code_challenge", CHALLENGE),
         ("code_challenge_method", "S256"),
     ]);
-    let passkey_sign_in = |expect_code: bool| {
-        let (browser, authorize, callback) = (&browser, authorize.as_str(), callback.as_str());
+    let id_token_claims = |code: String| {
+        let (server, secret, callback) = (&server, &secret, callback.as_str());
         async move {
-            browser.goto(authorize).await.unwrap();
-            wait_shown(browser, "#passkey-sign-in")
-                .await
-                .click()
-                .await
-                .unwrap();
-            if !expect_code {
-                browser
-                    .wait()
-                    .at_most(Duration::from_secs(10))
-                    .for_element(Locator::XPath(
-                        "//p[contains(., 'That passkey could not sign you in')]",
-                    ))
-                    .await
-                    .expect("the passkey is refused");
-                return None;
-            }
-            wait_for(browser, "button[value=allow]")
-                .await
-                .click()
-                .await
-                .unwrap();
-            let landed = landing_at(browser, callback).await;
-            Some(query(&landed)["code"].clone())
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", callback),
+                ("code_verifier", VERIFIER),
+            ];
+            let (status, _, tokens) = post_token(server, Some(("webapp", secret)), &form).await;
+            assert_eq!(status, 200, "{tokens}");
+            decode_segment(tokens["id_token"].as_str().unwrap(), 1)
         }
     };
-    let code = passkey_sign_in(true).await.expect("a code");
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", callback.as_str()),
-        ("code_verifier", VERIFIER),
-    ];
-    let (status, _, tokens) = post_token(&server, Some(("webapp", &secret)), &form).await;
-    assert_eq!(status, 200, "{tokens}");
-    let claims = decode_segment(tokens["id_token"].as_str().unwrap(), 1);
+    browser.goto(authorize.as_str()).await.unwrap();
+    click_shown(&browser, "#passkey-sign-in").await;
+    let claims = id_token_claims(code_at(&browser, &callback).await).await;
     assert_eq!(claims["acr"], "mfa", "{claims}");
     assert_eq!(claims["amr"], serde_json::json!(["pop", "mfa"]), "{claims}");
     sign_out(&browser, &server).await;
 
-    // Removed on the account page (signed in with the password), it signs in no more, though
-    // the authenticator still holds it.
+    // With the password, the passkey is the second factor.
+    browser.goto(authorize.as_str()).await.unwrap();
+    password_then_passkey(&browser).await;
+    let claims = id_token_claims(code_at(&browser, &callback).await).await;
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["pwd", "pop", "mfa"]),
+        "{claims}"
+    );
+    sign_out(&browser, &server).await;
+
+    // Removed on the account page, it signs in no more, though the authenticator still holds it.
     browser
         .goto(&server.url("/account/passkeys"))
         .await
         .unwrap();
-    wait_for(&browser, "input[name=username]").await;
-    fill(&browser, "username", "ada").await;
-    fill(&browser, "password", PASSWORD).await;
-    click(&browser, "button[type=submit]").await;
-    // Signed in: the account page (the sign-in ends there).
+    password_then_passkey(&browser).await;
     wait_for(&browser, "a[href='/account/passkeys']").await;
     browser
         .goto(&server.url("/account/passkeys"))
@@ -545,6 +558,15 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it_alone() {
         .await
         .expect("the passkey is removed");
     sign_out(&browser, &server).await;
-    assert_eq!(passkey_sign_in(false).await, None);
+    browser.goto(authorize.as_str()).await.unwrap();
+    click_shown(&browser, "#passkey-sign-in").await;
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//p[contains(., 'That passkey could not sign you in')]",
+        ))
+        .await
+        .expect("the removed passkey is refused");
     browser.close().await.unwrap();
 }
