@@ -123,6 +123,9 @@ struct ClientCreate {
     skip_consent: bool,
     #[arg(long)]
     require_mfa: bool,
+    /// Sign-ins for this client need a passkey (acr phr): a password with TOTP is not enough.
+    #[arg(long)]
+    require_phishing_resistant: bool,
     /// Signing algorithm of this client's ID tokens: RS256 (default), ES256 or EdDSA.
     #[arg(long)]
     id_token_alg: Option<String>,
@@ -302,6 +305,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 public: args.public,
                 skip_consent: args.skip_consent,
                 require_mfa: args.require_mfa,
+                require_phishing_resistant: args.require_phishing_resistant,
                 id_token_signed_response_alg: args.id_token_alg,
                 resource_servers: args.resource_servers,
                 access_token_seconds: args.access_token_seconds,

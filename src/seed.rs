@@ -53,6 +53,8 @@ struct SeedClient {
     #[serde(default)]
     require_mfa: bool,
     #[serde(default)]
+    require_phishing_resistant: bool,
+    #[serde(default)]
     skip_consent: bool,
     #[serde(default)]
     resource_servers: Vec<String>,
@@ -214,6 +216,7 @@ async fn apply_client(store: &dyn Store, seed: SeedClient) -> Result<(), SeedErr
         public: seed.public,
         skip_consent: seed.skip_consent,
         require_mfa: seed.require_mfa,
+        require_phishing_resistant: seed.require_phishing_resistant,
         id_token_signed_response_alg: None,
         resource_servers: seed.resource_servers,
         access_token_seconds: seed.access_token_seconds,

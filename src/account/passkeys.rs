@@ -94,11 +94,8 @@ impl Passkeys {
     /// Passkeys for `issuer`; `None` when its host is no domain (an IP address), which cannot
     /// be a relying party id.
     pub fn new(issuer: &str, store: Arc<dyn Store>) -> Option<Self> {
+        let rp_id = relying_party_id(issuer)?;
         let origin = Url::parse(issuer).ok()?;
-        let rp_id = match origin.host()? {
-            url::Host::Domain(domain) => domain.to_string(),
-            url::Host::Ipv4(_) | url::Host::Ipv6(_) => return None,
-        };
         let origin = Url::parse(&origin.origin().ascii_serialization()).ok()?;
         let core = WebauthnCore::new_unsafe_experts_only(
             "Tessera",
@@ -341,6 +338,15 @@ impl Passkeys {
         let ceremony: Ceremony = serde_json::from_str(&payload).map_err(Error::internal)?;
         let bound = secret::constant_time_eq(ceremony.bound_to.as_bytes(), bound_to.as_bytes());
         Ok(bound.then_some(ceremony.state))
+    }
+}
+
+/// The WebAuthn relying party id of `issuer`: its host, if that is a domain (§5.1.2; an IP
+/// address cannot be one, so such an issuer has no passkeys).
+pub fn relying_party_id(issuer: &str) -> Option<String> {
+    match Url::parse(issuer).ok()?.host()? {
+        url::Host::Domain(domain) => Some(domain.to_string()),
+        url::Host::Ipv4(_) | url::Host::Ipv6(_) => None,
     }
 }
 

@@ -36,6 +36,15 @@ pub fn is_mfa(amr: &[String]) -> bool {
     amr.iter().any(|m| m == "mfa")
 }
 
+/// The acr of a phishing-resistant authentication (OpenID EAP ACR Values 1.0 §2).
+pub const PHISHING_RESISTANT: &str = "phr";
+
+/// Whether an authentication with these method references was phishing-resistant: it used a
+/// passkey (`pop`), whose signature covers the origin it was made for.
+pub fn is_phishing_resistant(amr: &[String]) -> bool {
+    amr.iter().any(|m| m == "pop")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// Public session id, the `sid` claim (OIDC Front-/Back-Channel Logout); not the cookie value.

@@ -62,6 +62,10 @@ pub struct AuthorizationRequest {
     pub max_age: Option<UnixTime>,
     /// `acr_values` asks for `mfa`, or the client is registered with `--require-mfa`.
     pub require_mfa: bool,
+    /// `acr_values` asks for `phr`, or the client is registered with
+    /// `--require-phishing-resistant`: only a passkey will do.
+    #[serde(default)]
+    pub require_phishing_resistant: bool,
     /// The user an `id_token_hint` names: a session of anyone else does not count.
     #[serde(default)]
     pub hinted_user: Option<String>,
@@ -302,14 +306,19 @@ pub fn validate(client: &Client, params: &Params) -> Result<AuthorizationRequest
         code_challenge: challenge.as_stored().to_string(),
         prompt: parse_prompt(params.get("prompt"))?,
         max_age,
-        // OIDC Core §3.1.2.1: acr_values is a preference list; `mfa` anywhere in it is honoured
-        // as a requirement (CONTRACT.md), other values are ignored.
-        require_mfa: client.require_mfa
-            || params
-                .get("acr_values")
-                .is_some_and(|v| v.split(' ').any(|acr| acr == "mfa")),
+        // OIDC Core §3.1.2.1: acr_values is a preference list; `mfa` or `phr` anywhere in it is
+        // honoured as a requirement (CONTRACT.md), other values are ignored.
+        require_mfa: client.require_mfa || asks_for_acr(params, "mfa"),
+        require_phishing_resistant: client.require_phishing_resistant
+            || asks_for_acr(params, session::PHISHING_RESISTANT),
         hinted_user: None,
     })
+}
+
+fn asks_for_acr(params: &Params, acr: &str) -> bool {
+    params
+        .get("acr_values")
+        .is_some_and(|values| values.split(' ').any(|value| value == acr))
 }
 
 /// OIDC Core §3.1.2.1 `id_token_hint`: the user the client believes is signed in. A session of
@@ -346,8 +355,8 @@ async fn begin(
         .filter(|s| flow::session_counts(&request, &s.user_id, s.authentication.auth_time, now));
     let user = match &session {
         Some(s) => {
-            let mfa = session::is_mfa(&s.authentication.amr);
-            let facts = sign_in.user_facts(Some((client, &request)), &s.user_id, mfa, false);
+            let amr = &s.authentication.amr;
+            let facts = sign_in.user_facts(Some((client, &request)), &s.user_id, amr, false);
             Some(facts.await?)
         }
         None => None,

@@ -21,6 +21,8 @@ pub struct ClientRegistration {
     pub public: bool,
     pub skip_consent: bool,
     pub require_mfa: bool,
+    /// Sign-ins need a passkey (acr `phr`).
+    pub require_phishing_resistant: bool,
     /// `None` means RS256.
     pub id_token_signed_response_alg: Option<String>,
     /// Absolute URIs of the resource servers this client is (RFC 7662 §4, RFC 8707 §2).
@@ -129,6 +131,7 @@ fn build(reg: ClientRegistration) -> Result<Client, RegistrationError> {
         scope,
         id_token_signed_response_alg: alg.to_string(),
         require_mfa: reg.require_mfa,
+        require_phishing_resistant: reg.require_phishing_resistant,
         skip_consent: reg.skip_consent,
         resource_servers: reg.resource_servers,
         access_token_seconds: reg.access_token_seconds,

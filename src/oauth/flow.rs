@@ -1,7 +1,8 @@
 //! The one place that decides the next step of a sign-in: from the authorization request (or a
 //! sign-in to the account page), how the user is authenticated so far, and facts about the user.
 //! Pure: callers load the facts and carry the step out. OIDC Core §3.1.2.1 (`prompt`, `max_age`),
-//! §3.1.2.6 (the errors of `prompt=none`) and RFC 9470 (`unmet_authentication_requirements`).
+//! §3.1.2.6 (the errors of `prompt=none`) and RFC 9470 (`unmet_authentication_requirements`,
+//! and the step-up a stronger `acr_values` asks of an existing session).
 
 use crate::error::ErrorCode;
 use crate::oauth::authorize::AuthorizationRequest;
@@ -12,10 +13,14 @@ use crate::store::UnixTime;
 pub struct UserFacts {
     /// A second factor was verified.
     pub mfa: bool,
+    /// A passkey was used (acr `phr`).
+    pub phishing_resistant: bool,
     /// The password was checked in this sign-in, not carried over from an earlier session.
     pub fresh: bool,
     /// The user has a confirmed second factor (asked only when [`enrollment_matters`]).
     pub enrolled: bool,
+    /// The user has a passkey (asked only when [`passkey_matters`]).
+    pub passkey: bool,
     /// The user must (again) approve the request's scopes for its client.
     pub consent_needed: bool,
     /// Verification is required and the user's address is not verified.
@@ -43,11 +48,18 @@ pub enum Step {
 /// so far (`None`: nobody yet, or no session that satisfies the request, see [`session_counts`]).
 pub fn next_step(request: Option<&AuthorizationRequest>, user: Option<UserFacts>) -> Step {
     let require_mfa = request.is_some_and(|r| r.require_mfa);
+    let require_passkey = request.is_some_and(|r| r.require_phishing_resistant);
     let create = request.is_some_and(|r| r.prompt.create);
     let step = match user {
         // Until the account is made (and so signed in) in this sign-in.
         _ if create && !user.is_some_and(|u| u.fresh) => Step::SignUp,
         None => Step::Login,
+        // A passkey is the only way to `phr`: the passkey step (after the password, or on top
+        // of the session's factors), or an error when the user has none.
+        Some(u) if require_passkey && !u.phishing_resistant && u.passkey => Step::SecondFactor,
+        Some(u) if require_passkey && !u.phishing_resistant => {
+            Step::Refuse(ErrorCode::UnmetAuthenticationRequirements)
+        }
         Some(u) if !u.mfa && u.enrolled && (u.fresh || require_mfa) => Step::SecondFactor,
         Some(u) if require_mfa && !u.mfa => {
             Step::Refuse(ErrorCode::UnmetAuthenticationRequirements)
@@ -73,6 +85,11 @@ pub fn next_step(request: Option<&AuthorizationRequest>, user: Option<UserFacts>
 /// Whether [`UserFacts::enrolled`] can change the step, so the caller need not read it otherwise.
 pub fn enrollment_matters(request: Option<&AuthorizationRequest>, mfa: bool, fresh: bool) -> bool {
     !mfa && (fresh || request.is_some_and(|r| r.require_mfa))
+}
+
+/// Whether [`UserFacts::passkey`] can change the step.
+pub fn passkey_matters(request: Option<&AuthorizationRequest>, phishing_resistant: bool) -> bool {
+    !phishing_resistant && request.is_some_and(|r| r.require_phishing_resistant)
 }
 
 /// Whether an existing session of `user_id`, authenticated at `auth_time`, may serve `request`:
@@ -113,15 +130,16 @@ mod tests {
             prompt,
             max_age,
             require_mfa,
+            require_phishing_resistant: false,
             hinted_user: None,
         }
     }
 
     const BOOLS: [bool; 2] = [false, true];
 
-    /// Every combination of prompt × max_age × session (none, password, MFA) × enrolled ×
-    /// MFA required × consent, at the authorization endpoint (an existing session) and after
-    /// a fresh password.
+    /// Every combination of prompt × max_age × session (none, password, MFA, passkey) ×
+    /// enrolled × passkey × MFA or passkey required × consent, at the authorization endpoint (an
+    /// existing session) and after a fresh password.
     #[test]
     fn every_combination_follows_the_rules() {
         let now = 10_000;
@@ -135,15 +153,28 @@ mod tests {
                 .into_iter()
                 .flat_map(|max_age| BOOLS.map(move |create| (max_age, create)))
             {
-                for require_mfa in BOOLS {
+                for (require_mfa, require_passkey) in
+                    BOOLS.iter().flat_map(|&a| BOOLS.map(move |b| (a, b)))
+                {
                     let prompt = Prompt {
                         none,
                         login,
                         consent,
                         create,
                     };
-                    let request = request(prompt, max_age, require_mfa);
-                    for session in [None, Some(false), Some(true)] {
+                    let mut request = request(prompt, max_age, require_mfa);
+                    request.require_phishing_resistant = require_passkey;
+                    // (mfa, phishing-resistant): a password, with TOTP, a passkey.
+                    let sessions = [
+                        None,
+                        Some((false, false)),
+                        Some((true, false)),
+                        Some((true, true)),
+                    ];
+                    for (session, passkey) in sessions
+                        .into_iter()
+                        .flat_map(|s| BOOLS.map(move |p| (s, p)))
+                    {
                         for ((enrolled, consent_needed, fresh), email_unverified) in BOOLS
                             .iter()
                             .flat_map(|&a| {
@@ -155,10 +186,12 @@ mod tests {
                         {
                             let auth_time = now - 600;
                             let counts = fresh || session_counts(&request, "u", auth_time, now);
-                            let user = session.filter(|_| counts).map(|mfa| UserFacts {
+                            let user = session.filter(|_| counts).map(|(mfa, phr)| UserFacts {
                                 mfa,
+                                phishing_resistant: phr,
                                 fresh,
-                                enrolled: enrolled || mfa,
+                                enrolled: enrolled || mfa || passkey,
+                                passkey: passkey || phr,
                                 consent_needed: consent_needed || consent,
                                 email_unverified,
                             });
@@ -170,7 +203,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 8 * 3 * 2 * 2 * 3 * 8 * 2);
+        assert_eq!(checked, 8 * 3 * 2 * 4 * 4 * 2 * 8 * 2);
     }
 
     /// The rules, stated one by one.
@@ -192,6 +225,10 @@ mod tests {
         if step == Step::IssueCode {
             let u = user.expect("a code needs a user");
             assert!(u.mfa || !request.require_mfa, "MFA before a code: {case}");
+            assert!(
+                u.phishing_resistant || !request.require_phishing_resistant,
+                "a passkey before a code: {case}"
+            );
             assert!(!u.consent_needed, "consent before a code: {case}");
             assert!(
                 !u.email_unverified,
@@ -214,6 +251,18 @@ mod tests {
                 assert_eq!(step, Step::Refuse(ErrorCode::LoginRequired), "{case}")
             }
             None => assert_eq!(step, Step::Login, "{case}"),
+            Some(u) if request.require_phishing_resistant && !u.phishing_resistant && u.passkey => {
+                let expected = match request.prompt.none {
+                    true => Step::Refuse(ErrorCode::InteractionRequired),
+                    false => Step::SecondFactor,
+                };
+                assert_eq!(step, expected, "{case}")
+            }
+            Some(u) if request.require_phishing_resistant && !u.phishing_resistant => assert_eq!(
+                step,
+                Step::Refuse(ErrorCode::UnmetAuthenticationRequirements),
+                "{case}"
+            ),
             Some(u) if request.require_mfa && !u.mfa && !u.enrolled => assert_eq!(
                 step,
                 Step::Refuse(ErrorCode::UnmetAuthenticationRequirements),
@@ -272,8 +321,10 @@ mod tests {
     fn the_account_page_needs_no_consent_no_client_and_no_verified_address() {
         let password = UserFacts {
             mfa: false,
+            phishing_resistant: false,
             fresh: true,
             enrolled: false,
+            passkey: false,
             consent_needed: true,
             email_unverified: true,
         };

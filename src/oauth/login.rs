@@ -181,12 +181,17 @@ pub struct Factors {
 }
 
 impl Factors {
-    pub async fn of(sign_in: &SignIn, user_id: &str) -> crate::error::Result<Self> {
-        let passkey = match &sign_in.passkeys {
-            Some(passkeys) => passkeys.has_any(user_id).await?,
-            None => false,
-        };
-        let code = !passkey || sign_in.has_totp(user_id).await?;
+    /// What the user can give in `interaction`: a passkey only when its request needs one.
+    pub async fn of(
+        sign_in: &SignIn,
+        interaction: &Interaction,
+        user_id: &str,
+    ) -> crate::error::Result<Self> {
+        let passkey = sign_in.has_passkey(user_id).await?;
+        let passkey_only = interaction
+            .request()
+            .is_some_and(|request| request.require_phishing_resistant);
+        let code = !passkey_only && (!passkey || sign_in.has_totp(user_id).await?);
         Ok(Factors { code, passkey })
     }
 }
@@ -220,8 +225,8 @@ pub async fn mfa_step_page(
     Query(query): Query<InteractionQuery>,
 ) -> Result<Response, InteractionRefusal> {
     let id = query.interaction.unwrap_or_default();
-    let (_, client, user_id) = pending(&sign_in, &jar, &id).await?;
-    let factors = Factors::of(&sign_in, &user_id).await?;
+    let (interaction, client, user_id) = pending(&sign_in, &jar, &id).await?;
+    let factors = Factors::of(&sign_in, &interaction, &user_id).await?;
     Ok(mfa_view(
         &sign_in,
         &jar,
@@ -249,7 +254,7 @@ pub async fn mfa_step_submit(
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
     let (interaction, client, user_id) = pending(&sign_in, &jar, &id).await?;
-    let factors = Factors::of(&sign_in, &user_id).await?;
+    let factors = Factors::of(&sign_in, &interaction, &user_id).await?;
     let page =
         |status, error| mfa_view(&sign_in, &jar, (&id, &client), factors, status, Some(error));
     let ip_key = [state.throttle.ip(ip)];

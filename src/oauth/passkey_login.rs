@@ -97,7 +97,7 @@ pub async fn finish(
     let (interaction, client) = sign_in.interactions.load(&jar, &id).await?;
     let pending = interaction.pending_mfa.clone();
     let factors = match &pending {
-        Some(user_id) => Some(Factors::of(&sign_in, user_id).await?),
+        Some(user_id) => Some(Factors::of(&sign_in, &interaction, user_id).await?),
         None => None,
     };
     let page = |status, error| match factors {

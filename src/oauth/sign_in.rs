@@ -92,19 +92,23 @@ impl SignIn {
         session::current(self.store.as_ref(), jar, now).await
     }
 
-    /// What [`flow::next_step`] needs to know of a signed-in user: whether they are enrolled in
-    /// a second factor (read only when it can matter) and whether they must approve `request`'s
-    /// scopes for `client` (`false` without a request: the account page asks for none).
+    /// What [`flow::next_step`] needs to know of a user signed in with the methods `amr`:
+    /// whether they are enrolled in a second factor or have a passkey (each read only when it
+    /// can matter) and whether they must approve `request`'s scopes for `client` (`false`
+    /// without a request: the account page asks for none).
     pub async fn user_facts(
         &self,
         sign_in: Option<(&Client, &AuthorizationRequest)>,
         user_id: &str,
-        mfa: bool,
+        amr: &[String],
         fresh: bool,
     ) -> Result<UserFacts> {
         let request = sign_in.map(|(_, request)| request);
+        let (mfa, phishing_resistant) = (session::is_mfa(amr), session::is_phishing_resistant(amr));
         let enrolled = flow::enrollment_matters(request, mfa, fresh)
             && self.has_second_factor(user_id).await?;
+        let passkey =
+            flow::passkey_matters(request, phishing_resistant) && self.has_passkey(user_id).await?;
         let (consent_needed, email_unverified) = match sign_in {
             Some((client, request)) => (
                 self.consent_needed(client, request, user_id).await?,
@@ -114,8 +118,10 @@ impl SignIn {
         };
         Ok(UserFacts {
             mfa,
+            phishing_resistant,
             fresh,
             enrolled,
+            passkey,
             consent_needed,
             email_unverified,
         })
@@ -126,15 +132,17 @@ impl SignIn {
         self.mfa.is_enrolled(user_id).await
     }
 
-    /// Whether the user has a second factor: TOTP, or a passkey.
-    pub async fn has_second_factor(&self, user_id: &str) -> Result<bool> {
-        if self.has_totp(user_id).await? {
-            return Ok(true);
-        }
+    /// Whether the user has a passkey (and passkeys are on).
+    pub async fn has_passkey(&self, user_id: &str) -> Result<bool> {
         match &self.passkeys {
             Some(passkeys) => passkeys.has_any(user_id).await,
             None => Ok(false),
         }
+    }
+
+    /// Whether the user has a second factor: TOTP, or a passkey.
+    pub async fn has_second_factor(&self, user_id: &str) -> Result<bool> {
+        Ok(self.has_totp(user_id).await? || self.has_passkey(user_id).await?)
     }
 
     /// Whether a verified address is required and `user_id` has none.
@@ -180,7 +188,7 @@ impl SignIn {
         user_id: &str,
     ) -> Result<Response, InteractionRefusal> {
         match self
-            .next_step(&interaction, client.as_ref(), user_id, false)
+            .next_step(&interaction, client.as_ref(), user_id, &["pwd".to_string()])
             .await?
         {
             Step::SecondFactor => {
@@ -211,38 +219,47 @@ impl SignIn {
     }
 
     /// After a multi-factor `authentication` (the password and a second factor, or a passkey
-    /// that verified the user): the rest of the sign-in, as [`flow::next_step`] decides it.
+    /// that verified the user): the rest of the sign-in, as [`flow::next_step`] decides it
+    /// (which may ask for a passkey still, when the request needs one).
     pub async fn after_multi_factor(
         &self,
         jar: CookieJar,
         id: &str,
-        interaction: Interaction,
+        mut interaction: Interaction,
         client: Option<Client>,
         user_id: &str,
         authentication: Authentication,
     ) -> Result<Response, InteractionRefusal> {
+        let step = self
+            .next_step(&interaction, client.as_ref(), user_id, &authentication.amr)
+            .await?;
+        if step == Step::SecondFactor {
+            // A password and TOTP where the request needs a passkey: the passkey next.
+            interaction.pending_mfa = Some(user_id.to_string());
+            self.interactions.save(id, &interaction).await?;
+            let page = paths::for_interaction(paths::LOGIN_MFA, id);
+            return Ok(Redirect::to(&page).into_response());
+        }
         let signed = SignedIn {
             user_id,
             authentication,
-            step: self
-                .next_step(&interaction, client.as_ref(), user_id, true)
-                .await?,
+            step,
         };
         self.complete_authentication(jar, id, interaction, client, signed)
             .await
     }
 
-    /// What comes after `user_id` proved a password (and, with `mfa`, a second factor) just now.
+    /// What comes after `user_id` authenticated with the methods `amr` just now.
     async fn next_step(
         &self,
         interaction: &Interaction,
         client: Option<&Client>,
         user_id: &str,
-        mfa: bool,
+        amr: &[String],
     ) -> Result<Step> {
         let request = interaction.request();
         let facts = self
-            .user_facts(client.zip(request), user_id, mfa, true)
+            .user_facts(client.zip(request), user_id, amr, true)
             .await?;
         Ok(flow::next_step(request, Some(facts)))
     }
@@ -303,9 +320,9 @@ impl SignIn {
         client: &Client,
         session: &Session,
     ) -> Result<Response> {
-        let mfa = session::is_mfa(&session.authentication.amr);
+        let amr = &session.authentication.amr;
         let facts = self
-            .user_facts(Some((client, request)), &session.user_id, mfa, false)
+            .user_facts(Some((client, request)), &session.user_id, amr, false)
             .await?;
         let page = match flow::next_step(Some(request), Some(facts)) {
             Step::IssueCode => return self.complete(id, client, request, session).await,
@@ -352,8 +369,12 @@ impl SignIn {
         let reply = self.reply(request);
         // The last line of defence, whatever led here: never a code claiming less than the
         // request demanded.
-        if (request.require_mfa || client.require_mfa)
-            && !session::is_mfa(&session.authentication.amr)
+        let amr = &session.authentication.amr;
+        let phishing_resistant = session::is_phishing_resistant(amr);
+        let needs_phishing_resistant =
+            request.require_phishing_resistant || client.require_phishing_resistant;
+        if ((request.require_mfa || client.require_mfa) && !session::is_mfa(amr))
+            || (needs_phishing_resistant && !phishing_resistant)
         {
             return Ok(reply.error(refusal(ErrorCode::UnmetAuthenticationRequirements)));
         }
@@ -372,7 +393,11 @@ impl SignIn {
             code_challenge: request.code_challenge.clone(),
             session_id: session.sid.clone(),
             auth_time: auth.auth_time,
-            acr: auth.acr.clone(),
+            // What was asked for and met; else what the session did.
+            acr: match needs_phishing_resistant {
+                true => session::PHISHING_RESISTANT.to_string(),
+                false => auth.acr.clone(),
+            },
             amr: auth.amr.clone(),
             expires_at: clock::now() + self.lifetimes.code.as_secs() as UnixTime,
         };
@@ -387,7 +412,8 @@ impl SignIn {
 pub fn refusal(code: ErrorCode) -> Error {
     let description = match code {
         ErrorCode::UnmetAuthenticationRequirements => {
-            "this request requires multi-factor authentication, which the user has not set up"
+            "this request requires an authentication (multi-factor, or a passkey) that the user \
+             has not set up"
         }
         _ => "the user must interact with the server",
     };

@@ -15,6 +15,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::account::session;
 use crate::config::Config;
 use crate::oauth::grants;
 use crate::state::AppState;
@@ -81,6 +82,20 @@ fn client_auth_methods(with_none: bool) -> Vec<String> {
 }
 
 /// The discovery document for `config`, as JSON bytes.
+/// `pwd`: a password; `mfa`: two factors (password and TOTP or a passkey, or a passkey that
+/// verified its user); `phr`: phishing-resistant (OpenID EAP ACR Values 1.0 §2: a passkey),
+/// where the issuer can have passkeys. `acr_values` with `mfa` or `phr` demands it.
+fn acr_values(config: &Config) -> Vec<AuthenticationContextClass> {
+    let mut values = vec!["pwd", "mfa"];
+    if crate::account::passkeys::relying_party_id(&config.issuer).is_some() {
+        values.push(session::PHISHING_RESISTANT);
+    }
+    values
+        .into_iter()
+        .map(|acr| AuthenticationContextClass::new(acr.into()))
+        .collect()
+}
+
 pub fn document(config: &Config) -> Result<Vec<u8>, String> {
     let url = |path: &str| config.endpoint(path);
     let metadata = Metadata::new(
@@ -119,11 +134,7 @@ pub fn document(config: &Config) -> Result<Vec<u8>, String> {
             .collect(),
     ))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
-    // `pwd`: a password; `mfa`: password and TOTP. `acr_values=mfa` demands the latter.
-    .set_acr_values_supported(Some(vec![
-        AuthenticationContextClass::new("pwd".into()),
-        AuthenticationContextClass::new("mfa".into()),
-    ]))
+    .set_acr_values_supported(Some(acr_values(config)))
     .set_grant_types_supported(Some(grant_types()?))
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,

@@ -186,6 +186,8 @@ pub struct Client {
     /// JWS algorithm of this client's ID tokens (`RS256`, `ES256` or `EdDSA`).
     pub id_token_signed_response_alg: String,
     pub require_mfa: bool,
+    /// Sign-ins for this client need a passkey (acr `phr`).
+    pub require_phishing_resistant: bool,
     pub skip_consent: bool,
     /// The resource servers (URIs) this client is: it may introspect other clients' access
     /// tokens (RFC 7662 §4); RFC 8707 `resource` values will name them.

@@ -395,6 +395,19 @@ async fn wait_shown(browser: &Client, css: &str) -> fantoccini::elements::Elemen
     panic!("{css} is never shown");
 }
 
+/// Enrolls TOTP for the user through the server's own service (as the account page would).
+async fn enroll_totp(server: &TestServer, user_id: &str) -> Totp {
+    let mfa = &server.state.mfa;
+    let enrollment = mfa.begin_enrollment(user_id, "ada").await.unwrap().unwrap();
+    let totp = Totp::from_url(&enrollment.otpauth_uri).unwrap();
+    let confirmed = mfa
+        .confirm_enrollment(user_id, "ada", &enrollment.offer, &totp_code(&totp, 0))
+        .await
+        .unwrap();
+    assert!(confirmed.is_some());
+    totp
+}
+
 async fn click_shown(browser: &Client, css: &str) {
     wait_shown(browser, css).await.click().await.unwrap();
 }
@@ -440,14 +453,15 @@ async fn sign_out(browser: &Client, server: &TestServer) {
 
 /// Passkeys in Chromium with a virtual authenticator: added on the account page after the
 /// password, then the passkey alone signs in for a client (acr `mfa`, amr `pop` and `mfa` in
-/// the ID token), and after the password it is the second factor (amr `pwd`, `pop`, `mfa`); a
-/// removed passkey is refused.
+/// the ID token), after the password it is the second factor (amr `pwd`, `pop`, `mfa`), and
+/// `acr_values=phr` steps a password-and-TOTP session up with it (acr `phr`); a removed passkey
+/// is refused.
 #[tokio::test]
 async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
     // WebAuthn takes a domain as relying party id: the issuer is localhost, not 127.0.0.1.
     let server =
         TestServer::start_with(|c| c.issuer = c.issuer.replace("127.0.0.1", "localhost")).await;
-    server.user("ada").await;
+    let ada = server.user("ada").await;
     let callback = callback_server().await;
     let secret = server
         .client(ClientRegistration {
@@ -528,6 +542,45 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
     browser.goto(authorize.as_str()).await.unwrap();
     password_then_passkey(&browser).await;
     let claims = id_token_claims(code_at(&browser, &callback).await).await;
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["pwd", "pop", "mfa"]),
+        "{claims}"
+    );
+    sign_out(&browser, &server).await;
+
+    // Step-up: a session of the password and TOTP meets `mfa`, not `phr`; with
+    // `acr_values=phr` the passkey is asked for on top of it, and the code says `phr`.
+    let totp = enroll_totp(&server, &ada).await;
+    browser.goto(authorize.as_str()).await.unwrap();
+    wait_for(&browser, "input[name=username]").await;
+    fill(&browser, "username", "ada").await;
+    fill(&browser, "password", PASSWORD).await;
+    click(&browser, "button[type=submit]").await;
+    // The next step's code: enrolling used this step's.
+    fill(&browser, "code", &totp_code(&totp, 1)).await;
+    click(&browser, "form[action='/login/mfa'] button").await;
+    let claims = id_token_claims(code_at(&browser, &callback).await).await;
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["pwd", "otp", "mfa"]),
+        "{claims}"
+    );
+    let mut phishing_resistant = authorize.clone();
+    phishing_resistant
+        .query_pairs_mut()
+        .append_pair("acr_values", "phr");
+    browser.goto(phishing_resistant.as_str()).await.unwrap();
+    click_shown(&browser, "#passkey-verify").await;
+    assert!(
+        browser
+            .find(Locator::Css("input[name=code]"))
+            .await
+            .is_err(),
+        "only a passkey meets phr"
+    );
+    let claims = id_token_claims(code_at(&browser, &callback).await).await;
+    assert_eq!(claims["acr"], "phr", "{claims}");
     assert_eq!(
         claims["amr"],
         serde_json::json!(["pwd", "pop", "mfa"]),

@@ -159,3 +159,41 @@ async fn an_issuer_on_an_ip_address_offers_no_passkeys() {
     let (status, _) = browser.visit(&server.url("/account/passkeys")).await.page();
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// `phr` is offered where passkeys are, and met only by one: a user without a passkey who signs
+/// in with the password for `acr_values=phr`, or for a client registered with
+/// `--require-phishing-resistant`, gets an error redirect, never a code.
+#[tokio::test]
+async fn phr_without_a_passkey_is_an_error_redirect_never_a_code() {
+    let server = passkey_server().await;
+    server.user("ada").await;
+    let discovery = get_json(&server.url("/.well-known/openid-configuration")).await;
+    assert_eq!(
+        discovery["acr_values_supported"],
+        json!(["pwd", "mfa", "phr"])
+    );
+
+    server.web_client("webapp").await;
+    let strict = tessera::oauth::clients::ClientRegistration {
+        require_phishing_resistant: true,
+        ..web_registration("strict")
+    };
+    server.client(strict).await;
+    for (client, extra) in [
+        ("webapp", &[("acr_values", "mfa phr")][..]),
+        ("strict", &[]),
+    ] {
+        let rp = RelyingParty::discover(&server, client, None).await;
+        let browser = Browser::new(&server);
+        let (_, login) = browser
+            .visit(rp.authorize(&[], extra).url.as_str())
+            .await
+            .page();
+        let params = query(&browser.log_in(&login, "ada").await.left());
+        assert_eq!(
+            params["error"], "unmet_authentication_requirements",
+            "{client}"
+        );
+        assert!(!params.contains_key("code"));
+    }
+}

@@ -516,6 +516,7 @@ async fn clients_insert_read_and_conflict(store: Arc<dyn Store>) {
         scope: "openid profile email".into(),
         id_token_signed_response_alg: "ES256".into(),
         require_mfa: true,
+        require_phishing_resistant: true,
         skip_consent: false,
         resource_servers: vec!["https://api.example/".into()],
         access_token_seconds: Some(120),

@@ -139,6 +139,11 @@ impl GrantHandler for RefreshTokenGrant {
                 "this client requires two-step verification; sign in again",
             ));
         }
+        if client.require_phishing_resistant && !session::is_phishing_resistant(&record.amr) {
+            return Err(Error::invalid_grant(
+                "this client requires a passkey; sign in again",
+            ));
+        }
         let access_scope = requested_scope(params, &record)?;
         let user = active_user(self.store.as_ref(), &record.user_id).await?;
         let authentication = Authentication {

@@ -401,8 +401,8 @@ impl SqlStore {
             "INSERT INTO clients (client_id, secret_hash, redirect_uris, post_logout_redirect_uris,
                                   grant_types, scope, id_token_signed_response_alg, require_mfa,
                                   skip_consent, resource_servers, access_token_seconds,
-                                  refresh_token_seconds, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {on_conflict}"
+                                  refresh_token_seconds, created_at, require_phishing_resistant)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) {on_conflict}"
         );
         self.clients.invalidate(&client.client_id);
         sqlx::query(&statement)
@@ -419,6 +419,7 @@ impl SqlStore {
             .bind(client.access_token_seconds.map(i64::from))
             .bind(client.refresh_token_seconds.map(i64::from))
             .bind(crate::clock::now())
+            .bind(client.require_phishing_resistant)
             .execute(&self.writer)
             .await?;
         self.clients.invalidate(&client.client_id);
@@ -429,7 +430,8 @@ impl SqlStore {
         let Some(row) = sqlx::query(
             "SELECT client_id, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types,
                     scope, id_token_signed_response_alg, require_mfa, skip_consent,
-                    resource_servers, access_token_seconds, refresh_token_seconds
+                    resource_servers, access_token_seconds, refresh_token_seconds,
+                    require_phishing_resistant
              FROM clients WHERE client_id = $1",
         )
         .bind(client_id)
@@ -448,6 +450,7 @@ impl SqlStore {
             scope: row.get("scope"),
             id_token_signed_response_alg: row.get("id_token_signed_response_alg"),
             require_mfa: flag(&row, "require_mfa")?,
+            require_phishing_resistant: flag(&row, "require_phishing_resistant")?,
             skip_consent: flag(&row, "skip_consent")?,
             resource_servers: from_json(row.get("resource_servers"))?,
             access_token_seconds: seconds(&row, "access_token_seconds")?,
@@ -471,6 +474,7 @@ impl ClientStore for SqlStore {
             grant_types = excluded.grant_types, scope = excluded.scope,
             id_token_signed_response_alg = excluded.id_token_signed_response_alg,
             require_mfa = excluded.require_mfa, skip_consent = excluded.skip_consent,
+            require_phishing_resistant = excluded.require_phishing_resistant,
             resource_servers = excluded.resource_servers,
             access_token_seconds = excluded.access_token_seconds,
             refresh_token_seconds = excluded.refresh_token_seconds";

@@ -1,0 +1,3 @@
+-- Clients whose sign-ins need a passkey (`tessera client create --require-phishing-resistant`,
+-- acr `phr`; issue 18).
+ALTER TABLE clients ADD COLUMN require_phishing_resistant BOOLEAN NOT NULL DEFAULT FALSE;
