@@ -197,3 +197,42 @@ async fn phr_without_a_passkey_is_an_error_redirect_never_a_code() {
         assert!(!params.contains_key("code"));
     }
 }
+
+/// `tessera user reset-mfa` takes a user's passkeys too (one who lost their authenticators):
+/// the next sign-in asks for the password only.
+#[tokio::test]
+async fn an_mfa_reset_removes_the_users_passkeys() {
+    let server = passkey_server().await;
+    let ada = server.user("ada").await;
+    let passkey = tessera::store::PasskeyRecord {
+        credential_id: "lost-laptop".into(),
+        user_id: ada.clone(),
+        name: "Lost laptop".into(),
+        credential: "{}".into(),
+        sign_count: 0,
+        created_at: 1_700_000_000,
+        last_used_at: None,
+    };
+    server.state.store.insert_passkey(&passkey).await.unwrap();
+    let browser = Browser::new(&server);
+    let login = login_page(&server, &browser).await;
+    let (_, second_factor) = browser.log_in(&login, "ada").await.page();
+    assert!(
+        second_factor.contains("id=\"passkey-verify\""),
+        "{second_factor}"
+    );
+
+    let said = server.cli(&["user", "reset-mfa", "--username", "ada"]);
+    assert_eq!(
+        String::from_utf8_lossy(&said.stdout).trim(),
+        "MFA reset for ada"
+    );
+    assert!(server.state.store.passkeys(&ada).await.unwrap().is_empty());
+    let fresh = Browser::new(&server);
+    let login = login_page(&server, &fresh).await;
+    let (_, consent) = fresh.log_in(&login, "ada").await.page();
+    assert!(
+        consent.contains("Allow access?"),
+        "the password alone: {consent}"
+    );
+}

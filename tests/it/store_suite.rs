@@ -193,6 +193,24 @@ async fn two_hybrid_instances_share_one_directory() {
         .await
         .unwrap();
 
+    // A passkey registered through A is B's to check, and one use of its counter counts once.
+    let passkey = PasskeyRecord {
+        credential_id: "c1".into(),
+        user_id: "u1".into(),
+        name: "Laptop".into(),
+        credential: "{}".into(),
+        sign_count: 1,
+        created_at: NOW,
+        last_used_at: None,
+    };
+    a.insert_passkey(&passkey).await.unwrap();
+    assert_eq!(b.passkeys("u1").await.unwrap(), [passkey]);
+    assert!(b.use_passkey("c1", "{}", 2, NOW + 1).await.unwrap());
+    assert!(
+        !a.use_passkey("c1", "{}", 2, NOW + 1).await.unwrap(),
+        "the same counter"
+    );
+
     // Deleted on B, gone on A with its membership and consent.
     assert!(b.delete_user("u1", NOW + 2).await.unwrap());
     assert_eq!(a.user("u1").await.unwrap(), None);
