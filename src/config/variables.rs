@@ -209,9 +209,10 @@ pub static VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "TESSERA_IP_MAX_SIGN_IN_STARTS",
-        meaning: "sign-ins one client IP may start at `/authorize` in the window (each is stored \
-                  until it expires); the start that reaches it locks the address, and further \
-                  requests are sent back with `error=temporarily_unavailable`",
+        meaning: "sign-ins one client IP may start at `/authorize`, and passkey ceremonies it \
+                  may start at `/login/passkey/start`, in the window (each is stored until it \
+                  expires); the start that reaches it locks the address, and further requests \
+                  are sent back with `error=temporarily_unavailable` (a passkey start: 429)",
         default: "`1000`",
         apply: |config, value| {
             config.limits.sign_in_starts.max_failures = value.count()?;

@@ -17,11 +17,12 @@ use serde::Deserialize;
 use crate::account::passkeys::Passkeys;
 use crate::account::session::Authentication;
 use crate::clock;
-use crate::oauth::interaction::{check_csrf, InteractionRefusal};
+use crate::oauth::interaction::{check_csrf, Interaction, InteractionRefusal};
 use crate::oauth::login::{locked, login_view, mfa_view, Factors};
 use crate::oauth::sign_in::SignIn;
 use crate::secret;
 use crate::state::AppState;
+use crate::store::Client;
 use crate::ui::{self, PasskeyCeremonyPage};
 use crate::web::client_ip::ClientIp;
 use crate::web::{csrf, paths};
@@ -43,15 +44,41 @@ pub struct StartForm {
     interaction: Option<String>,
 }
 
+/// What a refusal of interaction `id` shows: the second-factor page once the password was
+/// given, else the login page.
+async fn refusal_page<'a>(
+    sign_in: &'a SignIn,
+    jar: &'a CookieJar,
+    (id, interaction, client): (&'a str, &Interaction, &'a Option<Client>),
+) -> Result<impl Fn(StatusCode, &'static str) -> Response + 'a, InteractionRefusal> {
+    let factors = match &interaction.pending_mfa {
+        Some(user_id) => Some(Factors::of(sign_in, interaction, user_id).await?),
+        None => None,
+    };
+    Ok(move |status, error| match factors {
+        Some(factors) => mfa_view(sign_in, jar, (id, client), factors, status, Some(error)),
+        None => login_view(sign_in, jar, id, client, "", status, Some(error)),
+    })
+}
+
 /// POST /login/passkey/start: a fresh challenge, and the page that hands it to the browser.
 pub async fn start(
+    State(state): State<AppState>,
     State(sign_in): State<Arc<SignIn>>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     Form(form): Form<StartForm>,
 ) -> Result<Response, InteractionRefusal> {
     check_csrf(&jar, sign_in.https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
-    let (interaction, _) = sign_in.interactions.load(&jar, &id).await?;
+    let (interaction, client) = sign_in.interactions.load(&jar, &id).await?;
+    // Every start is stored until it expires: counted as the authorization endpoint counts the
+    // sign-ins it starts (security review finding 8).
+    let starts = [state.throttle.sign_in_starts(ip)];
+    if let Some(wait) = state.throttle.record_failure(&starts).await {
+        let page = refusal_page(&sign_in, &jar, (&id, &interaction, &client)).await?;
+        return Ok(locked(page, wait));
+    }
     // After the password: the second factor, with one of that user's passkeys.
     let for_user = interaction.pending_mfa.as_deref();
     let started = passkeys(&sign_in)?
@@ -96,14 +123,7 @@ pub async fn finish(
     let id = form.interaction.unwrap_or_default();
     let (interaction, client) = sign_in.interactions.load(&jar, &id).await?;
     let pending = interaction.pending_mfa.clone();
-    let factors = match &pending {
-        Some(user_id) => Some(Factors::of(&sign_in, &interaction, user_id).await?),
-        None => None,
-    };
-    let page = |status, error| match factors {
-        Some(factors) => mfa_view(&sign_in, &jar, (&id, &client), factors, status, Some(error)),
-        None => login_view(&sign_in, &jar, &id, &client, "", status, Some(error)),
-    };
+    let page = refusal_page(&sign_in, &jar, (&id, &interaction, &client)).await?;
     let ip_key = [state.throttle.ip(ip)];
     if let Some(wait) = state.throttle.locked(&ip_key).await {
         return Ok(locked(page, wait));
@@ -143,6 +163,7 @@ pub async fn finish(
             ),
         });
     };
+    drop(page); // it borrows the jar and the client, which the sign-in goes on with
     sign_in
         .after_multi_factor(jar, &id, interaction, client, &user.id, authentication)
         .await

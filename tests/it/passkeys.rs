@@ -236,3 +236,25 @@ async fn an_mfa_reset_removes_the_users_passkeys() {
         "the password alone: {consent}"
     );
 }
+
+/// Every ceremony started is stored until it expires, so one address may start only so many,
+/// counted with the sign-ins it starts.
+#[tokio::test]
+async fn passkey_starts_are_counted_with_sign_in_starts() {
+    let server = TestServer::start_with(|c| {
+        c.issuer = c.issuer.replace("127.0.0.1", "localhost");
+        c.limits.sign_in_starts.max_failures = 4;
+    })
+    .await;
+    let browser = Browser::new(&server);
+    let login = login_page(&server, &browser).await;
+    for _ in 0..2 {
+        start_sign_in(&browser, &login).await;
+    }
+    let (status, page) = browser
+        .submit(&login, "/login/passkey/start", &[])
+        .await
+        .page();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{page}");
+    assert!(page.contains("Too many"), "{page}");
+}
