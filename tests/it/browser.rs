@@ -9,6 +9,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use tessera::oauth::clients::ClientRegistration;
+use tessera::store::events::Channel;
 use totp_rs::Totp;
 
 use crate::harness::*;
@@ -395,6 +396,18 @@ async fn wait_shown(browser: &Client, css: &str) -> fantoccini::elements::Elemen
     panic!("{css} is never shown");
 }
 
+/// Waits for the login page's one answer to a refused passkey.
+async fn refused(browser: &Client) {
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//p[contains(., 'That passkey could not sign you in')]",
+        ))
+        .await
+        .expect("the passkey is refused");
+}
+
 /// Enrolls TOTP for the user through the server's own service (as the account page would).
 async fn enroll_totp(server: &TestServer, user_id: &str) -> Totp {
     let mfa = &server.state.mfa;
@@ -454,8 +467,8 @@ async fn sign_out(browser: &Client, server: &TestServer) {
 /// Passkeys in Chromium with a virtual authenticator: added on the account page after the
 /// password, then the passkey alone signs in for a client (acr `mfa`, amr `pop` and `mfa` in
 /// the ID token), after the password it is the second factor (amr `pwd`, `pop`, `mfa`), and
-/// `acr_values=phr` steps a password-and-TOTP session up with it (acr `phr`); a removed passkey
-/// is refused.
+/// `acr_values=phr` steps a password-and-TOTP session up with it (acr `phr`); an answer whose
+/// counter did not grow (a clone) is refused with an audit event, and so is a removed passkey.
 #[tokio::test]
 async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
     // WebAuthn takes a domain as relying party id: the issuer is localhost, not 127.0.0.1.
@@ -586,15 +599,38 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
         serde_json::json!(["pwd", "pop", "mfa"]),
         "{claims}"
     );
-    sign_out(&browser, &server).await;
-
-    // Removed on the account page, it signs in no more, though the authenticator still holds it.
-    browser
-        .goto(&server.url("/account/passkeys"))
+    // A clone of the authenticator would answer with a counter the server has seen already:
+    // pretend the stored one ran ahead, and the next answer is refused, with an audit event.
+    // (`prompt=login`: the session from the step-up stays, for the account page below.)
+    let stored = server.state.store.passkeys(&ada).await.unwrap().remove(0);
+    let mut ahead: serde_json::Value = serde_json::from_str(&stored.credential).unwrap();
+    ahead["counter"] = 1_000.into();
+    let store = &server.state.store;
+    let raised = store
+        .use_passkey(&stored.credential_id, &ahead.to_string(), 1_000, 1)
         .await
         .unwrap();
-    password_then_passkey(&browser).await;
-    wait_for(&browser, "a[href='/account/passkeys']").await;
+    assert!(raised);
+    let mut again = authorize.clone();
+    again.query_pairs_mut().append_pair("prompt", "login");
+    browser.goto(again.as_str()).await.unwrap();
+    click_shown(&browser, "#passkey-sign-in").await;
+    refused(&browser).await;
+    let events = store
+        .claim_events(Channel::Webhooks, i64::MAX - 1, i64::MAX, 100)
+        .await
+        .unwrap();
+    let regressed = events
+        .iter()
+        .find(|e| e.event.kind.name() == "passkey.counter_regressed")
+        .expect("the audit event");
+    assert_eq!(regressed.event.data["user_id"], ada.as_str());
+    assert_eq!(
+        regressed.event.data["credential_id"],
+        stored.credential_id.as_str()
+    );
+
+    // Removed on the account page, it signs in no more, though the authenticator still holds it.
     browser
         .goto(&server.url("/account/passkeys"))
         .await
@@ -613,13 +649,6 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
     sign_out(&browser, &server).await;
     browser.goto(authorize.as_str()).await.unwrap();
     click_shown(&browser, "#passkey-sign-in").await;
-    browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath(
-            "//p[contains(., 'That passkey could not sign you in')]",
-        ))
-        .await
-        .expect("the removed passkey is refused");
+    refused(&browser).await;
     browser.close().await.unwrap();
 }
