@@ -194,21 +194,7 @@ async fn a_browser_enrolls_totp_then_signs_in_with_it_and_consents() {
     );
     screenshot(&browser, "recovery-codes").await;
 
-    // Sign out (no id_token_hint: the confirmation form).
-    browser.goto(&server.url("/logout")).await.unwrap();
-    wait_for(&browser, "button[value=allow]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    // The confirmation page has the same layout: wait for the notice's words themselves (a
-    // check of the page right after the click could still read the confirmation page).
-    browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//p[contains(., 'You are signed out')]"))
-        .await
-        .expect("the signed-out notice");
+    sign_out(&browser, &server).await;
 
     // A relying party's authorization request: password, TOTP, consent, back with a code.
     let mut authorize = url::Url::parse(&server.url("/authorize")).unwrap();
@@ -449,6 +435,7 @@ async fn code_at(browser: &Client, callback: &str) -> String {
     panic!("the sign-in never reached {callback}");
 }
 
+/// Signs out through the confirmation form (no `id_token_hint`).
 async fn sign_out(browser: &Client, server: &TestServer) {
     browser.goto(&server.url("/logout")).await.unwrap();
     wait_for(browser, "button[value=allow]")
@@ -456,6 +443,8 @@ async fn sign_out(browser: &Client, server: &TestServer) {
         .click()
         .await
         .unwrap();
+    // The confirmation page has the same layout: wait for the notice's words themselves (a
+    // check of the page right after the click could still read the confirmation page).
     browser
         .wait()
         .at_most(Duration::from_secs(10))

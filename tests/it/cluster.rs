@@ -390,19 +390,32 @@ async fn instances_share_everything(
     assert_eq!(header["kid"], new_es256.as_str());
 }
 
+/// [`hybrid_deployment`] mailing through `smtp`, retrying failed mail after a second, with
+/// `TESSERA_SIGNUP` set to `signup`.
+fn mailing_hybrid_deployment(
+    redis: &servers::Redis,
+    smtp: &servers::Smtp,
+    dir: &std::path::Path,
+    signup: &str,
+) -> Deployment {
+    let mut deployment = hybrid_deployment(redis, dir);
+    deployment.env.extend([
+        ("TESSERA_SMTP_URL", smtp.url()),
+        ("TESSERA_MAIL_FROM", "id@tessera.test".into()),
+        ("TESSERA_MAIL_RETRY_SECONDS", "1".into()),
+        ("TESSERA_SIGNUP", signup.into()),
+    ]);
+    deployment
+}
+
 /// The account lifecycle across two hybrid instances: a reset link asked for on A works on B,
 /// the new password then works on A, and an account signed up on B verifies its address and
-/// signs in on A. Links live in Redis; each instance sends the mail it queued.
+/// signs in on A. Links and queued mail live in Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hybrid_instances_share_recovery_sign_up_and_verification() {
     let (redis, smtp) = (servers::Redis::new(), servers::Smtp::new());
     let dir = tempfile::tempdir().unwrap();
-    let mut deployment = hybrid_deployment(&redis, dir.path());
-    deployment.env.extend([
-        ("TESSERA_SMTP_URL", smtp.url()),
-        ("TESSERA_MAIL_FROM", "id@tessera.test".into()),
-        ("TESSERA_SIGNUP", "open".into()),
-    ]);
+    let deployment = mailing_hybrid_deployment(&redis, &smtp, dir.path(), "open");
     let (a, b) = deployment.start_two().await;
     let (on_a, on_b) = (Browser::for_issuer(&a.base), Browser::for_issuer(&b.base));
     // Links name the one public issuer (A's address here): send them to B instead.
@@ -457,13 +470,7 @@ async fn two_hybrid_instances_share_recovery_sign_up_and_verification() {
 async fn on_hybrid_queued_mail_outlives_the_instance_that_queued_it() {
     let (redis, smtp) = (servers::Redis::new(), servers::Smtp::new());
     let dir = tempfile::tempdir().unwrap();
-    let mut deployment = hybrid_deployment(&redis, dir.path());
-    deployment.env.extend([
-        ("TESSERA_SMTP_URL", smtp.url()),
-        ("TESSERA_MAIL_FROM", "id@tessera.test".into()),
-        ("TESSERA_MAIL_RETRY_SECONDS", "1".into()),
-        ("TESSERA_SIGNUP", "invite".into()),
-    ]);
+    let deployment = mailing_hybrid_deployment(&redis, &smtp, dir.path(), "invite");
     let (a, b) = deployment.start_two().await;
     smtp.stop();
     let on_a = Browser::for_issuer(&a.base);
