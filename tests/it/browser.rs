@@ -117,6 +117,17 @@ async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element 
         .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
 }
 
+/// Waits (up to 10 s) for a paragraph or heading holding `words`.
+async fn wait_for_words(browser: &Client, words: &str) {
+    let xpath = format!("//*[self::p or self::h1][contains(., '{words}')]");
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(&xpath))
+        .await
+        .unwrap_or_else(|e| panic!("waiting for {words:?}: {e}"));
+}
+
 /// Saves a screenshot when TESSERA_SCREENSHOTS names a folder (to look at the pages).
 async fn screenshot(browser: &Client, name: &str) {
     if let Ok(dir) = std::env::var("TESSERA_SCREENSHOTS") {
@@ -287,12 +298,7 @@ async fn a_browser_signs_up_for_a_client_then_recovers_its_password_by_mail() {
     browser.goto(&server.url("/password/forgot")).await.unwrap();
     fill(&browser, "email", "carol@example.com").await;
     click(&browser, "button[type=submit]").await;
-    browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//h1[contains(., 'Check your mail')]"))
-        .await
-        .expect("the same answer for every address");
+    wait_for_words(&browser, "Check your mail").await;
     let mail = crate::mailbox::mail_to(&smtp, "carol@example.com", "Reset your password").await;
     let link = crate::mailbox::link_in(&server, &mail, "/password/reset");
     browser.goto(&link).await.unwrap();
@@ -301,24 +307,14 @@ async fn a_browser_signs_up_for_a_client_then_recovers_its_password_by_mail() {
     let new_password = "a new and long passphrase";
     fill(&browser, "password", new_password).await;
     click(&browser, "button[type=submit]").await;
-    browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//h1[contains(., 'Password changed')]"))
-        .await
-        .expect("the reset is confirmed");
+    wait_for_words(&browser, "Password changed").await;
 
     browser.goto(&server.url("/account")).await.unwrap();
     wait_for(&browser, "input[name=username]").await;
     fill(&browser, "username", "carol").await;
     fill(&browser, "password", new_password).await;
     click(&browser, "button[type=submit]").await;
-    browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//h1[contains(., 'Your account')]"))
-        .await
-        .expect("signed in with the new password");
+    wait_for_words(&browser, "Your account").await;
     browser.close().await.unwrap();
 }
 
@@ -384,14 +380,7 @@ async fn wait_shown(browser: &Client, css: &str) -> fantoccini::elements::Elemen
 
 /// Waits for the login page's one answer to a refused passkey.
 async fn refused(browser: &Client) {
-    browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath(
-            "//p[contains(., 'That passkey could not sign you in')]",
-        ))
-        .await
-        .expect("the passkey is refused");
+    wait_for_words(browser, "That passkey could not sign you in").await;
 }
 
 /// Enrolls TOTP for the user through the server's own service (as the account page would).
@@ -445,12 +434,7 @@ async fn sign_out(browser: &Client, server: &TestServer) {
         .unwrap();
     // The confirmation page has the same layout: wait for the notice's words themselves (a
     // check of the page right after the click could still read the confirmation page).
-    browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//p[contains(., 'You are signed out')]"))
-        .await
-        .expect("the signed-out notice");
+    wait_for_words(browser, "You are signed out").await;
 }
 
 /// Passkeys in Chromium with a virtual authenticator: added on the account page after the
@@ -498,12 +482,7 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
     fill(&browser, "name", "Laptop").await;
     fill(&browser, "password", PASSWORD).await;
     add.click().await.unwrap();
-    browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//p[contains(., 'Your passkey is added')]"))
-        .await
-        .expect("the passkey is added");
+    wait_for_words(&browser, "Your passkey is added").await;
     screenshot(&browser, "passkeys").await;
     let listed = browser.find(Locator::Css("ul.sessions")).await.unwrap();
     assert!(listed.text().await.unwrap().contains("Laptop"));
@@ -629,12 +608,7 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
         .click()
         .await
         .unwrap();
-    browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//p[contains(., 'The passkey is removed')]"))
-        .await
-        .expect("the passkey is removed");
+    wait_for_words(&browser, "The passkey is removed").await;
     sign_out(&browser, &server).await;
     browser.goto(authorize.as_str()).await.unwrap();
     click_shown(&browser, "#passkey-sign-in").await;
