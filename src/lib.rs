@@ -170,7 +170,10 @@ pub async fn build_on(listener: TcpListener, config: Config) -> anyhow::Result<A
     let verification = verification(&config, &store, mailer.as_ref());
     let passkeys = Passkeys::new(&config.issuer, store.clone());
     if passkeys.is_none() {
-        tracing::info!("no passkeys: the issuer's host is an IP address, which cannot be a WebAuthn relying party id");
+        tracing::info!(
+            "no passkeys: the issuer's host is an IP address, which cannot be a WebAuthn \
+             relying party id"
+        );
     }
     let state = AppState::new(Services {
         config,

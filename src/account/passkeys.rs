@@ -39,7 +39,8 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// A started ceremony, kept with the hash of its token.
 #[derive(Serialize, Deserialize)]
 struct Ceremony {
-    /// The session id (registration) or interaction id (sign-in) that started it.
+    /// What started it: the session's id hash (registration), or the interaction in one
+    /// browser (sign-in).
     bound_to: String,
     state: CeremonyState,
 }
@@ -122,9 +123,14 @@ impl Passkeys {
     }
 
     /// Starts registering a passkey named `name` (from [`passkey_name`]) for `user`, from the
-    /// session `sid`. The user's passkeys are excluded, so an authenticator holding one says so
-    /// instead of making another.
-    pub async fn start_registration(&self, user: &User, sid: &str, name: &str) -> Result<Started> {
+    /// session whose id hash is `session`. The user's passkeys are excluded, so an authenticator
+    /// holding one says so instead of making another.
+    pub async fn start_registration(
+        &self,
+        user: &User,
+        session: &str,
+        name: &str,
+    ) -> Result<Started> {
         let mut excluded = Vec::new();
         for passkey in self.of_user(&user.id).await? {
             excluded.push(credential_of(&passkey)?.cred_id);
@@ -146,15 +152,16 @@ impl Passkeys {
             name: name.to_string(),
             state,
         };
-        self.start(sid, state, &options).await
+        self.start(session, state, &options).await
     }
 
     /// Finishes the registration `token` names with the browser's `answer` (the JSON of a
-    /// `PublicKeyCredential` from `create()`), for the user signed in with session `sid`.
+    /// `PublicKeyCredential` from `create()`), for the user signed in with `session` (its id
+    /// hash).
     pub async fn finish_registration(
         &self,
         user_id: &str,
-        sid: &str,
+        session: &str,
         token: &str,
         answer: &str,
     ) -> Result<std::result::Result<PasskeyRecord, Refused>> {
@@ -162,7 +169,7 @@ impl Passkeys {
             user_id: started_for,
             name,
             state,
-        }) = self.take(sid, token).await?
+        }) = self.take(session, token).await?
         else {
             return Ok(Err(Refused::Ceremony));
         };

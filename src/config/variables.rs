@@ -501,9 +501,9 @@ pub static VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "TESSERA_ENCRYPTION_KEY",
-        meaning: "32 bytes, base64: seals TOTP seeds and queued mail at rest. Required unless the issuer is a \
-                  loopback http URL (development, where a public development key is used with a \
-                  warning). Make one with `head -c 32 /dev/urandom \\| base64`",
+        meaning: "32 bytes, base64: seals TOTP seeds and queued mail at rest. Required unless the \
+                  issuer is a loopback http URL (development, where a public development key is \
+                  used with a warning). Make one with `head -c 32 /dev/urandom \\| base64`",
         default: "unset",
         apply: |config, value| {
             config.encryption_key = Some(value.key()?);

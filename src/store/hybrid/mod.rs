@@ -1,7 +1,7 @@
 //! The hybrid backend: codes, tokens, refresh tokens, sessions, signing keys and second factors
-//! (TOTP, recovery codes, attempt counts, passkeys) live in Redis, so every instance sees them; users,
-//! groups, clients and consents live in this process's memory, in SQLite (the SQL backend's own
-//! code, so the same answers).
+//! (TOTP, recovery codes, attempt counts, passkeys) live in Redis, so every instance sees them;
+//! users, groups, clients and consents live in this process's memory, in SQLite (the SQL
+//! backend's own code, so the same answers).
 //!
 //! Every change to users, groups and consents also goes through a log in Redis that each instance
 //! applies to its memory ([`directory`]), so two instances answer like one and a restart keeps
