@@ -679,6 +679,15 @@ def main() -> int:
                              timeout=TIMEOUT)
         expect(resp.status_code == 401, f"status {resp.status_code}")
 
+    # The self-service API's token, for the schemathesis stage of run.sh (API_TOKEN_FILE).
+    with check("an access token of scope account for the self-service API"):
+        meta = need("meta")
+        session, outcome, verifier, state, nonce = start(meta, browser, scope="openid account")
+        token = redeem(meta, session, outcome, verifier, state)
+        expect("account" in token.get("scope", "").split(), f"scope {token.get('scope')!r}")
+        with open(os.environ["API_TOKEN_FILE"], "w", encoding="utf-8") as out:
+            out.write(token["access_token"])
+
     return 0
 
 

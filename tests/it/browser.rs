@@ -538,6 +538,7 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
     fill(&browser, "username", "ada").await;
     fill(&browser, "password", PASSWORD).await;
     click(&browser, "button[type=submit]").await;
+    wait_for(&browser, "input[name=code]").await;
     // The next step's code: enrolling used this step's.
     fill(&browser, "code", &totp_code(&totp, 1)).await;
     click(&browser, "form[action='/login/mfa'] button").await;
