@@ -159,9 +159,10 @@ pub static VARIABLES: &[Variable] = &[
     },
     Variable {
         name: "REDIS_URL",
-        meaning: "Redis (`redis://HOST:6379/`): the hybrid backend's codes, tokens, sessions and \
-                  keys; on every backend the shared brute-force counters; on the sql backend also \
-                  the access-token cache",
+        meaning: "Redis (`redis://HOST:6379/`): the hybrid backend's codes, tokens, sessions, \
+                  keys, second factors and passkeys, its log of user changes and its outbox; on \
+                  every backend the shared brute-force counters; on the sql backend also the \
+                  access-token cache",
         default: "unset",
         apply: |config, value| {
             config.store.redis_url = Some(value.text.to_string());
