@@ -131,8 +131,9 @@ pub async fn login_submit(
         .await
 }
 
-/// Counts the attempt in the metrics and keeps it in `login_attempts`. The audit row is best
-/// effort: the throttle has already counted the attempt, and a sign-in does not fail for it.
+/// Counts the attempt in the metrics and keeps it in `login_attempts` (a passkey sign-in's
+/// too). The audit row is best effort: the throttle has already counted the attempt, and a
+/// sign-in does not fail for it.
 pub async fn record(state: &AppState, username: &str, ip: IpAddr, outcome: LoginOutcome) {
     state.metrics.login(outcome);
     let attempt = LoginAttempt {

@@ -18,11 +18,11 @@ use crate::account::passkeys::Passkeys;
 use crate::account::session::Authentication;
 use crate::clock;
 use crate::oauth::interaction::{check_csrf, Interaction, InteractionRefusal};
-use crate::oauth::login::{locked, login_view, mfa_view, Factors};
+use crate::oauth::login::{locked, login_view, mfa_view, record, Factors};
 use crate::oauth::sign_in::SignIn;
 use crate::secret;
 use crate::state::AppState;
-use crate::store::Client;
+use crate::store::{Client, LoginOutcome};
 use crate::ui::{self, PasskeyCeremonyPage};
 use crate::web::client_ip::ClientIp;
 use crate::web::{csrf, paths};
@@ -164,6 +164,10 @@ pub async fn finish(
         });
     };
     drop(page); // it borrows the jar and the client, which the sign-in goes on with
+    if pending.is_none() {
+        // A sign-in without the password: in the login history and metrics as one with it.
+        record(&state, &user.username, ip, LoginOutcome::Success).await;
+    }
     sign_in
         .after_multi_factor(jar, &id, interaction, client, &user.id, authentication)
         .await

@@ -517,6 +517,17 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
     let claims = id_token_claims(code_at(&browser, &callback).await).await;
     assert_eq!(claims["acr"], "mfa", "{claims}");
     assert_eq!(claims["amr"], serde_json::json!(["pop", "mfa"]), "{claims}");
+    let history = server
+        .state
+        .store
+        .login_attempts(&server.state.throttle.names().hash("ada"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        history.len(),
+        2,
+        "the password for the account page, then the passkey"
+    );
     sign_out(&browser, &server).await;
 
     // With the password, the passkey is the second factor.
