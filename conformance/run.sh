@@ -213,10 +213,12 @@ fi
 # last: it changes the test user's profile.
 if [ "$ONLY" != "node" ]; then
     if [ -s "$API_TOKEN_FILE" ]; then
-        timeout "$RP_TIMEOUT" "$HERE/.venv/bin/st" run "$TESSERA_ISSUER/api/v1/openapi.json" \
+        # From the temp dir: schemathesis keeps a cache (`.schemathesis/`) where it runs.
+        (cd "$WORK" && timeout "$RP_TIMEOUT" "$HERE/.venv/bin/st" run \
+            "$TESSERA_ISSUER/api/v1/openapi.json" \
             -H "Authorization: Bearer $(cat "$API_TOKEN_FILE")" --checks all \
             --exclude-checks positive_data_acceptance \
-            --max-examples 25 --seed 1 --no-color >"$WORK/api.out" 2>&1
+            --max-examples 25 --seed 1 --no-color) >"$WORK/api.out" 2>&1
         rc=$?
     else
         echo "no API token from the py run" >"$WORK/api.out"
