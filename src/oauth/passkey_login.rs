@@ -159,7 +159,10 @@ pub async fn finish(
             Some(wait) => locked(page, wait),
             None => page(
                 StatusCode::UNAUTHORIZED,
-                "That passkey could not sign you in. Try again, or use your password.",
+                match pending {
+                    Some(_) => "That passkey could not sign you in. Try again.",
+                    None => "That passkey could not sign you in. Try again, or use your password.",
+                },
             ),
         });
     };
