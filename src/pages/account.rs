@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::Cookie;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
-use time::format_description::well_known::Rfc3339;
 
 use crate::account::mfa::{self, Verdict};
 use crate::account::self_service::{self, AccountChangeRefused, Enrolled, Profile, ProfileSaved};
@@ -116,10 +115,7 @@ fn refusal_status(refused: &AccountChangeRefused) -> StatusCode {
 
 fn session_view(listed: session::Listed, current_session: &str) -> SessionView {
     let authentication = &listed.session.authentication;
-    let signed_in_at = time::OffsetDateTime::from_unix_timestamp(authentication.auth_time)
-        .ok()
-        .and_then(|at| at.format(&Rfc3339).ok())
-        .unwrap_or_default();
+    let signed_in_at = clock::rfc3339(authentication.auth_time);
     SessionView {
         current: listed.id_hash == current_session,
         sid: listed.session.sid,

@@ -10,30 +10,23 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
-use time::format_description::well_known::Rfc3339;
 
 use crate::account::passkeys::{passkey_name, Passkeys, Refused};
 use crate::account::self_service::prove_password;
+use crate::clock;
 use crate::error::Result;
 use crate::oauth::interaction::{check_csrf, InteractionRefusal};
 use crate::pages::account::{current_user, sign_in_first};
 use crate::state::AppState;
-use crate::store::{PasskeyRecord, UnixTime, User};
+use crate::store::{PasskeyRecord, User};
 use crate::ui::{self, PasskeyCeremonyPage, PasskeyView, PasskeysPage};
 use crate::web::client_ip::ClientIp;
 use crate::web::{csrf, paths};
 
-fn date(at: UnixTime) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|at| at.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 fn view(passkey: PasskeyRecord) -> PasskeyView {
     PasskeyView {
-        created: date(passkey.created_at),
-        last_used: passkey.last_used_at.map(date),
+        created: clock::rfc3339(passkey.created_at),
+        last_used: passkey.last_used_at.map(clock::rfc3339),
         credential_id: passkey.credential_id,
         name: passkey.name,
     }

@@ -158,16 +158,6 @@ pub fn parse_date_time(text: &str) -> Option<UnixTime> {
     Some(parsed.unix_timestamp())
 }
 
-pub fn format_date_time(at: UnixTime) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 /// The weak ETag of a resource version (RFC 7644 §3.14).
 pub fn etag(version: i64) -> String {
     format!("W/\"{version}\"")
@@ -183,8 +173,8 @@ pub fn meta(
 ) -> Value {
     serde_json::json!({
         "resourceType": resource_type,
-        "created": format_date_time(created),
-        "lastModified": format_date_time(modified),
+        "created": crate::clock::rfc3339(created),
+        "lastModified": crate::clock::rfc3339(modified),
         "location": location,
         "version": etag(version),
     })
