@@ -98,6 +98,14 @@ async fn fill(browser: &Client, name: &str, value: &str) {
     input.send_keys(value).await.unwrap();
 }
 
+/// On the login page: `username` and `password`, submitted.
+async fn log_in(browser: &Client, username: &str, password: &str) {
+    wait_for(browser, "input[name=username]").await;
+    fill(browser, "username", username).await;
+    fill(browser, "password", password).await;
+    click(browser, "button[type=submit]").await;
+}
+
 async fn click(browser: &Client, css: &str) {
     browser
         .find(Locator::Css(css))
@@ -176,9 +184,7 @@ async fn a_browser_enrolls_totp_then_signs_in_with_it_and_consents() {
     browser.goto(&server.url("/account")).await.unwrap();
     wait_for(&browser, "input[name=password]").await;
     screenshot(&browser, "login").await;
-    fill(&browser, "username", "ada").await;
-    fill(&browser, "password", PASSWORD).await;
-    click(&browser, "button[type=submit]").await;
+    log_in(&browser, "ada", PASSWORD).await;
     wait_for(&browser, "a.button").await.click().await.unwrap();
     let uri = wait_for(&browser, "code.otpauth")
         .await
@@ -219,10 +225,7 @@ async fn a_browser_enrolls_totp_then_signs_in_with_it_and_consents() {
         ("code_challenge_method", "S256"),
     ]);
     browser.goto(authorize.as_str()).await.unwrap();
-    wait_for(&browser, "input[name=password]").await;
-    fill(&browser, "username", "ada").await;
-    fill(&browser, "password", PASSWORD).await;
-    click(&browser, "button[type=submit]").await;
+    log_in(&browser, "ada", PASSWORD).await;
     wait_for(&browser, "input[name=code]").await;
     screenshot(&browser, "totp-step").await;
     fill(&browser, "code", &totp_code(&totp, 1)).await;
@@ -310,10 +313,7 @@ async fn a_browser_signs_up_for_a_client_then_recovers_its_password_by_mail() {
     wait_for_words(&browser, "Password changed").await;
 
     browser.goto(&server.url("/account")).await.unwrap();
-    wait_for(&browser, "input[name=username]").await;
-    fill(&browser, "username", "carol").await;
-    fill(&browser, "password", new_password).await;
-    click(&browser, "button[type=submit]").await;
+    log_in(&browser, "carol", new_password).await;
     wait_for_words(&browser, "Your account").await;
     browser.close().await.unwrap();
 }
@@ -402,10 +402,7 @@ async fn click_shown(browser: &Client, css: &str) {
 
 /// On the login page: ada's password, then her passkey as the second factor.
 async fn password_then_passkey(browser: &Client) {
-    wait_for(browser, "input[name=username]").await;
-    fill(browser, "username", "ada").await;
-    fill(browser, "password", PASSWORD).await;
-    click(browser, "button[type=submit]").await;
+    log_in(browser, "ada", PASSWORD).await;
     click_shown(browser, "#passkey-verify").await;
 }
 
@@ -462,10 +459,7 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
 
     // Add a passkey from the account page.
     browser.goto(&server.url("/account")).await.unwrap();
-    wait_for(&browser, "input[name=password]").await;
-    fill(&browser, "username", "ada").await;
-    fill(&browser, "password", PASSWORD).await;
-    click(&browser, "button[type=submit]").await;
+    log_in(&browser, "ada", PASSWORD).await;
     wait_for(&browser, "a[href='/account/passkeys']")
         .await
         .click()
@@ -545,10 +539,7 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
     // `acr_values=phr` the passkey is asked for on top of it, and the code says `phr`.
     let totp = enroll_totp(&server, &ada).await;
     browser.goto(authorize.as_str()).await.unwrap();
-    wait_for(&browser, "input[name=username]").await;
-    fill(&browser, "username", "ada").await;
-    fill(&browser, "password", PASSWORD).await;
-    click(&browser, "button[type=submit]").await;
+    log_in(&browser, "ada", PASSWORD).await;
     wait_for(&browser, "input[name=code]").await;
     // The next step's code: enrolling used this step's.
     fill(&browser, "code", &totp_code(&totp, 1)).await;
