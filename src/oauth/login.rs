@@ -147,8 +147,25 @@ pub async fn record(state: &AppState, username: &str, ip: IpAddr, outcome: Login
     }
 }
 
+/// How a sign-in step refused: decided before its page is rendered, so that what only the page
+/// needs is read only for a refusal.
+pub enum Refusal {
+    /// The user name or address is locked for this long.
+    Locked(Duration),
+    Shown(StatusCode, &'static str),
+}
+
+impl Refusal {
+    pub fn render(self, page: impl FnOnce(StatusCode, &'static str) -> Response) -> Response {
+        match self {
+            Refusal::Locked(wait) => locked(page, wait),
+            Refusal::Shown(status, message) => page(status, message),
+        }
+    }
+}
+
 /// The page for a locked user name or address: 429 with `Retry-After` (RFC 6585 §4).
-pub fn locked(page: impl FnOnce(StatusCode, &'static str) -> Response, wait: Duration) -> Response {
+fn locked(page: impl FnOnce(StatusCode, &'static str) -> Response, wait: Duration) -> Response {
     let mut response = page(
         StatusCode::TOO_MANY_REQUESTS,
         "Too many failed sign-in attempts. Wait a few minutes, then try again.",
@@ -255,47 +272,47 @@ pub async fn mfa_step_submit(
     check_csrf(&jar, state.config.is_https(), form.csrf_token.as_deref())?;
     let id = form.interaction.unwrap_or_default();
     let (interaction, client, user_id) = pending(&sign_in, &jar, &id).await?;
-    let factors = Factors::of(&sign_in, &interaction, &user_id).await?;
-    let page =
-        |status, error| mfa_view(&sign_in, &jar, (&id, &client), factors, status, Some(error));
     let ip_key = [state.throttle.ip(ip)];
-    if let Some(wait) = state.throttle.locked(&ip_key).await {
-        return Ok(locked(page, wait));
-    }
-    let user = state
-        .store
-        .user(&user_id)
-        .await?
-        .filter(|u| u.active)
-        .ok_or(InteractionRefusal::Expired)?;
-    let code = form.code.unwrap_or_default();
-    let verdict = state.mfa.verify(&user.id, &user.username, &code).await?;
-    // Parallel wrong codes from this address may have locked it while this one was checked:
-    // then the right code is refused too, as at the password step.
-    if verdict == Verdict::Accepted {
+    let refusal = 'refusal: {
         if let Some(wait) = state.throttle.locked(&ip_key).await {
-            return Ok(locked(page, wait));
+            break 'refusal Refusal::Locked(wait);
         }
-    }
-    match verdict {
-        Verdict::Accepted => {
-            let authentication = Authentication::multi_factor(clock::now());
-            sign_in
-                .after_multi_factor(jar, &id, interaction, client, &user.id, authentication)
-                .await
+        let user = state
+            .store
+            .user(&user_id)
+            .await?
+            .filter(|u| u.active)
+            .ok_or(InteractionRefusal::Expired)?;
+        let code = form.code.unwrap_or_default();
+        match state.mfa.verify(&user.id, &user.username, &code).await? {
+            // Parallel wrong codes from this address may have locked it while this one was
+            // checked: then the right code is refused too, as at the password step.
+            Verdict::Accepted => match state.throttle.locked(&ip_key).await {
+                Some(wait) => Refusal::Locked(wait),
+                None => {
+                    let authentication = Authentication::multi_factor(clock::now());
+                    return sign_in
+                        .after_multi_factor(jar, &id, interaction, client, &user.id, authentication)
+                        .await;
+                }
+            },
+            Verdict::Rejected => match state.throttle.record_failure(&ip_key).await {
+                Some(wait) => Refusal::Locked(wait),
+                None => Refusal::Shown(StatusCode::UNAUTHORIZED, "That code is not valid."),
+            },
+            Verdict::LockedOut => Refusal::Shown(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many wrong codes. Wait a few minutes, then try again.",
+            ),
+            Verdict::LockedForGood => Refusal::Shown(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Two-step verification is locked after too many wrong codes. \
+                 Ask an administrator to reset it.",
+            ),
         }
-        Verdict::Rejected => Ok(match state.throttle.record_failure(&ip_key).await {
-            Some(wait) => locked(page, wait),
-            None => page(StatusCode::UNAUTHORIZED, "That code is not valid."),
-        }),
-        Verdict::LockedOut => Ok(page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many wrong codes. Wait a few minutes, then try again.",
-        )),
-        Verdict::LockedForGood => Ok(page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Two-step verification is locked after too many wrong codes. \
-             Ask an administrator to reset it.",
-        )),
-    }
+    };
+    let factors = Factors::of(&sign_in, &interaction, &user_id).await?;
+    Ok(refusal.render(|status, error| {
+        mfa_view(&sign_in, &jar, (&id, &client), factors, status, Some(error))
+    }))
 }

@@ -18,7 +18,7 @@ use crate::account::passkeys::Passkeys;
 use crate::account::session::Authentication;
 use crate::clock;
 use crate::oauth::interaction::{check_csrf, Interaction, InteractionRefusal};
-use crate::oauth::login::{locked, login_view, mfa_view, record, Factors};
+use crate::oauth::login::{login_view, mfa_view, record, Factors, Refusal};
 use crate::oauth::sign_in::SignIn;
 use crate::secret;
 use crate::state::AppState;
@@ -44,21 +44,22 @@ pub struct StartForm {
     interaction: Option<String>,
 }
 
-/// What a refusal of interaction `id` shows: the second-factor page once the password was
+/// `refusal` of interaction `id` on its page: the second-factor page once the password was
 /// given, else the login page.
-async fn refusal_page<'a>(
-    sign_in: &'a SignIn,
-    jar: &'a CookieJar,
-    (id, interaction, client): (&'a str, &Interaction, &'a Option<Client>),
-) -> Result<impl Fn(StatusCode, &'static str) -> Response + 'a, InteractionRefusal> {
+async fn refused(
+    sign_in: &SignIn,
+    jar: &CookieJar,
+    (id, interaction, client): (&str, &Interaction, &Option<Client>),
+    refusal: Refusal,
+) -> Result<Response, InteractionRefusal> {
     let factors = match &interaction.pending_mfa {
         Some(user_id) => Some(Factors::of(sign_in, interaction, user_id).await?),
         None => None,
     };
-    Ok(move |status, error| match factors {
+    Ok(refusal.render(|status, error| match factors {
         Some(factors) => mfa_view(sign_in, jar, (id, client), factors, status, Some(error)),
         None => login_view(sign_in, jar, id, client, "", status, Some(error)),
-    })
+    }))
 }
 
 /// POST /login/passkey/start: a fresh challenge, and the page that hands it to the browser.
@@ -76,8 +77,8 @@ pub async fn start(
     // sign-ins it starts (security review finding 8).
     let starts = [state.throttle.sign_in_starts(ip)];
     if let Some(wait) = state.throttle.record_failure(&starts).await {
-        let page = refusal_page(&sign_in, &jar, (&id, &interaction, &client)).await?;
-        return Ok(locked(page, wait));
+        let step = (id.as_str(), &interaction, &client);
+        return refused(&sign_in, &jar, step, Refusal::Locked(wait)).await;
     }
     // After the password: the second factor, with one of that user's passkeys.
     let for_user = interaction.pending_mfa.as_deref();
@@ -123,10 +124,10 @@ pub async fn finish(
     let id = form.interaction.unwrap_or_default();
     let (interaction, client) = sign_in.interactions.load(&jar, &id).await?;
     let pending = interaction.pending_mfa.clone();
-    let page = refusal_page(&sign_in, &jar, (&id, &interaction, &client)).await?;
     let ip_key = [state.throttle.ip(ip)];
     if let Some(wait) = state.throttle.locked(&ip_key).await {
-        return Ok(locked(page, wait));
+        let step = (id.as_str(), &interaction, &client);
+        return refused(&sign_in, &jar, step, Refusal::Locked(wait)).await;
     }
     let answer = passkeys(&sign_in)?
         .finish_sign_in(
@@ -155,18 +156,18 @@ pub async fn finish(
     };
     let (Some(user), Some((_, authentication))) = (user, signed_in) else {
         tracing::info!("passkey sign-in refused");
-        return Ok(match state.throttle.record_failure(&ip_key).await {
-            Some(wait) => locked(page, wait),
-            None => page(
+        let refusal = match state.throttle.record_failure(&ip_key).await {
+            Some(wait) => Refusal::Locked(wait),
+            None => Refusal::Shown(
                 StatusCode::UNAUTHORIZED,
                 match pending {
                     Some(_) => "That passkey could not sign you in. Try again.",
                     None => "That passkey could not sign you in. Try again, or use your password.",
                 },
             ),
-        });
+        };
+        return refused(&sign_in, &jar, (&id, &interaction, &client), refusal).await;
     };
-    drop(page); // it borrows the jar and the client, which the sign-in goes on with
     if pending.is_none() {
         // A sign-in without the password: in the login history and metrics as one with it.
         record(&state, &user.username, ip, LoginOutcome::Success).await;
