@@ -11,14 +11,6 @@
   const unsupported = document.getElementById("passkeys-unsupported");
   if (unsupported) unsupported.hidden = supported;
 
-  const form = document.getElementById("passkey-ceremony");
-  if (!form) return;
-  const status = document.getElementById("passkey-status");
-  if (!supported) {
-    status.textContent = "This browser cannot use passkeys.";
-    return;
-  }
-
   // base64url without padding (the server's encoding) to bytes and back.
   const bytes = (text) =>
     Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
@@ -35,11 +27,16 @@
     return value;
   };
 
-  const options = withoutNulls(JSON.parse(form.dataset.options)).publicKey;
-  options.challenge = bytes(options.challenge);
-  for (const list of [options.excludeCredentials, options.allowCredentials]) {
-    for (const credential of list || []) credential.id = bytes(credential.id);
-  }
+  // The server's challenge options as the browser takes them.
+  const publicKey = (options) => {
+    const key = withoutNulls(options).publicKey;
+    key.challenge = bytes(key.challenge);
+    for (const list of [key.excludeCredentials, key.allowCredentials]) {
+      for (const credential of list || []) credential.id = bytes(credential.id);
+    }
+    if (key.user) key.user.id = bytes(key.user.id);
+    return key;
+  };
 
   const answer = (credential) => {
     const r = credential.response;
@@ -61,19 +58,49 @@
     };
   };
 
-  let ceremony;
-  if (form.dataset.mode === "create") {
-    options.user.id = bytes(options.user.id);
-    ceremony = navigator.credentials.create({ publicKey: options });
-  } else {
-    ceremony = navigator.credentials.get({ publicKey: options });
+  const post = (form, credential) => {
+    form.elements.credential.value = JSON.stringify(answer(credential));
+    form.submit();
+  };
+
+  // The ceremony page: one ceremony, its options in the form.
+  const ceremony = document.getElementById("passkey-ceremony");
+  if (ceremony) {
+    const status = document.getElementById("passkey-status");
+    if (!supported) {
+      status.textContent = "This browser cannot use passkeys.";
+      return;
+    }
+    const options = { publicKey: publicKey(JSON.parse(ceremony.dataset.options)) };
+    const asked = ceremony.dataset.mode === "create"
+      ? navigator.credentials.create(options)
+      : navigator.credentials.get(options);
+    asked.then(
+      (credential) => post(ceremony, credential),
+      (error) => {
+        status.textContent = "No passkey was used (" + error.name + "). Go back to try again.";
+      });
   }
-  ceremony.then(
-    (credential) => {
-      form.elements.credential.value = JSON.stringify(answer(credential));
-      form.submit();
-    },
-    (error) => {
-      status.textContent = "No passkey was used (" + error.name + "). Go back to try again.";
+
+  // The login page: passkeys offered in the user name's autofill (conditional mediation), where
+  // the browser can. It is an offer: on any failure the form and the button stay as they are.
+  const autofill = document.getElementById("passkey-autofill");
+  const offersAutofill = async () => {
+    if (!supported || !PublicKeyCredential.isConditionalMediationAvailable) return;
+    if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+    const started = await fetch("/login/passkey/start", {
+      method: "POST",
+      body: new URLSearchParams({
+        csrf_token: autofill.elements.csrf_token.value,
+        interaction: autofill.elements.interaction.value,
+        mediation: "conditional",
+      }),
     });
+    if (!started.ok) return;
+    const challenge = await started.json();
+    autofill.elements.token.value = challenge.token;
+    const options = { mediation: "conditional", publicKey: publicKey(challenge.options) };
+    post(autofill, await navigator.credentials.get(options));
+  };
+  if (autofill) offersAutofill().catch(() => {});
 })();

@@ -1,7 +1,9 @@
 //! Sign-in with a passkey ([`crate::account::passkeys`]): alone from the login page, or as the
 //! second factor after the password. The page's button posts here to start a ceremony, bound to
 //! the interaction and to this browser (its CSRF cookie); the page that answers runs it and posts
-//! the authenticator's answer back. Alone, a passkey that verified its user signs them in (acr
+//! the authenticator's answer back. Where the browser offers passkeys in the user-name input's
+//! autofill (conditional mediation), the login page's script starts the ceremony itself and
+//! posts the answer the same way. Alone, a passkey that verified its user signs them in (acr
 //! `mfa`, amr `pop` and `mfa`); after the password, any of the user's passkeys does (amr `pwd`,
 //! `pop`, `mfa`, and `user` without verification). Every refusal gets one message and counts
 //! against the client's address like a wrong password or code.
@@ -9,10 +11,12 @@
 use std::sync::Arc;
 
 use axum::extract::{Form, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::account::passkeys::Passkeys;
 use crate::account::session::Authentication;
@@ -42,6 +46,9 @@ fn passkeys(sign_in: &SignIn) -> Result<&Passkeys, InteractionRefusal> {
 pub struct StartForm {
     csrf_token: Option<String>,
     interaction: Option<String>,
+    /// `conditional` from the login page's script: the challenge as JSON, for the passkeys the
+    /// browser offers in the user-name input's autofill (W3C WebAuthn §5.1.4, `mediation`).
+    mediation: Option<String>,
 }
 
 /// `refusal` of interaction `id` on its page: the second-factor page once the password was
@@ -62,7 +69,8 @@ async fn refused(
     }))
 }
 
-/// POST /login/passkey/start: a fresh challenge, and the page that hands it to the browser.
+/// POST /login/passkey/start: a fresh challenge, and the page that hands it to the browser;
+/// for conditional mediation, the challenge alone as `{"token", "options"}`.
 pub async fn start(
     State(state): State<AppState>,
     State(sign_in): State<Arc<SignIn>>,
@@ -75,8 +83,13 @@ pub async fn start(
     let (interaction, client) = sign_in.interactions.load(&jar, &id).await?;
     // Every start is stored until it expires: counted as the authorization endpoint counts the
     // sign-ins it starts (security review finding 8).
+    let conditional = form.mediation.as_deref() == Some("conditional");
     let starts = [state.throttle.sign_in_starts(ip)];
     if let Some(wait) = state.throttle.record_failure(&starts).await {
+        if conditional {
+            // The script offers no autofill; the page's form and button stay.
+            return Ok(StatusCode::TOO_MANY_REQUESTS.into_response());
+        }
         let step = (id.as_str(), &interaction, &client);
         return refused(&sign_in, &jar, step, Refusal::Locked(wait)).await;
     }
@@ -85,6 +98,10 @@ pub async fn start(
     let started = passkeys(&sign_in)?
         .start_sign_in(&bound_to(&jar, sign_in.https(), &id), for_user)
         .await?;
+    if conditional {
+        let challenge = json!({"token": started.token, "options": started.options});
+        return Ok(([(header::CACHE_CONTROL, "no-store")], Json(challenge)).into_response());
+    }
     let back = match for_user {
         Some(_) => paths::for_interaction(paths::LOGIN_MFA, &id),
         None => paths::for_interaction(paths::LOGIN, &id),

@@ -210,9 +210,11 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
 }
 
 /// Content-Security-Policy of a page that loads our script (`/static/passkeys.js`): the fixed
-/// policy with `script-src 'self'`, still no inline script.
-pub const CSP_WITH_SCRIPT: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-                                   img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+/// policy with `script-src 'self'`, still no inline script, and `connect-src 'self'` for the
+/// login page's conditional-mediation challenge.
+pub const CSP_WITH_SCRIPT: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+                                   style-src 'self'; img-src 'self' data:; \
+                                   frame-ancestors 'none'; base-uri 'none'";
 
 /// As [`render`], for a page that loads our script.
 pub fn render_with_script(status: StatusCode, page: &impl Template) -> Response {

@@ -128,12 +128,18 @@ async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element 
 /// Waits (up to 10 s) for a paragraph or heading holding `words`.
 async fn wait_for_words(browser: &Client, words: &str) {
     let xpath = format!("//*[self::p or self::h1][contains(., '{words}')]");
-    browser
+    let found = browser
         .wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::XPath(&xpath))
-        .await
-        .unwrap_or_else(|e| panic!("waiting for {words:?}: {e}"));
+        .await;
+    if let Err(e) = found {
+        // The page it stayed on, to tell why from a CI log.
+        let url = browser.current_url().await.map(|u| u.to_string());
+        let body = browser.find(Locator::Css("body")).await.unwrap();
+        let text = body.text().await.unwrap_or_default();
+        panic!("waiting for {words:?}: {e}; at {url:?}: {text}");
+    }
 }
 
 /// Saves a screenshot when TESSERA_SCREENSHOTS names a folder (to look at the pages).
@@ -345,10 +351,10 @@ impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
     }
 }
 
-/// A virtual platform authenticator (§11.2) that keeps discoverable credentials and verifies
-/// its user.
-async fn add_virtual_authenticator(browser: &Client) {
-    browser
+/// A virtual platform authenticator (§11.2) that keeps discoverable credentials, verifying its
+/// user (a PIN or biometric) or only testing presence; its id.
+async fn add_virtual_authenticator(browser: &Client, verifies_user: bool) -> String {
+    let id = browser
         .issue_cmd(WebAuthnCommand {
             method: axum::http::Method::POST,
             path: "authenticator".into(),
@@ -356,13 +362,52 @@ async fn add_virtual_authenticator(browser: &Client) {
                 "protocol": "ctap2",
                 "transport": "internal",
                 "hasResidentKey": true,
-                "hasUserVerification": true,
+                "hasUserVerification": verifies_user,
                 "isUserConsenting": true,
-                "isUserVerified": true,
+                "isUserVerified": verifies_user,
             })),
         })
         .await
         .expect("chromedriver's virtual authenticators");
+    id.as_str().unwrap().to_owned()
+}
+
+/// Makes the authenticator's passkeys discoverable or not (§11.6 to §11.9: read, removed, added
+/// back). Chromium answers a conditional-mediation request (the login page's autofill) at once
+/// with a discoverable one, before a test could type a password; the second-factor step names
+/// the user's passkeys and gets them either way.
+async fn set_discoverable(
+    browser: &Client,
+    authenticator: &str,
+    user_id: &str,
+    discoverable: bool,
+) {
+    let command = |method, path: &str, body| WebAuthnCommand {
+        method,
+        path: format!("authenticator/{authenticator}/{path}"),
+        body,
+    };
+    let held = browser
+        .issue_cmd(command(axum::http::Method::GET, "credentials", None))
+        .await
+        .unwrap();
+    browser
+        .issue_cmd(command(axum::http::Method::DELETE, "credentials", None))
+        .await
+        .unwrap();
+    for mut credential in held.as_array().unwrap().clone() {
+        credential["isResidentCredential"] = discoverable.into();
+        // The WebDriver GET leaves out the relying party, which the POST requires.
+        credential["rpId"] = "localhost".into();
+        // A discoverable credential carries its user handle (registration set it to the id).
+        if discoverable {
+            use base64::Engine;
+            let handle = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(user_id);
+            credential["userHandle"] = handle.into();
+        }
+        let add = command(axum::http::Method::POST, "credential", Some(credential));
+        browser.issue_cmd(add).await.unwrap();
+    }
 }
 
 /// Waits until the page has an element matching `css` that is shown (the script un-hides the
@@ -434,81 +479,115 @@ async fn sign_out(browser: &Client, server: &TestServer) {
     wait_for_words(browser, "You are signed out").await;
 }
 
-/// Passkeys in Chromium with a virtual authenticator: added on the account page after the
-/// password, then the passkey alone signs in for a client (acr `mfa`, amr `pop` and `mfa` in
-/// the ID token), after the password it is the second factor (amr `pwd`, `pop`, `mfa`), and
-/// `acr_values=phr` steps a password-and-TOTP session up with it (acr `phr`); an answer whose
-/// counter did not grow (a clone) is refused with an audit event, and so is a removed passkey.
+/// A server on localhost (WebAuthn takes a domain as relying party id, not 127.0.0.1) with ada
+/// and the client `webapp`, and a browser that added a passkey on ada's account page (after her
+/// password) with an authenticator `verifying_user` or not; the browser is signed out again.
+struct PasskeyScene {
+    server: TestServer,
+    ada: String,
+    callback: String,
+    secret: String,
+    browser: Client,
+    authenticator: String,
+    _driver: Driver,
+}
+
+impl PasskeyScene {
+    async fn start(verifying_user: bool) -> Self {
+        let server =
+            TestServer::start_with(|c| c.issuer = c.issuer.replace("127.0.0.1", "localhost")).await;
+        let ada = server.user("ada").await;
+        let callback = callback_server().await;
+        let secret = server
+            .client(ClientRegistration {
+                client_id: "webapp".into(),
+                redirect_uris: vec![callback.clone()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let (browser, _driver) = chromium().await;
+        let authenticator = add_virtual_authenticator(&browser, verifying_user).await;
+        browser.goto(&server.url("/account")).await.unwrap();
+        log_in(&browser, "ada", PASSWORD).await;
+        wait_for(&browser, "a[href='/account/passkeys']")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let add = wait_shown(&browser, "#add-passkey").await;
+        browser
+            .find(Locator::Css("input[name=name]"))
+            .await
+            .unwrap()
+            .clear()
+            .await
+            .unwrap();
+        fill(&browser, "name", "Laptop").await;
+        fill(&browser, "password", PASSWORD).await;
+        add.click().await.unwrap();
+        wait_for_words(&browser, "Your passkey is added").await;
+        screenshot(&browser, "passkeys").await;
+        let listed = browser.find(Locator::Css("ul.sessions")).await.unwrap();
+        assert!(listed.text().await.unwrap().contains("Laptop"));
+        sign_out(&browser, &server).await;
+        PasskeyScene {
+            server,
+            ada,
+            callback,
+            secret,
+            browser,
+            authenticator,
+            _driver,
+        }
+    }
+
+    /// `webapp`'s authorization request (code, PKCE).
+    fn authorize(&self) -> url::Url {
+        let mut authorize = url::Url::parse(&self.server.url("/authorize")).unwrap();
+        authorize.query_pairs_mut().extend_pairs([
+            ("client_id", "webapp"),
+            ("redirect_uri", self.callback.as_str()),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]);
+        authorize
+    }
+
+    /// The claims of the ID token that the code the browser ends with is exchanged for.
+    async fn id_token_claims(&self) -> serde_json::Value {
+        let code = code_at(&self.browser, &self.callback).await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", self.callback.as_str()),
+            ("code_verifier", VERIFIER),
+        ];
+        let client = Some(("webapp", self.secret.as_str()));
+        let (status, _, tokens) = post_token(&self.server, client, &form).await;
+        assert_eq!(status, 200, "{tokens}");
+        decode_segment(tokens["id_token"].as_str().unwrap(), 1)
+    }
+}
+
+/// Passkeys in Chromium with a virtual authenticator that verifies its user: added on the
+/// account page after the password, the passkey alone signs in for a client through the login
+/// page's autofill (conditional mediation; acr `mfa`, amr `pop` and `mfa` in the ID token), after
+/// the password it is the second factor (amr `pwd`, `pop`, `mfa`), and `acr_values=phr` steps a
+/// password-and-TOTP session up with it (acr `phr`); an answer whose counter did not grow (a
+/// clone) is refused with an audit event, and so is a removed passkey.
 #[tokio::test]
 async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
-    // WebAuthn takes a domain as relying party id: the issuer is localhost, not 127.0.0.1.
-    let server =
-        TestServer::start_with(|c| c.issuer = c.issuer.replace("127.0.0.1", "localhost")).await;
-    let ada = server.user("ada").await;
-    let callback = callback_server().await;
-    let secret = server
-        .client(ClientRegistration {
-            client_id: "webapp".into(),
-            redirect_uris: vec![callback.clone()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let (browser, _driver) = chromium().await;
-    add_virtual_authenticator(&browser).await;
+    let scene = PasskeyScene::start(true).await;
+    let (server, browser, ada) = (&scene.server, &scene.browser, &scene.ada);
+    let authorize = scene.authorize();
 
-    // Add a passkey from the account page.
-    browser.goto(&server.url("/account")).await.unwrap();
-    log_in(&browser, "ada", PASSWORD).await;
-    wait_for(&browser, "a[href='/account/passkeys']")
-        .await
-        .click()
-        .await
-        .unwrap();
-    let add = wait_shown(&browser, "#add-passkey").await;
-    browser
-        .find(Locator::Css("input[name=name]"))
-        .await
-        .unwrap()
-        .clear()
-        .await
-        .unwrap();
-    fill(&browser, "name", "Laptop").await;
-    fill(&browser, "password", PASSWORD).await;
-    add.click().await.unwrap();
-    wait_for_words(&browser, "Your passkey is added").await;
-    screenshot(&browser, "passkeys").await;
-    let listed = browser.find(Locator::Css("ul.sessions")).await.unwrap();
-    assert!(listed.text().await.unwrap().contains("Laptop"));
-    sign_out(&browser, &server).await;
-
-    // A relying party's request: the passkey alone signs in.
-    let mut authorize = url::Url::parse(&server.url("/authorize")).unwrap();
-    authorize.query_pairs_mut().extend_pairs([
-        ("client_id", "webapp"),
-        ("redirect_uri", callback.as_str()),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ]);
-    let id_token_claims = |code: String| {
-        let (server, secret, callback) = (&server, &secret, callback.as_str());
-        async move {
-            let form = [
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", callback),
-                ("code_verifier", VERIFIER),
-            ];
-            let (status, _, tokens) = post_token(server, Some(("webapp", secret)), &form).await;
-            assert_eq!(status, 200, "{tokens}");
-            decode_segment(tokens["id_token"].as_str().unwrap(), 1)
-        }
-    };
+    // A relying party's request: the login page offers the passkey in the user name's autofill,
+    // which Chromium's virtual authenticator answers by itself; the passkey alone signs in.
     browser.goto(authorize.as_str()).await.unwrap();
-    click_shown(&browser, "#passkey-sign-in").await;
-    let claims = id_token_claims(code_at(&browser, &callback).await).await;
+    let claims = scene.id_token_claims().await;
     assert_eq!(claims["acr"], "mfa", "{claims}");
     assert_eq!(claims["amr"], serde_json::json!(["pop", "mfa"]), "{claims}");
     let history = server
@@ -522,29 +601,31 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
         2,
         "the password for the account page, then the passkey"
     );
-    sign_out(&browser, &server).await;
+    sign_out(browser, server).await;
 
-    // With the password, the passkey is the second factor.
+    // With the password, the passkey is the second factor (kept out of the autofill, which
+    // would answer first).
+    set_discoverable(browser, &scene.authenticator, ada, false).await;
     browser.goto(authorize.as_str()).await.unwrap();
-    password_then_passkey(&browser).await;
-    let claims = id_token_claims(code_at(&browser, &callback).await).await;
+    password_then_passkey(browser).await;
+    let claims = scene.id_token_claims().await;
     assert_eq!(
         claims["amr"],
         serde_json::json!(["pwd", "pop", "mfa"]),
         "{claims}"
     );
-    sign_out(&browser, &server).await;
+    sign_out(browser, server).await;
 
     // Step-up: a session of the password and TOTP meets `mfa`, not `phr`; with
     // `acr_values=phr` the passkey is asked for on top of it, and the code says `phr`.
-    let totp = enroll_totp(&server, &ada).await;
+    let totp = enroll_totp(server, ada).await;
     browser.goto(authorize.as_str()).await.unwrap();
-    log_in(&browser, "ada", PASSWORD).await;
-    wait_for(&browser, "input[name=code]").await;
+    log_in(browser, "ada", PASSWORD).await;
+    wait_for(browser, "input[name=code]").await;
     // The next step's code: enrolling used this step's.
-    fill(&browser, "code", &totp_code(&totp, 1)).await;
-    click(&browser, "form[action='/login/mfa'] button").await;
-    let claims = id_token_claims(code_at(&browser, &callback).await).await;
+    fill(browser, "code", &totp_code(&totp, 1)).await;
+    click(browser, "form[action='/login/mfa'] button").await;
+    let claims = scene.id_token_claims().await;
     assert_eq!(
         claims["amr"],
         serde_json::json!(["pwd", "otp", "mfa"]),
@@ -555,7 +636,7 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
         .query_pairs_mut()
         .append_pair("acr_values", "phr");
     browser.goto(phishing_resistant.as_str()).await.unwrap();
-    click_shown(&browser, "#passkey-verify").await;
+    click_shown(browser, "#passkey-verify").await;
     assert!(
         browser
             .find(Locator::Css("input[name=code]"))
@@ -563,7 +644,7 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
             .is_err(),
         "only a passkey meets phr"
     );
-    let claims = id_token_claims(code_at(&browser, &callback).await).await;
+    let claims = scene.id_token_claims().await;
     assert_eq!(claims["acr"], "phr", "{claims}");
     assert_eq!(
         claims["amr"],
@@ -572,8 +653,9 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
     );
     // A clone of the authenticator would answer with a counter the server has seen already:
     // pretend the stored one ran ahead, and the next answer is refused, with an audit event.
-    // (`prompt=login`: the session from the step-up stays, for the account page below.)
-    let stored = server.state.store.passkeys(&ada).await.unwrap().remove(0);
+    // (`prompt=login`: the session from the step-up stays, for the account page below; the
+    // passkey is discoverable again, for the autofill.)
+    let stored = server.state.store.passkeys(ada).await.unwrap().remove(0);
     let mut ahead: serde_json::Value = serde_json::from_str(&stored.credential).unwrap();
     ahead["counter"] = 1_000.into();
     let store = &server.state.store;
@@ -582,11 +664,11 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
         .await
         .unwrap();
     assert!(raised);
+    set_discoverable(browser, &scene.authenticator, ada, true).await;
     let mut again = authorize.clone();
     again.query_pairs_mut().append_pair("prompt", "login");
     browser.goto(again.as_str()).await.unwrap();
-    click_shown(&browser, "#passkey-sign-in").await;
-    refused(&browser).await;
+    refused(browser).await;
     let events = store
         .claim_events(Channel::Webhooks, i64::MAX - 1, i64::MAX, 100)
         .await
@@ -606,15 +688,34 @@ async fn a_browser_adds_a_passkey_then_signs_in_with_it() {
         .goto(&server.url("/account/passkeys"))
         .await
         .unwrap();
-    wait_for(&browser, "form[action='/account/passkeys/remove'] button")
+    wait_for(browser, "form[action='/account/passkeys/remove'] button")
         .await
         .click()
         .await
         .unwrap();
-    wait_for_words(&browser, "The passkey is removed").await;
-    sign_out(&browser, &server).await;
+    wait_for_words(browser, "The passkey is removed").await;
+    sign_out(browser, server).await;
     browser.goto(authorize.as_str()).await.unwrap();
-    click_shown(&browser, "#passkey-sign-in").await;
-    refused(&browser).await;
-    browser.close().await.unwrap();
+    refused(browser).await;
+    browser.clone().close().await.unwrap();
+}
+
+/// A passkey whose authenticator only tests presence (no PIN or biometric) is one factor: after
+/// the password it is the second factor, and amr says `user` beside `mfa` (RFC 8176 §2).
+/// (Alone it is refused, but Chromium never lets such an authenticator answer a sign-in that
+/// names no credential, from the button or the autofill: that refusal is not reached here.)
+#[tokio::test]
+async fn a_passkey_that_only_tests_presence_is_a_second_factor_after_the_password() {
+    let scene = PasskeyScene::start(false).await;
+    let browser = &scene.browser;
+    browser.goto(scene.authorize().as_str()).await.unwrap();
+    password_then_passkey(browser).await;
+    let claims = scene.id_token_claims().await;
+    assert_eq!(claims["acr"], "mfa", "{claims}");
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["pwd", "pop", "user", "mfa"]),
+        "{claims}"
+    );
+    browser.clone().close().await.unwrap();
 }
