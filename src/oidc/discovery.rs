@@ -1,5 +1,7 @@
 //! OpenID Provider metadata (OIDC Discovery §3, RFC 8414), built with the `openidconnect` crate's
-//! provider types and served from bytes serialized once at start-up.
+//! provider types and served from bytes serialized once at start-up. One document answers at
+//! both well-known paths: OIDC's metadata is RFC 8414's with OpenID members added (RFC 8414 §5),
+//! so the two can never disagree.
 
 use axum::extract::State;
 use axum::http::header;

@@ -74,6 +74,10 @@ fn storeless_routes(cors: &Option<CorsLayer>) -> Router<AppState> {
             paths::DISCOVERY,
             cors::allow(get(discovery::discovery), cors),
         )
+        .route(
+            paths::AUTHORIZATION_SERVER_METADATA,
+            cors::allow(get(discovery::discovery), cors),
+        )
         .route(paths::JWKS, cors::allow(get(jwks::jwks), cors))
         .route(paths::HEALTHZ, get(|| async { "ok" }))
         .route(paths::METRICS, get(metrics))

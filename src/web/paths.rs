@@ -1,6 +1,8 @@
 //! Every path the server answers, for the router and for every redirect to one of them.
 
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+/// RFC 8414 §3: the same metadata, for OAuth clients that do not speak OpenID Connect.
+pub const AUTHORIZATION_SERVER_METADATA: &str = "/.well-known/oauth-authorization-server";
 pub const JWKS: &str = "/jwks";
 pub const AUTHORIZE: &str = "/authorize";
 pub const LOGIN: &str = "/login";

@@ -252,3 +252,31 @@ async fn discovery_lists_what_the_registries_hold() {
         }
     }
 }
+
+/// RFC 8414 metadata is the discovery document itself (§5: OIDC's metadata extends it), names
+/// this issuer (§3.3), and every endpoint it lists answers (not a 404).
+#[tokio::test]
+async fn authorization_server_metadata_is_discovery_and_lists_real_endpoints() {
+    let server = crate::harness::TestServer::start().await;
+    let url = |path: &str| server.url(path);
+    let discovery = crate::harness::get_json(&url("/.well-known/openid-configuration")).await;
+    let metadata = crate::harness::get_json(&url("/.well-known/oauth-authorization-server")).await;
+    assert_eq!(metadata, discovery);
+    assert_eq!(metadata["issuer"], server.state.config.issuer.as_str());
+    let endpoints = metadata
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| name.ends_with("_endpoint") || name.as_str() == "jwks_uri");
+    let client = crate::harness::http_client();
+    let mut checked = 0;
+    for (name, endpoint) in endpoints {
+        let answer = client.get(endpoint.as_str().unwrap()).send().await.unwrap();
+        assert_ne!(answer.status(), reqwest::StatusCode::NOT_FOUND, "{name}");
+        checked += 1;
+    }
+    assert!(
+        checked >= 7,
+        "authorization, token, jwks, userinfo, revocation, introspection, end session"
+    );
+}
